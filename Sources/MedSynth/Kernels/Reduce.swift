@@ -1,0 +1,53 @@
+// Vectorised reductions. IEEE addition is not associative, so LLVM will not vectorise a plain
+// `s += x[i]` loop; swift-numerics' `Relaxed` arithmetic allows reassociation ("about an 8x
+// speedup", RealModule/RelaxedArithmetic.swift). Results are still deterministic for a given
+// build: the association order is fixed at compile time.
+
+import RealModule
+
+public enum Reduce {
+    @inline(__always)
+    public static func sum(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
+        var s: Float = 0
+        for i in 0..<n { s = Relaxed.sum(s, x[i]) }
+        return s
+    }
+
+    @inline(__always)
+    public static func dot(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ n: Int) -> Float {
+        var s: Float = 0
+        for i in 0..<n { s = Relaxed.multiplyAdd(x[i], y[i], s) }
+        return s
+    }
+
+    @inline(__always)
+    public static func sumOfSquares(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
+        var s: Float = 0
+        for i in 0..<n { s = Relaxed.multiplyAdd(x[i], x[i], s) }
+        return s
+    }
+
+    /// Σ (x − mean)², in one pass over x; double accumulation would be slower and float is
+    /// enough once the mean is removed.
+    @inline(__always)
+    public static func centredSumOfSquares(_ x: UnsafePointer<Float>, _ n: Int, mean: Float) -> Float {
+        var s: Float = 0
+        for i in 0..<n { let d = x[i] - mean; s = Relaxed.multiplyAdd(d, d, s) }
+        return s
+    }
+
+    @inline(__always)
+    public static func max(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
+        var m = -Float.infinity
+        for i in 0..<n { m = Swift.max(m, x[i]) }
+        return m
+    }
+
+    /// True when every element is finite.
+    public static func allFinite(_ x: UnsafePointer<Float>, _ n: Int) -> Bool {
+        // x·0 is 0 for finite x and NaN otherwise; the sum stays 0 exactly when all are finite.
+        var s: Float = 0
+        for i in 0..<n { s = Relaxed.sum(s, x[i] * 0) }
+        return s == 0
+    }
+}
