@@ -133,6 +133,25 @@ import Testing
         }
     }
 
+    @Test func backwardAccumulates() throws {
+        let w = Tensor([0.5, 2, 1, 3], shape: [4])
+        for reduction in [LossReduction.mean, .none] {
+            try expectGradientsAccumulate([randomTensor([3, 4], seed: 32)]) { t in
+                try crossEntropy(logits: t[0], targets: [1, -100, 3], weight: w, labelSmoothing: 0.1, reduction: reduction)
+            }
+            try expectGradientsAccumulate([randomTensor([3, 4], seed: 33), randomTensor([3, 4], seed: 34)]) { t in
+                try mseLoss(t[0], t[1], reduction: reduction)
+            }
+            try expectGradientsAccumulate([randomTensor([3, 4], seed: 35), randomTensor([3, 4], seed: 36)]) { t in
+                try binaryCrossEntropyWithLogits(t[0], t[1], reduction: reduction)
+            }
+        }
+        try expectGradientsAccumulate([randomTensor([3, 4], seed: 37), randomTensor([3, 4], seed: 38),
+                                       Tensor([1, 2, 3], shape: [3], requiresGrad: true)]) { t in
+            try mseLoss(t[0], t[1], sampleWeights: t[2])
+        }
+    }
+
     @Test func crossEntropyRejectsBadArguments() {
         let z = Tensor(zeros: [2, 3])
         #expect(throws: MedSynthError.self) { try crossEntropy(logits: Tensor(zeros: [3]), targets: [0]) }

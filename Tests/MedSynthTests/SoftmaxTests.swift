@@ -25,6 +25,24 @@ func referenceSoftmax(_ x: Tensor, dim: Int, log: Bool = false) -> [Float] {
     return out
 }
 
+/// Runs f and backward twice without zeroing gradients: every input's gradient must end up exactly
+/// twice the first pass's, i.e. backward accumulates (+=) instead of overwriting.
+func expectGradientsAccumulate(_ inputs: [Tensor], sourceLocation: SourceLocation = #_sourceLocation,
+                               _ f: ([Tensor]) throws -> Tensor) throws {
+    for t in inputs { t.grad = nil }
+    let first = try f(inputs)
+    let seed = randomTensor(first.shape, seed: 98, requiresGrad: false)
+    try first.backward(seed: seed)
+    let once = inputs.map { $0.grad?.scalars ?? [] }
+    try f(inputs).backward(seed: seed)
+    for (which, t) in inputs.enumerated() where t.requiresGrad {
+        let twice = once[which].map { 2 * $0 }
+        expectClose(t.grad?.scalars ?? [], twice, atol: 1e-6, rtol: 1e-5, sourceLocation: sourceLocation)
+        #expect(once[which].contains { $0 != 0 }, "input \(which) got no gradient", sourceLocation: sourceLocation)
+    }
+    for t in inputs { t.grad = nil }
+}
+
 @Suite struct SoftmaxTests {
     @Test func handComputedValues() throws {
         // x = [1, 2, 3]: subtracting the max gives [−2, −1, 0]; e^−2 = 0.13533528, e^−1 = 0.36787944,
@@ -122,6 +140,13 @@ func referenceSoftmax(_ x: Tensor, dim: Int, log: Bool = false) -> [Float] {
         let (shape, dim) = Self.gradientLayouts[index]
         try expectGradientsMatch([randomTensor(shape, seed: 21)]) { t in try softmax(t[0], dim: dim) }
         try expectGradientsMatch([randomTensor(shape, seed: 22)]) { t in try logSoftmax(t[0], dim: dim) }
+    }
+
+    @Test func backwardAccumulates() throws {
+        for dim in [1, 0] {
+            try expectGradientsAccumulate([randomTensor([3, 4], seed: 23)]) { t in try softmax(t[0], dim: dim) }
+            try expectGradientsAccumulate([randomTensor([3, 4], seed: 24)]) { t in try logSoftmax(t[0], dim: dim) }
+        }
     }
 
     @Test func rejectsBadDimension() {
