@@ -31,6 +31,24 @@ func referenceMaxPool(_ x: Tensor, k: (Int, Int), s: (Int, Int), p: (Int, Int), 
     return out
 }
 
+/// Average pooling by definition, with torch's divisor rule and summation order.
+func referenceAvgPool(_ x: Tensor, k: (Int, Int), s: (Int, Int), p: (Int, Int), ho: Int, wo: Int,
+                      countIncludePad: Bool, divisorOverride: Int?) -> [Float] {
+    let (planes, h, w) = (x.shape[0] * x.shape[1], x.shape[2], x.shape[3])
+    var out = [Float]()
+    for pl in 0..<planes { for oy in 0..<ho { for ox in 0..<wo {
+        let (y0, x0) = (oy * s.0 - p.0, ox * s.1 - p.1)
+        let (y1, x1) = (min(y0 + k.0, h + p.0), min(x0 + k.1, w + p.1))
+        let padded = (y1 - y0) * (x1 - x0)
+        let (ya, xa, yb, xb) = (max(y0, 0), max(x0, 0), min(y1, h), min(x1, w))
+        var sum: Float = 0
+        for iy in ya..<yb { for ix in xa..<xb { sum += x.data[(pl * h + iy) * w + ix] } }
+        let divisor = divisorOverride ?? (countIncludePad ? padded : (yb - ya) * (xb - xa))
+        out.append(sum / Float(divisor))
+    }}}
+    return out
+}
+
 @Suite struct PoolingTests {
     // MARK: - output sizes
 
@@ -175,6 +193,20 @@ func referenceMaxPool(_ x: Tensor, k: (Int, Int), s: (Int, Int), p: (Int, Int), 
         // the override wins over both rules
         let o = try avgPool2d(ramp(4, 4), kernel: (3, 3), stride: (2, 2), padding: (1, 1), ceilMode: true, divisorOverride: 2)
         #expect(o.data[8] == 8)
+    }
+
+    @Test func avgPoolMatchesReferenceOnLargeInput() throws {
+        // 64 planes: the parallel path; same summation order as torch, so equal to the last bit
+        let x = randomTensor([4, 16, 17, 19], seed: 82, requiresGrad: false)
+        for (k, s, p, ceil, include, divisor) in [((2, 2), (2, 2), (0, 0), false, true, nil as Int?),
+                                                  ((3, 3), (2, 2), (1, 1), true, true, nil),
+                                                  ((3, 3), (2, 2), (1, 1), true, false, nil),
+                                                  ((3, 2), (1, 3), (1, 1), true, true, 4)] {
+            let y = try avgPool2d(x, kernel: k, stride: s, padding: p, ceilMode: ceil, countIncludePad: include,
+                                  divisorOverride: divisor)
+            #expect(y.scalars == referenceAvgPool(x, k: k, s: s, p: p, ho: y.shape[2], wo: y.shape[3],
+                                                  countIncludePad: include, divisorOverride: divisor))
+        }
     }
 
     static let avgPoolCases: [(k: (Int, Int), s: (Int, Int)?, p: (Int, Int), ceil: Bool, include: Bool, divisor: Int?, hw: (Int, Int))] = [

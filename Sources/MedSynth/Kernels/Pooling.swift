@@ -37,40 +37,94 @@ public struct PoolGeometry: Equatable {
 
 // MARK: - max pooling
 
+/// Per-axis window bounds, computed once per call rather than once per output: lo/hi of the
+/// window clipped to the input (and, for average pooling, its size within the padded extent).
+struct PoolWindows {
+    let lo: UnsafeMutablePointer<Int>, hi: UnsafeMutablePointer<Int>, padded: UnsafeMutablePointer<Int>
+
+    /// Max-pooling windows: start o·s − p advanced by whole dilation steps until it is ≥ 0 (the
+    /// first tap inside the input), end min(start + d(k − 1) + 1, size), as torch.
+    init(maxOut out: Int, stride: Int, pad: Int, kernel: Int, dilation: Int, size: Int) {
+        (lo, hi, padded) = PoolWindows.allocate(out)
+        for o in 0..<out {
+            var start = o * stride - pad
+            let end = min(start + (kernel - 1) * dilation + 1, size)
+            if start < 0 { start += ((-start + dilation - 1) / dilation) * dilation }
+            lo[o] = start; hi[o] = end; padded[o] = 0
+        }
+    }
+
+    /// Average-pooling windows: [o·s − p, o·s − p + k) clipped to the padded extent [−p, size + p)
+    /// (its length there is the count_include_pad divisor), then to the input [0, size).
+    init(avgOut out: Int, stride: Int, pad: Int, kernel: Int, size: Int) {
+        (lo, hi, padded) = PoolWindows.allocate(out)
+        for o in 0..<out {
+            let start = o * stride - pad
+            let end = min(start + kernel, size + pad)
+            lo[o] = max(start, 0); hi[o] = min(end, size); padded[o] = end - start
+        }
+    }
+
+    private static func allocate(_ n: Int) -> (UnsafeMutablePointer<Int>, UnsafeMutablePointer<Int>, UnsafeMutablePointer<Int>) {
+        let p = UnsafeMutablePointer<Int>.allocate(capacity: max(1, 3 * n))
+        return (p, p + n, p + 2 * n)
+    }
+
+    func deallocate() { lo.deallocate() }
+}
+
 enum MaxPoolKernel {
     /// y = the max over each (dilated) window, padding counting as −∞; indices = the argmax's
     /// offset inside its input plane (the first maximum in row-major window order; a NaN wins and
     /// the last NaN is kept, as torch), or −1 for a window that misses the input entirely.
+    ///
+    /// Loop order: per output row, taps outermost and the outputs of the row innermost, so each
+    /// output's running max is updated in the same (row-major) tap order as torch while the
+    /// updates along the row are independent and vectorise.
     static func forward(_ g: PoolGeometry, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
                         indices: UnsafeMutablePointer<Int32>) {
-        let (h, w, ho, wo) = (g.height, g.width, g.outHeight, g.outWidth)
-        let (dh, dw) = (g.dilationH, g.dilationW)
+        let (w, ho, wo, dh, dw, sw) = (g.width, g.outHeight, g.outWidth, g.dilationH, g.dilationW, g.strideW)
+        let rows = PoolWindows(maxOut: ho, stride: g.strideH, pad: g.padH, kernel: g.kernelH, dilation: dh, size: g.height)
+        let cols = PoolWindows(maxOut: wo, stride: sw, pad: g.padW, kernel: g.kernelW, dilation: dw, size: w)
+        // per column tap b: the outputs ox whose tap column ox·s − p + b·d lies inside [0, w)
+        let tapRange = UnsafeMutablePointer<(lo: Int, hi: Int, offset: Int)>.allocate(capacity: g.kernelW)
+        defer { rows.deallocate(); cols.deallocate(); tapRange.deallocate() }
+        for b in 0..<g.kernelW {
+            let offset = b * dw - g.padW
+            let lo = min(wo, offset >= 0 ? 0 : (-offset + sw - 1) / sw)
+            let hi = min(wo, w - 1 - offset >= 0 ? (w - 1 - offset) / sw + 1 : 0)
+            tapRange[b] = (lo, max(lo, hi), offset)
+        }
         parallelRanges(g.planes, grain: g.planeGrain) { lo, hi in
+            let taps = UnsafeMutablePointer<Float>.allocate(capacity: max(1, wo))
+            defer { taps.deallocate() }
             for p in lo..<hi {
-                let xp = x + p * g.inPlane, yp = y + p * g.outPlane, ip = indices + p * g.outPlane
+                let xp = x + p * g.inPlane
                 for oy in 0..<ho {
-                    var ih0 = oy * g.strideH - g.padH
-                    let ih1 = min(ih0 + (g.kernelH - 1) * dh + 1, h)
-                    while ih0 < 0 { ih0 += dh }
+                    let yRow = y + p * g.outPlane + oy * wo, iRow = indices + p * g.outPlane + oy * wo
+                    let (ih0, ih1) = (rows.lo[oy], rows.hi[oy])
                     for ox in 0..<wo {
-                        var iw0 = ox * g.strideW - g.padW
-                        let iw1 = min(iw0 + (g.kernelW - 1) * dw + 1, w)
-                        while iw0 < 0 { iw0 += dw }
-                        var best = -Float.infinity
-                        var bestIndex = (ih0 < ih1 && iw0 < iw1) ? ih0 * w + iw0 : -1
-                        var iy = ih0
-                        while iy < ih1 {
-                            let row = xp + iy * w
-                            var ix = iw0
-                            while ix < iw1 {
-                                let v = row[ix]
-                                if v > best || v.isNaN { best = v; bestIndex = iy * w + ix }
-                                ix += dw
+                        yRow[ox] = -Float.infinity
+                        // torch starts from the window's first in-range tap
+                        iRow[ox] = (ih0 < ih1 && cols.lo[ox] < cols.hi[ox]) ? Int32(truncatingIfNeeded: ih0 * w + cols.lo[ox]) : -1
+                    }
+                    var iy = ih0
+                    while iy < ih1 {
+                        for b in 0..<g.kernelW {
+                            let (oxLo, oxHi, offset) = tapRange[b]
+                            // gather the strided tap values first: the update loop below then has
+                            // unit stride, which LLVM vectorises into compares and blends (with a
+                            // runtime stride it falls back to mispredicted branches, ~7× slower)
+                            let src = xp + iy * w + offset, base = iy * w + offset
+                            for ox in oxLo..<oxHi { taps[ox] = src[ox &* sw] }
+                            for ox in oxLo..<oxHi {
+                                let v = taps[ox], best = yRow[ox], bestIndex = iRow[ox]
+                                let take = v > best || v.isNaN
+                                yRow[ox] = take ? v : best
+                                iRow[ox] = take ? Int32(truncatingIfNeeded: base &+ ox &* sw) : bestIndex
                             }
-                            iy += dh
                         }
-                        yp[oy * wo + ox] = best
-                        ip[oy * wo + ox] = Int32(truncatingIfNeeded: bestIndex)
+                        iy += dh
                     }
                 }
             }
@@ -95,67 +149,105 @@ enum MaxPoolKernel {
 // MARK: - average pooling
 
 enum AvgPoolKernel {
-    /// The input rows/columns a window covers and its divisor, as torch computes them: the window
-    /// [o·s − p, o·s − p + k) is first clipped to the padded extent [−p, in + p) (its size there is
-    /// the count_include_pad divisor, so a ceil-mode window hanging past the padding counts only
-    /// the part inside it), then to the input [0, in) (the count_include_pad=false divisor).
-    @inline(__always)
-    static func window(_ o: Int, stride: Int, pad: Int, kernel: Int, size: Int) -> (lo: Int, hi: Int, padded: Int) {
-        let start = o * stride - pad
-        let end = min(start + kernel, size + pad)
-        return (max(start, 0), min(end, size), end - start)
+    /// The divisor of every output of a plane, as torch's CPU kernel computes it:
+    /// `divisorOverride` if given, else countIncludePad ? the window's area within the padded
+    /// extent (a ceil-mode window hanging past the padding counts only its part inside it)
+    /// : the number of input elements it covers.
+    static func divisors(_ g: PoolGeometry, rows: PoolWindows, cols: PoolWindows,
+                         countIncludePad: Bool, divisorOverride: Int?) -> [Float] {
+        var d = [Float](repeating: 1, count: g.outPlane)
+        for oy in 0..<g.outHeight {
+            for ox in 0..<g.outWidth {
+                let count: Int
+                if let divisorOverride { count = divisorOverride }
+                else if countIncludePad { count = rows.padded[oy] * cols.padded[ox] }
+                else { count = (rows.hi[oy] - rows.lo[oy]) * (cols.hi[ox] - cols.lo[ox]) }
+                d[oy * g.outWidth + ox] = Float(count)
+            }
+        }
+        return d
     }
 
-    @inline(__always)
-    static func divisor(_ g: PoolGeometry, rows: (lo: Int, hi: Int, padded: Int), cols: (lo: Int, hi: Int, padded: Int),
-                        countIncludePad: Bool, divisorOverride: Int?) -> Float {
-        if let divisorOverride { return Float(divisorOverride) }
-        return Float(countIncludePad ? rows.padded * cols.padded : (rows.hi - rows.lo) * (cols.hi - cols.lo))
+    /// Per column tap b (0 ≤ b < k): the outputs ox whose tap column ox·s − p + b lies inside
+    /// [0, w), and that column offset −p + b.
+    static func columnTaps(_ g: PoolGeometry, dilation: Int = 1) -> [(lo: Int, hi: Int, offset: Int)] {
+        (0..<g.kernelW).map { b in
+            let offset = b * dilation - g.padW, s = g.strideW
+            let lo = min(g.outWidth, offset >= 0 ? 0 : (-offset + s - 1) / s)
+            let hi = min(g.outWidth, g.width - 1 - offset >= 0 ? (g.width - 1 - offset) / s + 1 : 0)
+            return (lo, max(lo, hi), offset)
+        }
     }
 
     /// y = Σ window / divisor (0 for a window that misses the input, which valid geometries exclude).
+    /// The output row accumulates tap by tap (row-major within each window, so every output is
+    /// summed in torch's order) and the row loop is unit-stride, hence vectorised.
     static func forward(_ g: PoolGeometry, countIncludePad: Bool, divisorOverride: Int?,
                         x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
-        let (w, ho, wo) = (g.width, g.outHeight, g.outWidth)
-        parallelRanges(g.planes, grain: g.planeGrain) { lo, hi in
-            for p in lo..<hi {
-                let xp = x + p * g.inPlane, yp = y + p * g.outPlane
-                for oy in 0..<ho {
-                    let rows = window(oy, stride: g.strideH, pad: g.padH, kernel: g.kernelH, size: g.height)
-                    for ox in 0..<wo {
-                        let cols = window(ox, stride: g.strideW, pad: g.padW, kernel: g.kernelW, size: g.width)
-                        if rows.lo >= rows.hi || cols.lo >= cols.hi { yp[oy * wo + ox] = 0; continue }
-                        // summed in float, row-major, as torch does (same rounding)
-                        var sum: Float = 0
-                        for iy in rows.lo..<rows.hi {
-                            let row = xp + iy * w
-                            for ix in cols.lo..<cols.hi { sum += row[ix] }
+        let (w, ho, wo, sw) = (g.width, g.outHeight, g.outWidth, g.strideW)
+        let rows = PoolWindows(avgOut: ho, stride: g.strideH, pad: g.padH, kernel: g.kernelH, size: g.height)
+        let cols = PoolWindows(avgOut: wo, stride: sw, pad: g.padW, kernel: g.kernelW, size: w)
+        defer { rows.deallocate(); cols.deallocate() }
+        let divisor = divisors(g, rows: rows, cols: cols, countIncludePad: countIncludePad, divisorOverride: divisorOverride)
+        let taps = columnTaps(g)
+        divisor.withUnsafeBufferPointer { divisorBuffer in
+            taps.withUnsafeBufferPointer { tapBuffer in
+                guard let div = divisorBuffer.baseAddress, let tap = tapBuffer.baseAddress else { return }
+                parallelRanges(g.planes, grain: g.planeGrain) { lo, hi in
+                    let gathered = UnsafeMutablePointer<Float>.allocate(capacity: max(1, wo))
+                    defer { gathered.deallocate() }
+                    for p in lo..<hi {
+                        let xp = x + p * g.inPlane
+                        for oy in 0..<ho {
+                            let yRow = y + p * g.outPlane + oy * wo, divRow = div + oy * wo
+                            yRow.update(repeating: 0, count: wo)
+                            let (ih0, ih1) = (rows.lo[oy], rows.hi[oy])
+                            if ih0 >= ih1 { continue }
+                            for iy in ih0..<ih1 {
+                                for b in 0..<g.kernelW {
+                                    let (oxLo, oxHi, offset) = tap[b]
+                                    let src = xp + iy * w + offset
+                                    for ox in oxLo..<oxHi { gathered[ox] = src[ox &* sw] }
+                                    for ox in oxLo..<oxHi { yRow[ox] += gathered[ox] }
+                                }
+                            }
+                            for ox in 0..<wo where cols.lo[ox] < cols.hi[ox] { yRow[ox] /= divRow[ox] }
                         }
-                        yp[oy * wo + ox] = sum / divisor(g, rows: rows, cols: cols, countIncludePad: countIncludePad,
-                                                         divisorOverride: divisorOverride)
                     }
                 }
             }
         }
     }
 
-    /// dx[window] += dy / divisor.
+    /// dx[window] += dy / divisor, tap by tap along each output row.
     static func backward(_ g: PoolGeometry, countIncludePad: Bool, divisorOverride: Int?,
                          dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>) {
-        let (w, ho, wo) = (g.width, g.outHeight, g.outWidth)
-        parallelRanges(g.planes, grain: g.planeGrain) { lo, hi in
-            for p in lo..<hi {
-                let dyp = dy + p * g.outPlane, dxp = dx + p * g.inPlane
-                for oy in 0..<ho {
-                    let rows = window(oy, stride: g.strideH, pad: g.padH, kernel: g.kernelH, size: g.height)
-                    for ox in 0..<wo {
-                        let cols = window(ox, stride: g.strideW, pad: g.padW, kernel: g.kernelW, size: g.width)
-                        if rows.lo >= rows.hi || cols.lo >= cols.hi { continue }
-                        let delta = dyp[oy * wo + ox] / divisor(g, rows: rows, cols: cols, countIncludePad: countIncludePad,
-                                                                divisorOverride: divisorOverride)
-                        for iy in rows.lo..<rows.hi {
-                            let row = dxp + iy * w
-                            for ix in cols.lo..<cols.hi { row[ix] += delta }
+        let (w, ho, wo, sw) = (g.width, g.outHeight, g.outWidth, g.strideW)
+        let rows = PoolWindows(avgOut: ho, stride: g.strideH, pad: g.padH, kernel: g.kernelH, size: g.height)
+        let cols = PoolWindows(avgOut: wo, stride: sw, pad: g.padW, kernel: g.kernelW, size: w)
+        defer { rows.deallocate(); cols.deallocate() }
+        let divisor = divisors(g, rows: rows, cols: cols, countIncludePad: countIncludePad, divisorOverride: divisorOverride)
+        let taps = columnTaps(g)
+        divisor.withUnsafeBufferPointer { divisorBuffer in
+            taps.withUnsafeBufferPointer { tapBuffer in
+                guard let div = divisorBuffer.baseAddress, let tap = tapBuffer.baseAddress else { return }
+                parallelRanges(g.planes, grain: g.planeGrain) { lo, hi in
+                    let delta = UnsafeMutablePointer<Float>.allocate(capacity: max(1, wo))
+                    defer { delta.deallocate() }
+                    for p in lo..<hi {
+                        let dxp = dx + p * g.inPlane
+                        for oy in 0..<ho {
+                            let (ih0, ih1) = (rows.lo[oy], rows.hi[oy])
+                            if ih0 >= ih1 { continue }
+                            let dyRow = dy + p * g.outPlane + oy * wo, divRow = div + oy * wo
+                            for ox in 0..<wo { delta[ox] = dyRow[ox] / divRow[ox] }
+                            for iy in ih0..<ih1 {
+                                for b in 0..<g.kernelW {
+                                    let (oxLo, oxHi, offset) = tap[b]
+                                    let dst = dxp + iy * w + offset
+                                    for ox in oxLo..<oxHi { dst[ox &* sw] += delta[ox] }
+                                }
+                            }
                         }
                     }
                 }
