@@ -104,6 +104,12 @@ func referenceAvgPool(_ x: Tensor, k: (Int, Int), s: (Int, Int), p: (Int, Int), 
         #expect(Array(y.scalars[1...]) == [8, 14, 16])
         try y.backward()
         #expect(x.grad!.data[1] == 1 && x.grad!.data[5] == 0)   // the NaN's position gets the gradient
+        // two NaNs in a window: torch's `isnan(val)` keeps taking later NaNs, so the last one wins
+        let twoNaN = Tensor([.nan, 1, 2, .nan], shape: [1, 1, 2, 2], requiresGrad: true)
+        let t = try maxPool2d(twoNaN, kernel: (2, 2))
+        #expect(t.data[0].isNaN)
+        try t.backward()
+        #expect(twoNaN.grad!.scalars == [0, 0, 0, 1])
         // an all −∞ window outputs −∞ and routes its gradient to the window's first element
         let inf = Tensor([-.infinity, -.infinity, -.infinity, -.infinity], shape: [1, 1, 2, 2])
         inf.requiresGrad = true

@@ -33,9 +33,21 @@ public struct PoolGeometry: Equatable {
 
     /// Planes per thread block so that each block does about 16K window reads.
     var planeGrain: Int { max(1, 16_384 / max(1, outPlane * kernelH * kernelW)) }
+
+    /// Per column tap b (0 ≤ b < kW): the range of outputs ox whose tap column ox·sW − pW + b·dW
+    /// lies inside [0, W), and the column offset −pW + b·dW. Kernels loop over taps and then over
+    /// an output row, which keeps torch's per-window order while the row loop vectorises.
+    func columnTaps() -> [(lo: Int, hi: Int, offset: Int)] {
+        (0..<kernelW).map { b in
+            let offset = b * dilationW - padW
+            let lo = min(outWidth, offset >= 0 ? 0 : (-offset + strideW - 1) / strideW)
+            let hi = min(outWidth, width - 1 - offset >= 0 ? (width - 1 - offset) / strideW + 1 : 0)
+            return (lo, max(lo, hi), offset)
+        }
+    }
 }
 
-// MARK: - max pooling
+// MARK: - window tables
 
 /// Per-axis window bounds, computed once per call rather than once per output: lo/hi of the
 /// window clipped to the input (and, for average pooling, its size within the padded extent).
@@ -73,6 +85,8 @@ struct PoolWindows {
     func deallocate() { lo.deallocate() }
 }
 
+// MARK: - max pooling
+
 enum MaxPoolKernel {
     /// y = the max over each (dilated) window, padding counting as −∞; indices = the argmax's
     /// offset inside its input plane (the first maximum in row-major window order; a NaN wins and
@@ -86,45 +100,41 @@ enum MaxPoolKernel {
         let (w, ho, wo, dh, dw, sw) = (g.width, g.outHeight, g.outWidth, g.dilationH, g.dilationW, g.strideW)
         let rows = PoolWindows(maxOut: ho, stride: g.strideH, pad: g.padH, kernel: g.kernelH, dilation: dh, size: g.height)
         let cols = PoolWindows(maxOut: wo, stride: sw, pad: g.padW, kernel: g.kernelW, dilation: dw, size: w)
-        // per column tap b: the outputs ox whose tap column ox·s − p + b·d lies inside [0, w)
-        let tapRange = UnsafeMutablePointer<(lo: Int, hi: Int, offset: Int)>.allocate(capacity: g.kernelW)
-        defer { rows.deallocate(); cols.deallocate(); tapRange.deallocate() }
-        for b in 0..<g.kernelW {
-            let offset = b * dw - g.padW
-            let lo = min(wo, offset >= 0 ? 0 : (-offset + sw - 1) / sw)
-            let hi = min(wo, w - 1 - offset >= 0 ? (w - 1 - offset) / sw + 1 : 0)
-            tapRange[b] = (lo, max(lo, hi), offset)
-        }
-        parallelRanges(g.planes, grain: g.planeGrain) { lo, hi in
-            let taps = UnsafeMutablePointer<Float>.allocate(capacity: max(1, wo))
-            defer { taps.deallocate() }
-            for p in lo..<hi {
-                let xp = x + p * g.inPlane
-                for oy in 0..<ho {
-                    let yRow = y + p * g.outPlane + oy * wo, iRow = indices + p * g.outPlane + oy * wo
-                    let (ih0, ih1) = (rows.lo[oy], rows.hi[oy])
-                    for ox in 0..<wo {
-                        yRow[ox] = -Float.infinity
-                        // torch starts from the window's first in-range tap
-                        iRow[ox] = (ih0 < ih1 && cols.lo[ox] < cols.hi[ox]) ? Int32(truncatingIfNeeded: ih0 * w + cols.lo[ox]) : -1
-                    }
-                    var iy = ih0
-                    while iy < ih1 {
-                        for b in 0..<g.kernelW {
-                            let (oxLo, oxHi, offset) = tapRange[b]
-                            // gather the strided tap values first: the update loop below then has
-                            // unit stride, which LLVM vectorises into compares and blends (with a
-                            // runtime stride it falls back to mispredicted branches, ~7× slower)
-                            let src = xp + iy * w + offset, base = iy * w + offset
-                            for ox in oxLo..<oxHi { taps[ox] = src[ox &* sw] }
-                            for ox in oxLo..<oxHi {
-                                let v = taps[ox], best = yRow[ox], bestIndex = iRow[ox]
-                                let take = v > best || v.isNaN
-                                yRow[ox] = take ? v : best
-                                iRow[ox] = take ? Int32(truncatingIfNeeded: base &+ ox &* sw) : bestIndex
-                            }
+        defer { rows.deallocate(); cols.deallocate() }
+        let columnTaps = g.columnTaps()
+        columnTaps.withUnsafeBufferPointer { tapBuffer in
+            guard let tapRange = tapBuffer.baseAddress else { return }
+            parallelRanges(g.planes, grain: g.planeGrain) { lo, hi in
+                let taps = UnsafeMutablePointer<Float>.allocate(capacity: max(1, wo))
+                defer { taps.deallocate() }
+                for p in lo..<hi {
+                    let xp = x + p * g.inPlane
+                    for oy in 0..<ho {
+                        let yRow = y + p * g.outPlane + oy * wo, iRow = indices + p * g.outPlane + oy * wo
+                        let (ih0, ih1) = (rows.lo[oy], rows.hi[oy])
+                        for ox in 0..<wo {
+                            yRow[ox] = -Float.infinity
+                            // torch starts from the window's first in-range tap
+                            iRow[ox] = (ih0 < ih1 && cols.lo[ox] < cols.hi[ox]) ? Int32(truncatingIfNeeded: ih0 * w + cols.lo[ox]) : -1
                         }
-                        iy += dh
+                        var iy = ih0
+                        while iy < ih1 {
+                            for b in 0..<g.kernelW {
+                                let (oxLo, oxHi, offset) = tapRange[b]
+                                // gather the strided tap values first: the update loop below then has
+                                // unit stride, which LLVM vectorises into compares and blends (with a
+                                // runtime stride it falls back to mispredicted branches, ~7× slower)
+                                let src = xp + iy * w + offset, base = iy * w + offset
+                                for ox in oxLo..<oxHi { taps[ox] = src[ox &* sw] }
+                                for ox in oxLo..<oxHi {
+                                    let v = taps[ox], best = yRow[ox], bestIndex = iRow[ox]
+                                    let take = v > best || v.isNaN
+                                    yRow[ox] = take ? v : best
+                                    iRow[ox] = take ? Int32(truncatingIfNeeded: base &+ ox &* sw) : bestIndex
+                                }
+                            }
+                            iy += dh
+                        }
                     }
                 }
             }
@@ -168,17 +178,6 @@ enum AvgPoolKernel {
         return d
     }
 
-    /// Per column tap b (0 ≤ b < k): the outputs ox whose tap column ox·s − p + b lies inside
-    /// [0, w), and that column offset −p + b.
-    static func columnTaps(_ g: PoolGeometry, dilation: Int = 1) -> [(lo: Int, hi: Int, offset: Int)] {
-        (0..<g.kernelW).map { b in
-            let offset = b * dilation - g.padW, s = g.strideW
-            let lo = min(g.outWidth, offset >= 0 ? 0 : (-offset + s - 1) / s)
-            let hi = min(g.outWidth, g.width - 1 - offset >= 0 ? (g.width - 1 - offset) / s + 1 : 0)
-            return (lo, max(lo, hi), offset)
-        }
-    }
-
     /// y = Σ window / divisor (0 for a window that misses the input, which valid geometries exclude).
     /// The output row accumulates tap by tap (row-major within each window, so every output is
     /// summed in torch's order) and the row loop is unit-stride, hence vectorised.
@@ -189,7 +188,7 @@ enum AvgPoolKernel {
         let cols = PoolWindows(avgOut: wo, stride: sw, pad: g.padW, kernel: g.kernelW, size: w)
         defer { rows.deallocate(); cols.deallocate() }
         let divisor = divisors(g, rows: rows, cols: cols, countIncludePad: countIncludePad, divisorOverride: divisorOverride)
-        let taps = columnTaps(g)
+        let taps = g.columnTaps()
         divisor.withUnsafeBufferPointer { divisorBuffer in
             taps.withUnsafeBufferPointer { tapBuffer in
                 guard let div = divisorBuffer.baseAddress, let tap = tapBuffer.baseAddress else { return }
@@ -227,7 +226,7 @@ enum AvgPoolKernel {
         let cols = PoolWindows(avgOut: wo, stride: sw, pad: g.padW, kernel: g.kernelW, size: w)
         defer { rows.deallocate(); cols.deallocate() }
         let divisor = divisors(g, rows: rows, cols: cols, countIncludePad: countIncludePad, divisorOverride: divisorOverride)
-        let taps = columnTaps(g)
+        let taps = g.columnTaps()
         divisor.withUnsafeBufferPointer { divisorBuffer in
             taps.withUnsafeBufferPointer { tapBuffer in
                 guard let div = divisorBuffer.baseAddress, let tap = tapBuffer.baseAddress else { return }
