@@ -1,0 +1,119 @@
+// Differentiable normalisation layers (torch.nn.functional.batch_norm / group_norm semantics).
+
+// MARK: - batch norm
+
+/// Batch normalisation (Ioffe & Szegedy 2015), `torch.nn.functional.batch_norm`.
+///
+/// For x [N, C, *] (rank ≥ 2: [N, C], [N, C, L], [N, C, H, W], …), per channel c:
+///   y = (x − μ_c) / √(σ²_c + eps) · weight_c + bias_c
+/// - `training == true`: μ, σ² are the batch mean and the BIASED batch variance over the N·S values
+///   of the channel (S = product of the trailing sizes). When running statistics are given they are
+///   updated in place with the UNBIASED variance:
+///     runningMean ← (1 − momentum)·runningMean + momentum·μ
+///     runningVar  ← (1 − momentum)·runningVar  + momentum·σ²·M/(M − 1),   M = N·S.
+///   Throws when M == 1 ("expected more than 1 value per channel when training").
+/// - `training == false`: μ, σ² are `runningMean`, `runningVar` (both required).
+/// `weight`, `bias`, `runningMean`, `runningVar` are [C]; weight = 1 and bias = 0 when nil.
+/// Defaults as torch: momentum 0.1, eps 1e-5. Gradients flow to x, weight and bias (in eval mode
+/// the x-gradient is dy·weight/√(runningVar + eps)); the running statistics get none.
+public func batchNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean: Tensor?, runningVar: Tensor?,
+                      training: Bool, momentum: Float = 0.1, eps: Float = 1e-5) throws -> Tensor {
+    try require(x.rank >= 2, "batchNorm: input must be [N, C, *] (rank 2 or more), got \(x.shape)")
+    let n = x.shape[0], c = x.shape[1], s = x.shape[2...].reduce(1, *)
+    for (name, t) in [("weight", weight), ("bias", bias), ("runningMean", runningMean), ("runningVar", runningVar)] {
+        if let t { try require(t.shape == [c], "batchNorm: \(name) must be [\(c)] (one value per channel), got \(t.shape)") }
+    }
+    try require((runningMean == nil) == (runningVar == nil),
+                "batchNorm: pass both runningMean and runningVar, or neither")
+    try require(training || runningMean != nil,
+                "batchNorm: runningMean and runningVar must be given in evaluation mode (training: false)")
+    let m = n * s
+    if training {
+        try require(m != 1, "batchNorm: expected more than 1 value per channel when training, got input of shape \(x.shape)")
+    }
+
+    // saved[0..<c] = mean, saved[c..<2c] = invstd (what backward needs)
+    let saved = Storage(count: 2 * c)
+    let mean = saved.pointer, invstd = saved.pointer + c
+    if training {
+        if m == 0 {
+            // an empty batch: nothing to normalise; torch leaves the running stats alone
+            mean.initialize(repeating: 0, count: c)
+            invstd.initialize(repeating: 0, count: c)
+        } else {
+            var batchMean = [Double](repeating: 0, count: c), batchVar = [Double](repeating: 0, count: c)
+            batchMean.withUnsafeMutableBufferPointer { bm in
+                batchVar.withUnsafeMutableBufferPointer { bv in
+                    BatchNormKernel.statistics(x: x.data, n: n, c: c, s: s, mean: bm.baseAddress!, variance: bv.baseAddress!)
+                }
+            }
+            for ch in 0..<c {
+                mean[ch] = Float(batchMean[ch])
+                invstd[ch] = Float(1 / (batchVar[ch] + Double(eps)).squareRoot())
+            }
+            if let runningMean, let runningVar {
+                let mom = Double(momentum), unbias = Double(m) / Double(m - 1)
+                let rm = runningMean.data, rv = runningVar.data
+                for ch in 0..<c {
+                    rm[ch] = Float((1 - mom) * Double(rm[ch]) + mom * batchMean[ch])
+                    rv[ch] = Float((1 - mom) * Double(rv[ch]) + mom * batchVar[ch] * unbias)
+                }
+            }
+        }
+    } else if let runningMean, let runningVar {
+        for ch in 0..<c {
+            mean[ch] = runningMean.data[ch]
+            invstd[ch] = Float(1 / (Double(runningVar.data[ch]) + Double(eps)).squareRoot())
+        }
+    }
+
+    let y = Tensor(uninitialized: x.shape)
+    BatchNormKernel.forward(x: x.data, n: n, c: c, s: s, mean: mean, invstd: invstd,
+                            weight: weight?.data, bias: bias?.data, y: y.data)
+    var inputs = [x]
+    if let weight { inputs.append(weight) }
+    if let bias { inputs.append(bias) }
+    return y.recording(inputs) { dy in
+        BatchNormKernel.backward(x: x.data, dy: dy.data, n: n, c: c, s: s,
+                                 mean: saved.pointer, invstd: saved.pointer + c, weight: weight?.data,
+                                 training: training,
+                                 dx: x.needsGrad ? x.gradPointer() : nil,
+                                 dWeight: (weight?.needsGrad ?? false) ? weight?.gradPointer() : nil,
+                                 dBias: (bias?.needsGrad ?? false) ? bias?.gradPointer() : nil)
+    }
+}
+
+// MARK: - group norm
+
+/// Group normalisation (Wu & He 2018), `torch.nn.functional.group_norm`.
+///
+/// For x [N, C, *] the C channels are split into `groups` consecutive groups of C/groups channels;
+/// per sample n and group g, over its (C/groups)·S values (S = product of the trailing sizes):
+///   y = (x − μ_ng) / √(σ²_ng + eps) · weight_c + bias_c      (σ² biased)
+/// `weight`, `bias` are [C] (per channel, not per group); 1 and 0 when nil. Default eps 1e-5.
+/// C must be divisible by `groups`. Gradients flow to x, weight and bias.
+public func groupNorm(_ x: Tensor, groups: Int, weight: Tensor?, bias: Tensor?, eps: Float = 1e-5) throws -> Tensor {
+    try require(x.rank >= 2, "groupNorm: input must be [N, C, *] (rank 2 or more), got \(x.shape)")
+    let n = x.shape[0], c = x.shape[1], s = x.shape[2...].reduce(1, *)
+    try require(groups >= 1, "groupNorm: groups must be at least 1, got \(groups)")
+    try require(c % groups == 0, "groupNorm: expected the number of channels (\(c)) to be divisible by groups (\(groups))")
+    if let weight { try require(weight.shape == [c], "groupNorm: weight must be [\(c)] (one value per channel), got \(weight.shape)") }
+    if let bias { try require(bias.shape == [c], "groupNorm: bias must be [\(c)] (one value per channel), got \(bias.shape)") }
+
+    let blocks = n * groups
+    let saved = Storage(zeros: 2 * blocks)   // mean, then invstd, per (n, group)
+    let y = Tensor(uninitialized: x.shape)
+    GroupNormKernel.forward(x: x.data, n: n, c: c, s: s, groups: groups, eps: eps,
+                            weight: weight?.data, bias: bias?.data, y: y.data,
+                            mean: saved.pointer, invstd: saved.pointer + blocks)
+    var inputs = [x]
+    if let weight { inputs.append(weight) }
+    if let bias { inputs.append(bias) }
+    return y.recording(inputs) { dy in
+        GroupNormKernel.backward(x: x.data, dy: dy.data, n: n, c: c, s: s, groups: groups,
+                                 mean: saved.pointer, invstd: saved.pointer + blocks, weight: weight?.data,
+                                 dx: x.needsGrad ? x.gradPointer() : nil,
+                                 dWeight: (weight?.needsGrad ?? false) ? weight?.gradPointer() : nil,
+                                 dBias: (bias?.needsGrad ?? false) ? bias?.gradPointer() : nil)
+    }
+}

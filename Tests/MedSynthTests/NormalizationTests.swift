@@ -1,0 +1,237 @@
+import Testing
+@testable import MedSynth
+
+/// Batch norm by its definition, in Double: x viewed as [N, C, S].
+func referenceBatchNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, mean: [Double]? = nil, variance: [Double]? = nil,
+                        eps: Double) -> [Float] {
+    let n = x.shape[0], c = x.shape[1], s = x.shape[2...].reduce(1, *)
+    var out = [Float](repeating: 0, count: x.count)
+    for ch in 0..<c {
+        var mu = 0.0, v = 0.0
+        if let mean, let variance { mu = mean[ch]; v = variance[ch] } else {
+            for b in 0..<n { for i in 0..<s { mu += Double(x.data[(b * c + ch) * s + i]) } }
+            mu /= Double(n * s)
+            for b in 0..<n { for i in 0..<s { let d = Double(x.data[(b * c + ch) * s + i]) - mu; v += d * d } }
+            v /= Double(n * s)
+        }
+        let w = Double(weight?.data[ch] ?? 1), bb = Double(bias?.data[ch] ?? 0)
+        for b in 0..<n { for i in 0..<s {
+            let j = (b * c + ch) * s + i
+            out[j] = Float((Double(x.data[j]) - mu) / (v + eps).squareRoot() * w + bb)
+        }}
+    }
+    return out
+}
+
+/// Group norm by its definition, in Double.
+func referenceGroupNorm(_ x: Tensor, groups: Int, weight: Tensor?, bias: Tensor?, eps: Double) -> [Float] {
+    let n = x.shape[0], c = x.shape[1], s = x.shape[2...].reduce(1, *), cg = c / groups, m = cg * s
+    var out = [Float](repeating: 0, count: x.count)
+    for b in 0..<n { for g in 0..<groups {
+        let base = (b * c + g * cg) * s
+        var mu = 0.0, v = 0.0
+        for i in 0..<m { mu += Double(x.data[base + i]) }
+        mu /= Double(m)
+        for i in 0..<m { let d = Double(x.data[base + i]) - mu; v += d * d }
+        v /= Double(m)
+        for i in 0..<m {
+            let ch = g * cg + i / s
+            out[base + i] = Float((Double(x.data[base + i]) - mu) / (v + eps).squareRoot()
+                                  * Double(weight?.data[ch] ?? 1) + Double(bias?.data[ch] ?? 0))
+        }
+    }}
+    return out
+}
+
+@Suite struct NormalizationTests {
+    // MARK: - batch norm values
+
+    @Test func batchNormTrainingHandComputed() throws {
+        // x [N=4, C=2], rows (c0, c1): (0, 1), (0, 5), (2, 1), (2, 5)
+        // c0 = {0, 0, 2, 2}: mean 1, biased var 1 → x̂ = −1, −1, 1, 1
+        // c1 = {1, 5, 1, 5}: mean 3, biased var 4 → x̂ = −1, 1, −1, 1
+        // weight (2, 3), bias (0.5, −1), eps 0: c0 → −1.5, −1.5, 2.5, 2.5; c1 → −4, 2, −4, 2
+        let x = Tensor([0, 1, 0, 5, 2, 1, 2, 5], shape: [4, 2])
+        let rm = Tensor([0, 1], shape: [2]), rv = Tensor([1, 1], shape: [2])
+        let y = try batchNorm(x, weight: Tensor([2, 3], shape: [2]), bias: Tensor([0.5, -1], shape: [2]),
+                              runningMean: rm, runningVar: rv, training: true, momentum: 0.1, eps: 0)
+        #expect(y.shape == [4, 2])
+        expectClose(y.scalars, [-1.5, -4, -1.5, 2, 2.5, -4, 2.5, 2], atol: 1e-6)
+        // running stats, momentum 0.1, unbiased variance (M = 4 → ×4/3):
+        //   mean: 0.9·0 + 0.1·1 = 0.1;  0.9·1 + 0.1·3 = 1.2
+        //   var:  0.9·1 + 0.1·(1·4/3) = 1.0333333;  0.9·1 + 0.1·(4·4/3) = 1.4333333
+        expectClose(rm.scalars, [0.1, 1.2], atol: 1e-6)
+        expectClose(rv.scalars, [0.9 + 0.4 / 3, 0.9 + 1.6 / 3], atol: 1e-6)
+        // a second step folds in the same batch statistics again
+        _ = try batchNorm(x, weight: nil, bias: nil, runningMean: rm, runningVar: rv, training: true, momentum: 0.5, eps: 0)
+        // mean: 0.5·0.1 + 0.5·1 = 0.55;  0.5·1.2 + 0.5·3 = 2.1
+        // var:  0.5·1.0333333 + 0.5·4/3 = 1.1833333;  0.5·1.4333333 + 0.5·16/3 = 3.3833333
+        expectClose(rm.scalars, [0.55, 2.1], atol: 1e-6)
+        expectClose(rv.scalars, [0.5 * (0.9 + 0.4 / 3) + 0.5 * 4 / 3, 0.5 * (0.9 + 1.6 / 3) + 0.5 * 16 / 3], atol: 1e-6)
+    }
+
+    @Test func batchNormTrainingSpatial() throws {
+        // x [N=2, C=2, 1, 2]: c0 = {1, 1 | 3, 3} (mean 2, var 1), c1 = {0, 4 | 4, 0} (mean 2, var 4)
+        // eps 0, no affine: c0 → −1, −1, 1, 1; c1 → −1, 1, 1, −1
+        let x = Tensor([1, 1, 0, 4, 3, 3, 4, 0], shape: [2, 2, 1, 2])
+        let y = try batchNorm(x, weight: nil, bias: nil, runningMean: nil, runningVar: nil, training: true, eps: 0)
+        expectClose(y.scalars, [-1, -1, -1, 1, 1, 1, 1, -1], atol: 1e-6)
+        // default eps 1e-5: c0 scales by 1/√(1 + 1e-5)
+        let z = try batchNorm(x, weight: nil, bias: nil, runningMean: nil, runningVar: nil, training: true)
+        #expect(abs(z.data[0] - Float(-1 / (1 + 1e-5).squareRoot())) < 1e-7)
+    }
+
+    @Test func batchNormEvalHandComputed() throws {
+        // running mean (1, −2), running var (3, 0), eps 1 → invstd (1/2, 1)
+        // x [2, 2] = (3, 0), (−1, −2): c0 → (3−1)/2 = 1, (−1−1)/2 = −1; c1 → 0+2 = 2, −2+2 = 0
+        // weight (2, 1), bias (0, 1): c0 → 2, −2; c1 → 3, 1
+        let rm = Tensor([1, -2], shape: [2]), rv = Tensor([3, 0], shape: [2])
+        let y = try batchNorm(Tensor([3, 0, -1, -2], shape: [2, 2]), weight: Tensor([2, 1], shape: [2]),
+                              bias: Tensor([0, 1], shape: [2]), runningMean: rm, runningVar: rv, training: false, eps: 1)
+        expectClose(y.scalars, [2, 3, -2, 1], atol: 1e-6)
+        #expect(rm.scalars == [1, -2] && rv.scalars == [3, 0])   // eval leaves the running stats alone
+        // a single value per channel is fine in eval mode
+        let one = try batchNorm(Tensor([5, 5], shape: [1, 2]), weight: nil, bias: nil, runningMean: rm, runningVar: rv,
+                                training: false, eps: 1)
+        expectClose(one.scalars, [2, 7], atol: 1e-6)
+    }
+
+    @Test func batchNormMatchesReferenceOnLargeInput() throws {
+        // 8·32·32 values per channel: the parallel path, chunked sums
+        let x = randomTensor([8, 4, 32, 32], seed: 11, scale: 3, requiresGrad: false)
+        for i in 0..<x.count { x.data[i] += 10 }   // an offset the variance must not be fooled by
+        let w = randomTensor([4], seed: 12, requiresGrad: false), b = randomTensor([4], seed: 13, requiresGrad: false)
+        let y = try batchNorm(x, weight: w, bias: b, runningMean: nil, runningVar: nil, training: true)
+        expectClose(y.scalars, referenceBatchNorm(x, weight: w, bias: b, eps: 1e-5), atol: 2e-5, rtol: 1e-4)
+        let rm = randomTensor([4], seed: 14, requiresGrad: false), rv = Tensor([0.5, 1, 2, 4], shape: [4])
+        let e = try batchNorm(x, weight: w, bias: b, runningMean: rm, runningVar: rv, training: false)
+        let expected = referenceBatchNorm(x, weight: w, bias: b, mean: rm.scalars.map(Double.init),
+                                          variance: rv.scalars.map(Double.init), eps: 1e-5)
+        expectClose(e.scalars, expected, atol: 2e-5, rtol: 1e-4)
+    }
+
+    @Test func batchNormEmptyBatchIsEmpty() throws {
+        let rm = Tensor([1, 2], shape: [2]), rv = Tensor([3, 4], shape: [2])
+        let y = try batchNorm(Tensor(zeros: [0, 2, 3]), weight: nil, bias: nil, runningMean: rm, runningVar: rv, training: true)
+        #expect(y.shape == [0, 2, 3])
+        #expect(rm.scalars == [1, 2] && rv.scalars == [3, 4])
+    }
+
+    // MARK: - batch norm gradients
+
+    static let batchNormCases: [(shape: [Int], affine: Bool, training: Bool)] = [
+        ([3, 2, 2, 3], true, true),
+        ([5, 3], true, true),
+        ([4, 3, 5], false, true),
+        ([3, 2, 2, 3], true, false),
+        ([5, 3], false, false),
+    ]
+
+    @Test(arguments: 0..<batchNormCases.count)
+    func batchNormGradients(_ index: Int) throws {
+        let c = Self.batchNormCases[index]
+        let channels = c.shape[1]
+        var inputs = [randomTensor(c.shape, seed: 21)]
+        if c.affine { inputs += [randomTensor([channels], seed: 22), randomTensor([channels], seed: 23)] }
+        let rm = randomTensor([channels], seed: 24, scale: 0.5, requiresGrad: false)
+        let rv = Tensor((0..<channels).map { 0.5 + Float($0) * 0.4 }, shape: [channels])
+        try expectGradientsMatch(inputs) { t in
+            try batchNorm(t[0], weight: c.affine ? t[1] : nil, bias: c.affine ? t[2] : nil,
+                          runningMean: rm, runningVar: rv, training: c.training)
+        }
+    }
+
+    @Test func batchNormGradientsOfWeightAloneAndBiasAlone() throws {
+        let x = randomTensor([4, 3, 2, 2], seed: 31, requiresGrad: false)
+        try expectGradientsMatch([x.copy(), randomTensor([3], seed: 32)]) { t in
+            try batchNorm(t[0], weight: t[1], bias: nil, runningMean: nil, runningVar: nil, training: true)
+        }
+        try expectGradientsMatch([randomTensor([4, 3, 2, 2], seed: 33), randomTensor([3], seed: 34)]) { t in
+            try batchNorm(t[0], weight: nil, bias: t[1], runningMean: nil, runningVar: nil, training: true)
+        }
+    }
+
+    @Test func batchNormTrainingGradientOfSumIsZero() throws {
+        // Σ BN(x) per channel is Σ bias: its x-gradient vanishes (why the gradient checks weight by r)
+        let x = randomTensor([4, 2, 3], seed: 41)
+        let y = try batchNorm(x, weight: Tensor([2, 3], shape: [2]), bias: nil, runningMean: nil, runningVar: nil, training: true)
+        try y.backward()
+        for g in x.grad!.scalars { #expect(abs(g) < 1e-5) }
+    }
+
+    // MARK: - group norm
+
+    @Test func groupNormHandComputed() throws {
+        // x [1, 4, 2], groups 2: group 0 = channels 0–1 = {1, 1, 3, 3}: mean 2, var 1 → x̂ = −1, −1, 1, 1
+        //                        group 1 = channels 2–3 = {0, 4, 4, 0}: mean 2, var 4 → x̂ = −1, 1, 1, −1
+        // weight (1, 2, 3, 4), bias (0, 0, 1, 1), eps 0:
+        //   c0 → −1, −1;  c1 → 2, 2;  c2 → −3+1, 3+1 = −2, 4;  c3 → 4+1, −4+1 = 5, −3
+        let x = Tensor([1, 1, 3, 3, 0, 4, 4, 0], shape: [1, 4, 2])
+        let y = try groupNorm(x, groups: 2, weight: Tensor([1, 2, 3, 4], shape: [4]), bias: Tensor([0, 0, 1, 1], shape: [4]), eps: 0)
+        #expect(y.shape == [1, 4, 2])
+        expectClose(y.scalars, [-1, -1, 2, 2, -2, 4, 5, -3], atol: 1e-6)
+        // groups 1 (layer norm over C·S): all 8 values, mean 2, var (1+1+1+1+4+4+4+4)/8 = 2.5
+        let z = try groupNorm(x, groups: 1, weight: nil, bias: nil, eps: 0)
+        expectClose(z.scalars, [1, 1, 3, 3, 0, 4, 4, 0].map { ($0 - 2) / Float(2.5).squareRoot() }, atol: 1e-6)
+    }
+
+    @Test(arguments: [1, 2, 3, 6])
+    func groupNormMatchesReference(_ groups: Int) throws {
+        let x = randomTensor([3, 6, 9, 10], seed: 51, scale: 2, requiresGrad: false)
+        for i in 0..<x.count { x.data[i] += 5 }
+        let w = randomTensor([6], seed: 52, requiresGrad: false), b = randomTensor([6], seed: 53, requiresGrad: false)
+        let y = try groupNorm(x, groups: groups, weight: w, bias: b)
+        expectClose(y.scalars, referenceGroupNorm(x, groups: groups, weight: w, bias: b, eps: 1e-5), atol: 2e-5, rtol: 1e-4)
+    }
+
+    @Test(arguments: [1, 2, 3, 6])
+    func groupNormGradients(_ groups: Int) throws {
+        let inputs = [randomTensor([2, 6, 2, 3], seed: 61), randomTensor([6], seed: 62), randomTensor([6], seed: 63)]
+        try expectGradientsMatch(inputs) { t in try groupNorm(t[0], groups: groups, weight: t[1], bias: t[2]) }
+    }
+
+    @Test func groupNormGradientsWithoutAffineAndRank2() throws {
+        try expectGradientsMatch([randomTensor([3, 4, 5], seed: 71)]) { t in
+            try groupNorm(t[0], groups: 2, weight: nil, bias: nil)
+        }
+        // [N, C]: each group holds C/groups values
+        try expectGradientsMatch([randomTensor([3, 6], seed: 72), randomTensor([6], seed: 73)]) { t in
+            try groupNorm(t[0], groups: 2, weight: t[1], bias: nil)
+        }
+    }
+
+    // MARK: - invalid arguments
+
+    @Test func batchNormRejectsInvalidArguments() {
+        let x = Tensor(zeros: [4, 3, 2, 2])
+        let v3 = Tensor(zeros: [3]), v2 = Tensor(zeros: [2])
+        // rank 1
+        #expect(throws: MedSynthError.self) {
+            try batchNorm(Tensor(zeros: [3]), weight: nil, bias: nil, runningMean: nil, runningVar: nil, training: true)
+        }
+        // parameter shapes
+        #expect(throws: MedSynthError.self) { try batchNorm(x, weight: v2, bias: nil, runningMean: nil, runningVar: nil, training: true) }
+        #expect(throws: MedSynthError.self) { try batchNorm(x, weight: nil, bias: Tensor(zeros: [3, 1]), runningMean: nil, runningVar: nil, training: true) }
+        #expect(throws: MedSynthError.self) { try batchNorm(x, weight: nil, bias: nil, runningMean: v2, runningVar: v3, training: true) }
+        #expect(throws: MedSynthError.self) { try batchNorm(x, weight: nil, bias: nil, runningMean: v3, runningVar: v2, training: false) }
+        // one running statistic without the other; eval without running statistics
+        #expect(throws: MedSynthError.self) { try batchNorm(x, weight: nil, bias: nil, runningMean: v3, runningVar: nil, training: true) }
+        #expect(throws: MedSynthError.self) { try batchNorm(x, weight: nil, bias: nil, runningMean: nil, runningVar: nil, training: false) }
+        // one value per channel when training
+        #expect(throws: MedSynthError.self) {
+            try batchNorm(Tensor(zeros: [1, 3]), weight: nil, bias: nil, runningMean: nil, runningVar: nil, training: true)
+        }
+        #expect(throws: MedSynthError.self) {
+            try batchNorm(Tensor(zeros: [1, 3, 1, 1]), weight: nil, bias: nil, runningMean: v3.copy(), runningVar: v3.copy(), training: true)
+        }
+    }
+
+    @Test func groupNormRejectsInvalidArguments() {
+        let x = Tensor(zeros: [2, 6, 3, 3])
+        #expect(throws: MedSynthError.self) { try groupNorm(Tensor(zeros: [6]), groups: 2, weight: nil, bias: nil) }
+        #expect(throws: MedSynthError.self) { try groupNorm(x, groups: 4, weight: nil, bias: nil) }   // 6 % 4 != 0
+        #expect(throws: MedSynthError.self) { try groupNorm(x, groups: 0, weight: nil, bias: nil) }
+        #expect(throws: MedSynthError.self) { try groupNorm(x, groups: 2, weight: Tensor(zeros: [2]), bias: nil) } // per group, not channel
+        #expect(throws: MedSynthError.self) { try groupNorm(x, groups: 2, weight: nil, bias: Tensor(zeros: [6, 1])) }
+    }
+}
