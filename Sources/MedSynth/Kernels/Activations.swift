@@ -1,0 +1,109 @@
+// Activation functions and their derivatives as elementwise functions, run by the generic
+// `ElementwiseKernel` loops (vectorised, split over the thread pool for large tensors).
+//
+// Formulas follow PyTorch's CPU kernels (aten/src/ATen/native/cpu/Activation.cpp,
+// UnaryOpsKernel.cpp), including the order of operations, so values match to rounding:
+//   relu        y = max(x, 0)                        dx = y > 0 ? dy : 0        (relu'(0) = 0)
+//   relu6       y = min(max(x, 0), 6)                dx = 0 < x < 6 ? dy : 0    (hardtanh_backward)
+//   leaky relu  y = x > 0 ? x : x·slope              dx = x > 0 ? dy : dy·slope
+//   sigmoid     y = 1 / (1 + e^−x)                   dx = dy·(1 − y)·y
+//   tanh        y = tanh x                           dx = dy·(1 − y²)
+//   silu        y = x / (1 + e^−x)                   dx = dy·σ·(1 + x·(1 − σ))
+//   gelu        y = x·½·(1 + erf(x/√2))              dx = dy·(Φ(x) + x·φ(x))
+//   gelu tanh   y = ½x·(1 + tanh(√(2/π)·(x + 0.044715x³)))   (derivative below)
+// NaN inputs give NaN outputs (relu and relu6 propagate NaN, as torch's clamp does).
+
+import RealModule
+
+enum ActivationKernel {
+    struct ReLU: UnaryFunction {
+        @inline(__always) func callAsFunction(_ x: Float) -> Float { x < 0 ? 0 : x }
+    }
+    /// dy where the saved output y > 0.
+    struct ReLUGradient: BinaryFunction {
+        @inline(__always) func callAsFunction(_ dy: Float, _ y: Float) -> Float { y > 0 ? dy : 0 }
+    }
+
+    struct ReLU6: UnaryFunction {
+        @inline(__always) func callAsFunction(_ x: Float) -> Float { x < 0 ? 0 : (x > 6 ? 6 : x) }
+    }
+    /// dy strictly inside (0, 6) of the saved input.
+    struct ReLU6Gradient: BinaryFunction {
+        @inline(__always) func callAsFunction(_ dy: Float, _ x: Float) -> Float { (x > 0 && x < 6) ? dy : 0 }
+    }
+
+    struct LeakyReLU: UnaryFunction {
+        let slope: Float
+        @inline(__always) func callAsFunction(_ x: Float) -> Float { x > 0 ? x : x * slope }
+    }
+    struct LeakyReLUGradient: BinaryFunction {
+        let slope: Float
+        @inline(__always) func callAsFunction(_ dy: Float, _ x: Float) -> Float { x > 0 ? dy : dy * slope }
+    }
+
+    struct Sigmoid: UnaryFunction {
+        @inline(__always) func callAsFunction(_ x: Float) -> Float { 1 / (1 + Float.exp(-x)) }
+    }
+    /// From the saved output y.
+    struct SigmoidGradient: BinaryFunction {
+        @inline(__always) func callAsFunction(_ dy: Float, _ y: Float) -> Float { dy * (1 - y) * y }
+    }
+
+    struct Tanh: UnaryFunction {
+        @inline(__always) func callAsFunction(_ x: Float) -> Float { Float.tanh(x) }
+    }
+    /// From the saved output y.
+    struct TanhGradient: BinaryFunction {
+        @inline(__always) func callAsFunction(_ dy: Float, _ y: Float) -> Float { dy * (1 - y * y) }
+    }
+
+    struct SiLU: UnaryFunction {
+        @inline(__always) func callAsFunction(_ x: Float) -> Float { x / (1 + Float.exp(-x)) }
+    }
+    /// From the saved input x.
+    struct SiLUGradient: BinaryFunction {
+        @inline(__always) func callAsFunction(_ dy: Float, _ x: Float) -> Float {
+            let s = 1 / (1 + Float.exp(-x))
+            return dy * s * (1 + x * (1 - s))
+        }
+    }
+
+    // Literal constants (torch computes them in double and rounds once to float, as here).
+    static let sqrtHalf: Float = 0.707_106_781_186_547_524_40       // 1/√2 (M_SQRT1_2)
+    static let invSqrt2Pi: Float = 0.398_942_280_401_432_677_94     // 1/√(2π) = M_2_SQRTPI·M_SQRT1_2·½
+    static let beta: Float = 0.797_884_560_802_865_355_88           // √(2/π) = M_SQRT2·M_2_SQRTPI·½
+    static let kappa: Float = 0.044715
+
+    struct GELU: UnaryFunction {
+        @inline(__always) func callAsFunction(_ x: Float) -> Float { x * 0.5 * (1 + Float.erf(x * sqrtHalf)) }
+    }
+    /// From the saved input x: Φ(x) + x·φ(x), φ(x) = e^(−x²/2)/√(2π).
+    struct GELUGradient: BinaryFunction {
+        @inline(__always) func callAsFunction(_ dy: Float, _ x: Float) -> Float {
+            let cdf = 0.5 * (1 + Float.erf(x * sqrtHalf))
+            let pdf = invSqrt2Pi * Float.exp(x * x * -0.5)
+            return dy * (cdf + x * pdf)
+        }
+    }
+
+    struct GELUTanh: UnaryFunction {
+        @inline(__always) func callAsFunction(_ x: Float) -> Float {
+            let inner = beta * (x + kappa * (x * x * x))
+            return 0.5 * x * (1 + Float.tanh(inner))
+        }
+    }
+    /// From the saved input x: ½(1 + t) + ½x·(1 − t²)·√(2/π)·(1 + 3·0.044715·x²), t = tanh(inner).
+    struct GELUTanhGradient: BinaryFunction {
+        @inline(__always) func callAsFunction(_ dy: Float, _ x: Float) -> Float {
+            let xSquared = x * x
+            let inner = beta * (x + kappa * (xSquared * x))
+            let t = Float.tanh(inner)
+            let left = 0.5 * x, right = 1 + t
+            let leftDerivative = 0.5 * right
+            let tanhDerivative = 1 - t * t
+            let innerDerivative = beta * (1 + 3 * kappa * xSquared)
+            let rightDerivative = left * tanhDerivative * innerDerivative
+            return dy * (leftDerivative + rightDerivative)
+        }
+    }
+}

@@ -1,0 +1,323 @@
+// Elementwise kernels: maps, broadcasting binary operations, and sums over broadcast dimensions.
+//
+// Broadcasting (NumPy/torch rules): shapes are aligned at their trailing dimensions; each pair of
+// extents must be equal or contain a 1, and the result takes the larger. An operand is read with
+// stride 0 along the dimensions it is broadcast over. Before running, the output's dimensions are
+// simplified: extents of 1 are dropped and neighbours that both operands traverse contiguously are
+// merged, so every case becomes "outer rows × one inner row", with each operand's inner stride 1
+// (it varies along the row) or 0 (one value for the row):
+//   same shapes                   → one row, strides (1, 1): a flat vectorised loop
+//   [N, C, H, W] ⊕ [1, C, 1, 1]   → rows (N·C) of H·W, strides (1, 0): row ⊕ scalar
+//   [N, C] ⊕ [C]                  → rows N of C, strides (1, 1) with b's row offset 0
+// Work is split by contiguous ranges of the output (each thread walks its rows), so one long row
+// is also shared between threads.
+//
+// Reductions to a broadcast shape (the backward of broadcasting, `sum(dims:)`) never split one
+// output element's sum between threads, and sums of a whole tensor add fixed-size chunks in a fixed
+// order: results are bit-identical whatever the thread count.
+
+import RealModule
+
+// MARK: - Elementwise functions as types
+
+// Structs rather than closures, so that the generic kernels below are specialised for each
+// function and LLVM vectorises the loops.
+
+protocol UnaryFunction { func callAsFunction(_ x: Float) -> Float }
+protocol BinaryFunction { func callAsFunction(_ a: Float, _ b: Float) -> Float }
+protocol TernaryFunction { func callAsFunction(_ a: Float, _ b: Float, _ c: Float) -> Float }
+
+struct AddFunction: BinaryFunction { @inline(__always) func callAsFunction(_ a: Float, _ b: Float) -> Float { a + b } }
+struct SubFunction: BinaryFunction { @inline(__always) func callAsFunction(_ a: Float, _ b: Float) -> Float { a - b } }
+struct MulFunction: BinaryFunction { @inline(__always) func callAsFunction(_ a: Float, _ b: Float) -> Float { a * b } }
+struct DivFunction: BinaryFunction { @inline(__always) func callAsFunction(_ a: Float, _ b: Float) -> Float { a / b } }
+
+/// The four broadcasting arithmetic operations.
+enum BinaryOp {
+    case add, sub, mul, div
+}
+
+// MARK: - Broadcast shapes
+
+/// The shape `a` and `b` broadcast to, or nil when some aligned pair of extents differs and neither is 1.
+func broadcastShape(_ a: [Int], _ b: [Int]) -> [Int]? {
+    let rank = max(a.count, b.count)
+    var out = [Int](repeating: 1, count: rank)
+    for i in 0..<rank {
+        let da = i < rank - a.count ? 1 : a[i - (rank - a.count)]
+        let db = i < rank - b.count ? 1 : b[i - (rank - b.count)]
+        if da == db || db == 1 { out[i] = da } else if da == 1 { out[i] = db } else { return nil }
+    }
+    return out
+}
+
+/// Row-major strides of `shape` seen from the dimensions of `outShape` (which it broadcasts to):
+/// 0 along dimensions it lacks or has extent 1 in.
+func broadcastStrides(_ shape: [Int], in outShape: [Int]) -> [Int] {
+    let lead = outShape.count - shape.count
+    var strides = [Int](repeating: 0, count: outShape.count)
+    var s = 1
+    for j in stride(from: shape.count - 1, through: 0, by: -1) {
+        strides[lead + j] = shape[j] == 1 ? 0 : s
+        s *= shape[j]
+    }
+    return strides
+}
+
+/// Offset of row `index` of an index space with extents `sizes` under `strides` (row-major).
+@inline(__always)
+func rowOffset(_ index: Int, _ rank: Int, _ sizes: UnsafePointer<Int>, _ strides: UnsafePointer<Int>) -> Int {
+    var i = index, offset = 0, d = rank - 1
+    while d >= 0 {
+        let size = sizes[d]
+        offset += (i % size) * strides[d]
+        i /= size
+        d -= 1
+    }
+    return offset
+}
+
+/// The simplified loop nest of one broadcasting binary operation (see the file comment).
+struct BroadcastPlan {
+    let outShape: [Int]
+    let count: Int
+    /// Outer dimensions (all but the last simplified one): extents and each operand's strides.
+    let sizes: [Int], aStrides: [Int], bStrides: [Int]
+    /// The innermost simplified dimension: its extent and each operand's stride along it (0 or 1).
+    let inner: Int, aInner: Int, bInner: Int
+
+    /// nil when the shapes do not broadcast.
+    init?(_ aShape: [Int], _ bShape: [Int]) {
+        guard let out = broadcastShape(aShape, bShape) else { return nil }
+        outShape = out
+        count = out.reduce(1, *)
+        let sa = broadcastStrides(aShape, in: out), sb = broadcastStrides(bShape, in: out)
+        var dims: [(size: Int, a: Int, b: Int)] = []
+        for i in 0..<out.count where out[i] != 1 {
+            if let last = dims.last, last.a == sa[i] * out[i], last.b == sb[i] * out[i] {
+                dims[dims.count - 1] = (last.size * out[i], sa[i], sb[i])
+            } else {
+                dims.append((out[i], sa[i], sb[i]))
+            }
+        }
+        // A single element (or nothing): one row of one, read at offset 0 of both operands.
+        let last = dims.popLast() ?? (1, 1, 1)
+        inner = last.size
+        aInner = last.a
+        bInner = last.b
+        sizes = dims.map(\.size)
+        aStrides = dims.map(\.a)
+        bStrides = dims.map(\.b)
+    }
+}
+
+// MARK: - Kernels
+
+enum ElementwiseKernel {
+    /// Elements per extra thread for cheap operations (an add or a multiply); waking a thread costs
+    /// about as much as 10–20K such elements.
+    static let grain = 16_384
+    /// Elements per extra thread for transcendental functions (exp, erf, tanh: ~10–20 ns each).
+    static let transcendentalGrain = 4_096
+
+    // MARK: same-shape loops
+
+    /// y[i] = f(x[i]); `y` may be `x`.
+    @inline(__always)
+    static func map<F: UnaryFunction>(_ f: F, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                                      _ n: Int, grain: Int = grain) {
+        parallelRanges(n, grain: grain) { lo, hi in
+            for i in lo..<hi { y[i] = f(x[i]) }
+        }
+    }
+
+    /// y[i] = f(a[i], b[i]), or y[i] += f(a[i], b[i]) when `accumulate`.
+    @inline(__always)
+    static func zip<F: BinaryFunction>(_ f: F, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+                                       _ y: UnsafeMutablePointer<Float>, _ n: Int,
+                                       accumulate: Bool = false, grain: Int = grain) {
+        parallelRanges(n, grain: grain) { lo, hi in
+            if accumulate {
+                for i in lo..<hi { y[i] += f(a[i], b[i]) }
+            } else {
+                for i in lo..<hi { y[i] = f(a[i], b[i]) }
+            }
+        }
+    }
+
+    /// y[i] (+)= f(a[i], b[i], c[i]).
+    @inline(__always)
+    static func zip3<F: TernaryFunction>(_ f: F, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+                                         _ c: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int,
+                                         accumulate: Bool = false, grain: Int = grain) {
+        parallelRanges(n, grain: grain) { lo, hi in
+            if accumulate {
+                for i in lo..<hi { y[i] += f(a[i], b[i], c[i]) }
+            } else {
+                for i in lo..<hi { y[i] = f(a[i], b[i], c[i]) }
+            }
+        }
+    }
+
+    /// y[i] += alpha · x[i].
+    static func addScaled(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int, alpha: Float = 1) {
+        parallelRanges(n, grain: grain) { lo, hi in
+            if alpha == 1 {
+                for i in lo..<hi { y[i] += x[i] }
+            } else if alpha == -1 {
+                for i in lo..<hi { y[i] -= x[i] }
+            } else {
+                for i in lo..<hi { y[i] += alpha * x[i] }
+            }
+        }
+    }
+
+    // MARK: broadcasting
+
+    /// One row of a broadcast operation: strides 1 (vector) or 0 (scalar) for each operand.
+    @inline(__always)
+    static func row<F: BinaryFunction>(_ f: F, _ a: UnsafePointer<Float>, _ ia: Int, _ b: UnsafePointer<Float>,
+                                       _ ib: Int, _ y: UnsafeMutablePointer<Float>, _ n: Int, _ accumulate: Bool) {
+        if ia != 0 && ib != 0 {
+            if accumulate { for i in 0..<n { y[i] += f(a[i], b[i]) } } else { for i in 0..<n { y[i] = f(a[i], b[i]) } }
+        } else if ib == 0 {
+            let s = b[0]
+            if accumulate { for i in 0..<n { y[i] += f(a[i], s) } } else { for i in 0..<n { y[i] = f(a[i], s) } }
+        } else {
+            let s = a[0]
+            if accumulate { for i in 0..<n { y[i] += f(s, b[i]) } } else { for i in 0..<n { y[i] = f(s, b[i]) } }
+        }
+    }
+
+    /// y = f(a, b) over the broadcast shape of `plan` (y contiguous), or y += f(a, b) when
+    /// `accumulate`. `y` may alias an operand that has the full output shape.
+    static func broadcast<F: BinaryFunction>(_ f: F, _ plan: BroadcastPlan, _ a: UnsafePointer<Float>,
+                                             _ b: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                                             accumulate: Bool = false) {
+        let rank = plan.sizes.count, rowLength = plan.inner, ia = plan.aInner, ib = plan.bInner
+        // One buffer for the outer dims' extents and strides: no array traffic inside the loops.
+        let dims = UnsafeMutablePointer<Int>.allocate(capacity: max(1, 3 * rank))
+        defer { dims.deallocate() }
+        for d in 0..<rank { dims[d] = plan.sizes[d]; dims[rank + d] = plan.aStrides[d]; dims[2 * rank + d] = plan.bStrides[d] }
+        let sizes = UnsafePointer(dims), sa = UnsafePointer(dims + rank), sb = UnsafePointer(dims + 2 * rank)
+        parallelRanges(plan.count, grain: grain) { lo, hi in
+            var position = lo, r = lo / rowLength, column = lo % rowLength
+            while position < hi {
+                let n = min(rowLength - column, hi - position)
+                let ao = rowOffset(r, rank, sizes, sa) + column * ia
+                let bo = rowOffset(r, rank, sizes, sb) + column * ib
+                row(f, a + ao, ia, b + bo, ib, y + position, n, accumulate)
+                position += n
+                r += 1
+                column = 0
+            }
+        }
+    }
+
+    /// `broadcast` for a runtime-chosen operation.
+    static func broadcast(_ op: BinaryOp, _ plan: BroadcastPlan, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+                          _ y: UnsafeMutablePointer<Float>, accumulate: Bool = false) {
+        switch op {
+        case .add: broadcast(AddFunction(), plan, a, b, y, accumulate: accumulate)
+        case .sub: broadcast(SubFunction(), plan, a, b, y, accumulate: accumulate)
+        case .mul: broadcast(MulFunction(), plan, a, b, y, accumulate: accumulate)
+        case .div: broadcast(DivFunction(), plan, a, b, y, accumulate: accumulate)
+        }
+    }
+
+    // MARK: reductions
+
+    /// Σ x[0..<n], added in chunks of 4096 whose partial sums are combined in order (in double):
+    /// the result does not depend on the thread count.
+    static func sum(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
+        let chunk = 4096
+        let chunks = (n + chunk - 1) / chunk
+        if chunks <= 1 { return Reduce.sum(x, n) }
+        let partial = UnsafeMutablePointer<Float>.allocate(capacity: chunks)
+        defer { partial.deallocate() }
+        parallelRanges(chunks, grain: 4) { lo, hi in
+            for c in lo..<hi { partial[c] = Reduce.sum(x + c * chunk, min(chunk, n - c * chunk)) }
+        }
+        var s = 0.0
+        for c in 0..<chunks { s += Double(partial[c]) }
+        return Float(s)
+    }
+
+    /// dst += alpha · (src summed over the dimensions that `dstShape` broadcasts over), where
+    /// `srcShape` is the broadcast of `dstShape` to a larger shape (dstShape may have fewer
+    /// dimensions, or extents of 1). dst is contiguous of `dstShape`.
+    static func sumToShape(_ src: UnsafePointer<Float>, _ srcShape: [Int], _ dst: UnsafeMutablePointer<Float>,
+                           _ dstShape: [Int], alpha: Float = 1) {
+        let count = srcShape.reduce(1, *)
+        guard count > 0 else { return }
+        let dstCount = dstShape.reduce(1, *)
+        if dstCount == count { addScaled(src, dst, count, alpha: alpha); return }
+        if dstCount == 1 { dst[0] += alpha * sum(src, count); return }
+
+        // Simplify: drop extents of 1, merge neighbours both kept or both reduced. Afterwards
+        // kept and reduced dimensions alternate.
+        let ts = broadcastStrides(dstShape, in: srcShape)
+        var dims: [(size: Int, src: Int, kept: Bool)] = []
+        var srcStride = count
+        for i in 0..<srcShape.count {
+            srcStride /= srcShape[i]
+            if srcShape[i] == 1 { continue }
+            let kept = ts[i] != 0
+            if let last = dims.last, last.kept == kept {
+                dims[dims.count - 1] = (last.size * srcShape[i], srcStride, kept)
+            } else {
+                dims.append((srcShape[i], srcStride, kept))
+            }
+        }
+        guard let innerDim = dims.popLast() else { return }
+        let keptOuter = dims.filter(\.kept), reduced = dims.filter { !$0.kept }
+        let nk = keptOuter.count, nr = reduced.count
+        let buffer = UnsafeMutablePointer<Int>.allocate(capacity: max(1, 2 * (nk + nr)))
+        defer { buffer.deallocate() }
+        for (d, dim) in keptOuter.enumerated() { buffer[d] = dim.size; buffer[nk + d] = dim.src }
+        for (d, dim) in reduced.enumerated() { buffer[2 * nk + d] = dim.size; buffer[2 * nk + nr + d] = dim.src }
+        let kSizes = UnsafePointer(buffer), kStrides = UnsafePointer(buffer + nk)
+        let rSizes = UnsafePointer(buffer + 2 * nk), rStrides = UnsafePointer(buffer + 2 * nk + nr)
+        let keptCount = keptOuter.reduce(1) { $0 * $1.size }
+        let reducedCount = reduced.reduce(1) { $0 * $1.size }
+        let length = innerDim.size
+
+        if !innerDim.kept {
+            // Each output element sums `reducedCount` contiguous runs of `length`
+            // (e.g. a bias gradient: [N, C, H·W] → [C]).
+            let work = max(1, reducedCount * length)
+            parallelRanges(keptCount, grain: max(1, grain / work)) { lo, hi in
+                for t in lo..<hi {
+                    let base = src + rowOffset(t, nk, kSizes, kStrides)
+                    var s: Float = 0
+                    for r in 0..<reducedCount {
+                        s += Reduce.sum(base + rowOffset(r, nr, rSizes, rStrides), length)
+                    }
+                    dst[t] += alpha * s
+                }
+            }
+        } else {
+            // Each output row of `length` sums `reducedCount` source rows (e.g. [N, C] → [C]);
+            // rows are cut into column blocks so that one long row is shared between threads.
+            let block = 512
+            let blocks = (length + block - 1) / block
+            let work = max(1, reducedCount * min(length, block))
+            parallelRanges(keptCount * blocks, grain: max(1, grain / work)) { lo, hi in
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: block) { scratch in
+                    guard let acc = scratch.baseAddress else { return }
+                    for u in lo..<hi {
+                        let t = u / blocks, j0 = (u % blocks) * block, n = min(block, length - j0)
+                        let base = src + rowOffset(t, nk, kSizes, kStrides) + j0
+                        acc.update(repeating: 0, count: n)
+                        for r in 0..<reducedCount {
+                            let s = base + rowOffset(r, nr, rSizes, rStrides)
+                            for j in 0..<n { acc[j] += s[j] }
+                        }
+                        let d = dst + t * length + j0
+                        for j in 0..<n { d[j] += alpha * acc[j] }
+                    }
+                }
+            }
+        }
+    }
+}
