@@ -36,9 +36,10 @@ public final class Tensor {
 
     /// A tensor holding `values` (row-major); `values.count` must equal the product of `shape`.
     public convenience init(_ values: [Float], shape: [Int], requiresGrad: Bool = false) {
+        // internal callers build `values` for `shape`; a mismatch is a bug in the engine
         precondition(values.count == shape.reduce(1, *), "tensor of shape \(shape) needs \(shape.reduce(1, *)) values, got \(values.count)")
         let s = Storage(count: values.count)
-        values.withUnsafeBufferPointer { s.pointer.initialize(from: $0.baseAddress!, count: values.count) }
+        s.pointer.update(fromArray: values)
         self.init(shape: shape, storage: s, requiresGrad: requiresGrad)
     }
 
@@ -103,4 +104,14 @@ public func checkedElementCount(_ shape: [Int]) -> Int? {
         n = r
     }
     return n
+}
+
+extension UnsafeMutablePointer where Pointee == Float {
+    /// Overwrites the first `values.count` floats with `values` (nothing for an empty array).
+    @inline(__always)
+    func update(fromArray values: [Float]) {
+        values.withUnsafeBufferPointer { buffer in
+            if let base = buffer.baseAddress { self.update(from: base, count: buffer.count) }
+        }
+    }
 }

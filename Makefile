@@ -1,0 +1,48 @@
+# medsynth: the two commands of the README, each doing its own set-up (idempotent).
+#   make demo   end-to-end demo through Python on generated data
+#   make test   every test: swift test, pytest, the notebooks
+
+PYTHON ?= python3
+SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
+APT_PACKAGES := libopenblas-dev libpng-dev python3-dev pkg-config
+
+.PHONY: all setup system-deps python-deps install demo test test-swift test-python bench clean
+
+all: test
+
+# System libraries: installed only when pkg-config cannot find them.
+system-deps:
+	@if ! pkg-config --exists openblas libpng 2>/dev/null || ! dpkg -s python3-dev >/dev/null 2>&1; then \
+		echo "installing $(APT_PACKAGES)"; \
+		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES); \
+	fi
+
+python-deps:
+	$(PYTHON) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+
+# Builds the Swift engine (release) and the CPython extension, installed in editable mode so the
+# tests use this checkout.
+install: system-deps python-deps
+	$(PYTHON) -m pip install -q --disable-pip-version-check --no-build-isolation -e .
+
+setup: install
+
+demo: setup
+	cd /tmp && $(PYTHON) -m medsynth.demo
+
+test: setup test-swift test-python
+
+# OpenBLAS 0.3.21 mistakes AVX-512 CPUs it does not know (Zen 4) for Haswell; see python/medsynth/_cpu.py
+OPENBLAS_ENV := $(shell grep -q avx512vl /proc/cpuinfo 2>/dev/null && echo OPENBLAS_CORETYPE=SkylakeX)
+
+test-swift: system-deps
+	env $(OPENBLAS_ENV) swift test
+
+test-python: install
+	$(PYTHON) -m pytest -q python/tests
+
+bench: setup
+	$(PYTHON) -m medsynth.bench conv unet_train ddim_sample --json
+
+clean:
+	rm -rf .build build python/medsynth/*.so python/*.egg-info

@@ -1,0 +1,141 @@
+/*
+ * medsynth.h: the C ABI of the medsynth engine.
+ *
+ * The one contract between the Swift engine and every other language (the CPython extension in
+ * python/medsynth/_engine.c is its first client). Conventions:
+ *
+ *  - Every function that can fail returns an int32_t status (MS_OK or an MS_ERR_* code) and, on
+ *    failure, writes a NUL-terminated UTF-8 message into `err` (at most `err_len` bytes, truncated
+ *    on a character boundary). `err` may be NULL when the caller does not want the message.
+ *  - Objects are opaque handles created by *_create / *_load and released by *_free. A handle may
+ *    be used from any thread, one call at a time: a second concurrent call on the same handle
+ *    fails with MS_ERR_RUNTIME instead of racing.
+ *  - Arrays are contiguous, row-major, native-endian; images are float32 NCHW. Counts are int64_t,
+ *    byte sizes size_t. The engine never keeps a caller's pointer after the call returns.
+ *  - Long calls take an optional `ms_run`: a progress callback, called on the calling thread
+ *    (return non-zero to stop), and a cancel flag the caller may raise from a signal handler.
+ *    A stopped call returns MS_ERR_CANCELLED and leaves the object usable (weights as after the
+ *    last completed step).
+ *  - Nothing here aborts the process on bad input: every argument is validated first.
+ */
+#ifndef MEDSYNTH_H
+#define MEDSYNTH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- status codes (and the Python exception each becomes) ---- */
+#define MS_OK 0
+#define MS_ERR_INVALID_ARGUMENT 1 /* ValueError */
+#define MS_ERR_TYPE 2             /* TypeError */
+#define MS_ERR_IO 3               /* OSError */
+#define MS_ERR_RUNTIME 4          /* RuntimeError */
+#define MS_ERR_MEMORY 5           /* MemoryError */
+#define MS_ERR_CANCELLED 6        /* KeyboardInterrupt, or the callback's own exception */
+
+/* Progress: `done` of `total` units (steps, batches) and a JSON object with details such as
+   {"phase": "train", "epoch": 1, "loss": 0.41, "lr": 0.001}. Return non-zero to stop. */
+typedef int32_t (*ms_progress_fn)(void *user, int64_t done, int64_t total, const char *info_json);
+
+typedef struct ms_run {
+    ms_progress_fn progress;      /* may be NULL */
+    void *user;                   /* passed to progress */
+    const int32_t *cancel;        /* may be NULL; the call stops soon after *cancel != 0 */
+} ms_run;
+
+/* ---- library ---- */
+
+/* Writes the version string ("0.1.0"). */
+int32_t ms_version(char *buf, size_t buf_len);
+/* Threads used by the engine's kernels (default: MEDSYNTH_NUM_THREADS, OMP_NUM_THREADS, or the
+   number of cores). */
+int32_t ms_get_num_threads(void);
+int32_t ms_set_num_threads(int32_t n, char *err, size_t err_len);
+/* Bytes of tensor memory the engine holds now, and the most since the last reset. */
+int64_t ms_memory_current(void);
+int64_t ms_memory_peak(void);
+void ms_memory_reset_peak(void);
+
+/* ---- classifiers ---- */
+
+typedef struct ms_classifier ms_classifier;
+
+/* config_json: {"architecture": "simple_cnn", "num_classes": 4, "in_channels": 1,
+   "image_size": 64, "seed": 0}. Unknown keys or architectures are errors. */
+int32_t ms_classifier_create(const char *config_json, ms_classifier **out, char *err, size_t err_len);
+void ms_classifier_free(ms_classifier *model);
+/* Writes the model's configuration (including parameter count and input normalisation) as JSON.
+   If buf_len is too small, fails with MS_ERR_INVALID_ARGUMENT and sets *needed. */
+int32_t ms_classifier_config(ms_classifier *model, char *buf, size_t buf_len, size_t *needed,
+                             char *err, size_t err_len);
+/* Trains on x [n, c, h, w] (float32, values in the data's own range, typically [0, 1]) with labels
+   in [0, num_classes). Optional validation set (x_val may be NULL). options_json, e.g.
+   {"epochs": 10, "batch_size": 32, "lr": 0.001, "weight_decay": 0.01, "optimizer": "adamw",
+    "schedule": "cosine", "warmup_epochs": 0, "label_smoothing": 0, "class_weights": [..],
+    "early_stopping_patience": 0, "checkpoint": "path.safetensors", "resume": false,
+    "grad_clip": 0, "seed": 0}.
+   Writes a JSON history into result_json (truncated to result_len). */
+int32_t ms_classifier_fit(ms_classifier *model,
+                          const float *x, int64_t n, int64_t c, int64_t h, int64_t w,
+                          const int64_t *labels,
+                          const float *x_val, int64_t n_val, const int64_t *labels_val,
+                          const char *options_json, const ms_run *run,
+                          char *result_json, size_t result_len, char *err, size_t err_len);
+/* Class probabilities (softmax) into probs [n, num_classes], evaluation mode, in batches. */
+int32_t ms_classifier_predict_proba(ms_classifier *model,
+                                    const float *x, int64_t n, int64_t c, int64_t h, int64_t w,
+                                    int64_t batch_size, float *probs, int64_t probs_count,
+                                    const ms_run *run, char *err, size_t err_len);
+/* Saves weights, configuration and training state as safetensors, atomically. */
+int32_t ms_classifier_save(ms_classifier *model, const char *path, char *err, size_t err_len);
+int32_t ms_classifier_load(const char *path, ms_classifier **out, char *err, size_t err_len);
+
+/* ---- data ---- */
+
+/* A labelled set of generated images that need convolution to tell apart: per class one shape
+   (0 disc, 1 square, 2 triangle, 3 cross, 4 ring, 5 horizontal bars, 6 vertical bars,
+   7 diagonal bars) at a random position, size and brightness on a noisy background.
+   images [n_per_class * num_classes, channels, size, size] in [0, 1]; labels interleaved. */
+int32_t ms_make_shapes(int64_t n_per_class, int32_t num_classes, int32_t size, int32_t channels,
+                       uint64_t seed, float *images, int64_t images_count, int64_t *labels,
+                       int64_t labels_count, char *err, size_t err_len);
+
+/* ---- PNG ---- */
+
+int32_t ms_png_probe(const char *path, int64_t *width, int64_t *height, int32_t *channels,
+                     int32_t *bit_depth, char *err, size_t err_len);
+/* Reads samples [height, width, channels] as uint8 (bit depth 8) or uint16 (bit depth 16) into
+   out; out_bytes must equal width*height*channels*(bit_depth/8) from ms_png_probe. */
+int32_t ms_png_read(const char *path, void *out, size_t out_bytes, char *err, size_t err_len);
+/* Writes samples [height, width, channels] (uint8 or uint16 per bit_depth) atomically. */
+int32_t ms_png_write(const char *path, const void *samples, int64_t width, int64_t height,
+                     int32_t channels, int32_t bit_depth, char *err, size_t err_len);
+
+/* ---- functional operations (for tests, benchmarks and interoperability) ---- */
+
+/* y [n, cout, ho, wo] = conv2d(x [n, cin, h, w], weight [cout, cin/groups, kh, kw], bias [cout]
+   or NULL). y_count must equal n*cout*ho*wo. */
+int32_t ms_conv2d_forward(const float *x, int64_t n, int64_t cin, int64_t h, int64_t w,
+                          const float *weight, int64_t cout, int64_t kh, int64_t kw,
+                          const float *bias, int64_t stride, int64_t padding, int64_t dilation,
+                          int64_t groups, float *y, int64_t y_count, char *err, size_t err_len);
+/* Gradients of conv2d from dy; each of dx, dweight, dbias may be NULL (not computed). They are
+   overwritten, not accumulated. */
+int32_t ms_conv2d_backward(const float *x, int64_t n, int64_t cin, int64_t h, int64_t w,
+                           const float *weight, int64_t cout, int64_t kh, int64_t kw,
+                           int64_t stride, int64_t padding, int64_t dilation, int64_t groups,
+                           const float *dy, int64_t dy_count, float *dx, float *dweight,
+                           float *dbias, char *err, size_t err_len);
+
+/* c [m, n] = a [m, k] · b [k, n] through the engine's parallel sgemm. */
+int32_t ms_matmul(const float *a, const float *b, float *c, int64_t m, int64_t n, int64_t k,
+                  char *err, size_t err_len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* MEDSYNTH_H */

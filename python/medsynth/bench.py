@@ -1,0 +1,99 @@
+"""Benchmarks: ``python -m medsynth.bench WORKLOAD [WORKLOAD ...] [--json]``.
+
+Workloads follow ../shared/bench/WORKLOADS.md (torch_ref.py there is the same work in PyTorch;
+compare the two side by side on the same machine, as ratios). Timings belong here, never in tests.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+import numpy as np
+
+import medsynth
+from medsynth import ops
+
+
+def timeit(fn, warm: int = 1, min_seconds: float = 2.0, min_runs: int = 3) -> float:
+    """Seconds per call: warm-up calls, then calls until both limits are passed."""
+    for _ in range(warm):
+        fn()
+    runs, start = 0, time.perf_counter()
+    while True:
+        fn()
+        runs += 1
+        elapsed = time.perf_counter() - start
+        if elapsed >= min_seconds and runs >= min_runs:
+            return elapsed / runs
+
+
+#: The 3x3 convolutions of the reference U-Net (torch_ref.py UNet: base 32, mults 1,2,4), as
+#: (in channels, out channels, input side, stride), at batch 16.
+UNET_CONVS = [
+    (1, 32, 64, 1), (32, 32, 64, 1), (32, 32, 64, 1), (32, 32, 64, 2),
+    (32, 64, 32, 1), (64, 64, 32, 1), (64, 64, 32, 2),
+    (64, 128, 16, 1), (128, 128, 16, 1),
+    (128, 128, 16, 1), (128, 128, 16, 1), (128, 128, 16, 1), (128, 128, 16, 1),
+    (256, 128, 16, 1), (128, 128, 16, 1), (192, 128, 16, 1), (128, 128, 16, 1), (128, 128, 32, 1),
+    (192, 64, 32, 1), (64, 64, 32, 1), (96, 64, 32, 1), (64, 64, 32, 1), (64, 64, 64, 1),
+    (96, 32, 64, 1), (32, 32, 64, 1), (64, 32, 64, 1), (32, 32, 64, 1), (32, 1, 64, 1),
+]
+
+
+def conv_workload(batch: int = 16) -> dict:
+    """conv2d forward + backward (input, weight and bias gradients) over the U-Net's 3x3 shapes."""
+    rng = np.random.default_rng(0)
+    total_flops, total_seconds, per_shape = 0.0, 0.0, {}
+    for cin, cout, side, stride in sorted(set(UNET_CONVS)):
+        count = UNET_CONVS.count((cin, cout, side, stride))
+        x = rng.standard_normal((batch, cin, side, side), dtype=np.float32)
+        w = rng.standard_normal((cout, cin, 3, 3), dtype=np.float32) * 0.1
+        b = np.zeros(cout, np.float32)
+        out_side = (side + 2 - 3) // stride + 1
+        dy = rng.standard_normal((batch, cout, out_side, out_side), dtype=np.float32)
+        y = np.empty_like(dy)
+        dx, dw, db = np.empty_like(x), np.empty_like(w), np.empty_like(b)
+
+        def step():
+            medsynth._engine.conv2d_forward(x, w, b, stride, 1, 1, 1, y)
+            medsynth._engine.conv2d_backward(x, w, dy, stride, 1, 1, 1, dx, dw, db)
+
+        seconds = timeit(step, min_seconds=0.5)
+        flops = 3 * 2.0 * batch * cout * out_side * out_side * cin * 9   # forward, input and weight gradients
+        per_shape[f"{cin}->{cout}@{side}/s{stride}"] = round(flops / seconds / 1e9, 1)
+        total_flops += flops * count
+        total_seconds += seconds * count
+    n = 2048
+    a = rng.standard_normal((n, n), dtype=np.float32)
+    sgemm = 2.0 * n ** 3 / timeit(lambda: ops.matmul(a, a), min_seconds=1.0) / 1e9
+    gflops = total_flops / total_seconds / 1e9
+    return {"workload": "conv", "gflops": round(gflops, 1), "sgemm_gflops": round(sgemm, 1),
+            "fraction_of_sgemm": round(gflops / sgemm, 3), "ms_per_unet_pass": round(total_seconds * 1e3, 1),
+            "per_shape": per_shape}
+
+
+WORKLOADS = {"conv": conv_workload}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("workloads", nargs="*", default=list(WORKLOADS), help=f"any of {', '.join(WORKLOADS)}")
+    parser.add_argument("--json", action="store_true", help="one JSON object per line")
+    args = parser.parse_args(argv)
+    unknown = [w for w in args.workloads if w not in WORKLOADS]
+    if unknown:
+        parser.error(f"unknown workload(s) {', '.join(unknown)}; available: {', '.join(WORKLOADS)}")
+    for name in args.workloads:
+        result = WORKLOADS[name]()
+        result["threads"] = medsynth.get_num_threads()
+        if args.json:
+            print(json.dumps(result), flush=True)
+        else:
+            print(name, json.dumps(result, indent=2), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,224 @@
+"""Image classifiers trained natively: ``medsynth.Classifier``."""
+from __future__ import annotations
+
+import json
+import os
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+
+from . import _engine
+from ._core import ProgressReporter, to_nchw
+
+#: Architectures the engine builds (see Sources/MedSynth/Models).
+ARCHITECTURES = ("simple_cnn",)
+
+
+class Classifier:
+    """A CNN image classifier trained with AdamW and cross-entropy, as in the paper.
+
+    Parameters
+    ----------
+    architecture : str, default "simple_cnn"
+        One of ``medsynth.ARCHITECTURES``.
+    seed : int, default 0
+        Seeds weight initialisation, shuffling and dropout: the same seed gives bit-identical
+        weights on the same machine.
+
+    The number of classes, input channels and image size are taken from the first ``fit``.
+    Labels may be any values numpy can sort (``classes_`` holds them, as in scikit-learn).
+    """
+
+    def __init__(self, architecture: str = "simple_cnn", *, seed: int = 0):
+        if architecture not in ARCHITECTURES:
+            raise ValueError(f"unknown architecture {architecture!r}; choose one of {', '.join(ARCHITECTURES)}")
+        if int(seed) < 0:
+            raise ValueError("seed must be non-negative")
+        self.architecture = architecture
+        self.seed = int(seed)
+        self._handle = None
+        self.classes_ = None
+        self.history_ = None
+
+    # ---- construction -------------------------------------------------------------------------
+
+    def _build(self, num_classes: int, in_channels: int, image_size: int) -> None:
+        config = {"architecture": self.architecture, "num_classes": int(num_classes), "in_channels": int(in_channels),
+                  "image_size": int(image_size), "seed": self.seed,
+                  "class_names": [str(c) for c in self.classes_]}
+        self._handle = _engine.classifier_create(json.dumps(config))
+
+    @property
+    def config(self) -> dict:
+        """The engine's configuration of the model (architecture, sizes, normalisation, parameters)."""
+        self._require_built()
+        return json.loads(_engine.classifier_config(self._handle))
+
+    @property
+    def n_parameters(self) -> int:
+        return int(self.config["parameters"])
+
+    def _require_built(self) -> None:
+        if self._handle is None:
+            raise RuntimeError("this classifier has not been fitted or loaded yet; call fit() or Classifier.load()")
+
+    # ---- training -----------------------------------------------------------------------------
+
+    def fit(self, X, y, *, epochs: int = 10, batch_size: int = 32, lr: float = 1e-3, weight_decay: float = 1e-2,
+            optimizer: str = "adamw", momentum: float = 0.9, schedule: str = "constant", warmup_epochs: int = 0,
+            label_smoothing: float = 0.0, class_weight=None, validation_data=None, validation_split: float = 0.0,
+            early_stopping_patience: int = 0, restore_best: bool = True, grad_clip: float = 0.0,
+            checkpoint: Optional[str] = None, resume: bool = False, progress: bool = True,
+            callback: Optional[Callable[[dict], object]] = None, data_format: str = "auto") -> "Classifier":
+        """Trains the classifier.
+
+        Defaults follow torch.optim.AdamW (lr 1e-3, weight decay 1e-2) and the paper (AdamW,
+        cross-entropy, early stopping on the validation loss when ``early_stopping_patience`` > 0).
+
+        X : images, see ``medsynth._core.to_nchw`` for accepted shapes and dtypes.
+        y : labels (ints or strings).
+        class_weight : None, "balanced" (n / (k · count), scikit-learn's rule), or one weight per class.
+        validation_data : (X_val, y_val), or use ``validation_split`` (a stratified fraction of X).
+        checkpoint : path written atomically after every epoch (weights, optimiser, history);
+            with ``resume=True`` training continues from it exactly.
+        progress : show a tqdm bar. ``callback(info)`` receives every progress dict.
+        Ctrl-C stops training within about a second; the model keeps its last completed step.
+        """
+        x = to_nchw(X, data_format=data_format, name="X")
+        y = np.asarray(y)
+        if y.ndim != 1 or y.shape[0] != x.shape[0]:
+            raise ValueError(f"y must be a 1-D array with one label per image ({x.shape[0]}), got shape {y.shape}")
+        if self._handle is None:
+            self.classes_ = np.unique(y)
+            if len(self.classes_) < 2:
+                raise ValueError("y must contain at least two classes")
+            if x.shape[2] != x.shape[3]:
+                raise ValueError(f"images must be square, got {x.shape[2]}x{x.shape[3]}")
+            self._build(len(self.classes_), x.shape[1], x.shape[2])
+        labels = self._encode(y, "y")
+
+        x_val = y_val = None
+        if validation_data is not None:
+            if validation_split:
+                raise ValueError("pass validation_data or validation_split, not both")
+            x_val = to_nchw(validation_data[0], data_format=data_format, name="validation X")
+            y_val = self._encode(np.asarray(validation_data[1]), "validation y")
+        elif validation_split:
+            if not 0 < validation_split < 1:
+                raise ValueError("validation_split must be between 0 and 1")
+            train_idx, val_idx = stratified_split(labels, validation_split, seed=self.seed)
+            x, x_val = x[train_idx], x[val_idx]
+            labels, y_val = labels[train_idx], labels[val_idx]
+
+        options = {"epochs": int(epochs), "batch_size": int(batch_size), "lr": float(lr), "weight_decay": float(weight_decay),
+                   "optimizer": optimizer, "momentum": float(momentum), "schedule": schedule,
+                   "warmup_epochs": int(warmup_epochs), "label_smoothing": float(label_smoothing),
+                   "early_stopping_patience": int(early_stopping_patience), "restore_best": bool(restore_best),
+                   "grad_clip": float(grad_clip), "resume": bool(resume), "seed": self.seed}
+        weights = self._class_weights(class_weight, labels)
+        if weights is not None:
+            options["class_weights"] = weights
+        if checkpoint is not None:
+            options["checkpoint"] = os.fspath(checkpoint)
+        reporter = ProgressReporter(progress, f"training {self.architecture}", callback)
+        try:
+            history = _engine.classifier_fit(self._handle, x, labels, x_val, y_val, json.dumps(options), reporter)
+        finally:
+            reporter.close()
+        self.history_ = json.loads(history)
+        return self
+
+    def _encode(self, y: np.ndarray, name: str) -> np.ndarray:
+        index = np.searchsorted(self.classes_, y)
+        index = np.clip(index, 0, len(self.classes_) - 1)
+        if not np.all(self.classes_[index] == y):
+            unknown = np.unique(y[self.classes_[index] != y])[:5]
+            raise ValueError(f"{name} has labels the classifier does not know: {list(unknown)}")
+        return np.ascontiguousarray(index, dtype=np.int64)
+
+    def _class_weights(self, class_weight, labels: np.ndarray):
+        k = len(self.classes_)
+        if class_weight is None:
+            return None
+        if isinstance(class_weight, str):
+            if class_weight != "balanced":
+                raise ValueError("class_weight must be None, 'balanced' or a list of weights")
+            counts = np.bincount(labels, minlength=k).astype(np.float64)
+            return [float(len(labels) / (k * c)) if c > 0 else 0.0 for c in counts]
+        if isinstance(class_weight, dict):
+            return [float(class_weight.get(c, 1.0)) for c in self.classes_]
+        weights = [float(w) for w in class_weight]
+        if len(weights) != k:
+            raise ValueError(f"class_weight needs {k} values, got {len(weights)}")
+        return weights
+
+    # ---- prediction ---------------------------------------------------------------------------
+
+    def predict_proba(self, X, *, batch_size: int = 64, progress: bool = False, data_format: str = "auto") -> np.ndarray:
+        """Class probabilities, shape (n, n_classes), columns in the order of ``classes_``."""
+        self._require_built()
+        x = to_nchw(X, data_format=data_format, name="X")
+        out = np.empty((x.shape[0], len(self.classes_)), dtype=np.float32)
+        reporter = ProgressReporter(progress, "predicting", unit="image")
+        try:
+            _engine.classifier_predict_proba(self._handle, x, int(batch_size), out, reporter)
+        finally:
+            reporter.close()
+        return out
+
+    def predict(self, X, **kwargs) -> np.ndarray:
+        """Predicted labels (values of ``classes_``)."""
+        return self.classes_[np.argmax(self.predict_proba(X, **kwargs), axis=1)]
+
+    def score(self, X, y, **kwargs) -> float:
+        """Accuracy on (X, y), as scikit-learn's ``score``."""
+        return float(np.mean(self.predict(X, **kwargs) == np.asarray(y)))
+
+    # ---- persistence --------------------------------------------------------------------------
+
+    def save(self, path) -> None:
+        """Writes weights (torch state-dict keys) and configuration as safetensors, atomically."""
+        self._require_built()
+        _engine.classifier_save(self._handle, os.fspath(path))
+
+    @classmethod
+    def load(cls, path) -> "Classifier":
+        """Loads a classifier written by ``save`` (or a training checkpoint)."""
+        handle = _engine.classifier_load(os.fspath(path))
+        config = json.loads(_engine.classifier_config(handle))
+        model = cls(config["architecture"], seed=int(config["seed"]))
+        model._handle = handle
+        names = config["class_names"]
+        model.classes_ = _restore_labels(names)
+        return model
+
+    def __repr__(self) -> str:
+        state = f"{len(self.classes_)} classes" if self.classes_ is not None else "not fitted"
+        return f"Classifier({self.architecture!r}, {state})"
+
+
+def _restore_labels(names: Sequence[str]) -> np.ndarray:
+    """Class labels as saved: integers come back as integers."""
+    try:
+        ints = [int(n) for n in names]
+        if [str(i) for i in ints] == list(names):
+            return np.array(ints)
+    except ValueError:
+        pass
+    return np.array(names)
+
+
+def stratified_split(labels: np.ndarray, fraction: float, seed: int = 0):
+    """Indices (first, second) with ``fraction`` of every class in the second part (at least one
+    image per class on each side when the class has two or more)."""
+    rng = np.random.default_rng(seed)
+    first, second = [], []
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        rng.shuffle(idx)
+        k = int(round(len(idx) * fraction))
+        if len(idx) >= 2:
+            k = min(max(k, 1), len(idx) - 1)
+        second.extend(idx[:k])
+        first.extend(idx[k:])
+    return np.sort(np.array(first, dtype=np.int64)), np.sort(np.array(second, dtype=np.int64))

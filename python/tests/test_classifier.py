@@ -1,0 +1,78 @@
+"""The classifier learns, saves, reloads and reproduces."""
+import numpy as np
+import pytest
+
+import medsynth
+from medsynth.classifier import stratified_split
+
+
+def test_small_cnn_learns_generated_shapes(shapes_small, tmp_path):
+    X, y = shapes_small
+    train, test = stratified_split(y, 0.5, seed=0)
+    clf = medsynth.Classifier("simple_cnn", seed=0)
+    clf.fit(X[train], y[train], epochs=6, batch_size=24, lr=3e-3, progress=False)
+    accuracy = clf.score(X[test], y[test])
+    # chance is 1/3; shapes at random positions need convolutions to tell apart
+    assert accuracy >= 0.85, f"held-out accuracy {accuracy:.3f}"
+    losses = [e["train_loss"] for e in clf.history_["epochs"]]
+    assert losses[-1] < losses[0] * 0.5
+
+    path = tmp_path / "model.safetensors"
+    clf.save(path)
+    again = medsynth.Classifier.load(path)
+    np.testing.assert_array_equal(again.predict_proba(X[test]), clf.predict_proba(X[test]))
+    assert list(again.classes_) == [0, 1, 2]
+
+
+def test_same_seed_gives_identical_weights(shapes_small, tmp_path):
+    X, y = shapes_small
+    paths = []
+    for run in range(2):
+        clf = medsynth.Classifier("simple_cnn", seed=7).fit(X[:90], y[:90], epochs=2, batch_size=16, progress=False)
+        paths.append(tmp_path / f"run{run}.safetensors")
+        clf.save(paths[-1])
+    assert paths[0].read_bytes() == paths[1].read_bytes()
+
+
+def test_string_labels_and_probabilities(shapes_small):
+    X, y = shapes_small
+    names = np.array(["disc", "square", "triangle"])[y]
+    clf = medsynth.Classifier(seed=0).fit(X[:60], names[:60], epochs=1, progress=False)
+    p = clf.predict_proba(X[:5])
+    assert p.shape == (5, 3) and p.dtype == np.float32
+    np.testing.assert_allclose(p.sum(axis=1), 1, atol=1e-5)
+    assert set(clf.predict(X[:5])) <= set(names)
+
+
+def test_resume_continues_like_an_uninterrupted_run(shapes_small, tmp_path):
+    X, y = shapes_small
+    full = medsynth.Classifier(seed=3).fit(X[:96], y[:96], epochs=3, batch_size=16, progress=False)
+    ckpt = tmp_path / "ckpt.safetensors"
+    part = medsynth.Classifier(seed=3).fit(X[:96], y[:96], epochs=2, batch_size=16, progress=False, checkpoint=ckpt)
+    resumed = medsynth.Classifier(seed=3).fit(X[:96], y[:96], epochs=3, batch_size=16, progress=False,
+                                              checkpoint=ckpt, resume=True)
+    np.testing.assert_array_equal(resumed.predict_proba(X[96:]), full.predict_proba(X[96:]))
+    assert len(resumed.history_["epochs"]) == 3
+
+
+def test_progress_callback_and_validation(shapes_small):
+    X, y = shapes_small
+    seen = []
+    clf = medsynth.Classifier(seed=0)
+    clf.fit(X[:90], y[:90], epochs=2, batch_size=30, validation_data=(X[90:], y[90:]), progress=False, callback=seen.append)
+    phases = [s["phase"] for s in seen]
+    assert phases.count("epoch") == 2 and phases.count("train") == 6
+    assert "val_accuracy" in clf.history_["epochs"][-1]
+
+
+def test_callback_exception_stops_training_and_model_stays_usable(shapes_small):
+    X, y = shapes_small
+
+    def boom(info):
+        if info["phase"] == "train" and info["done"] == 2:
+            raise ZeroDivisionError("stop here")
+
+    clf = medsynth.Classifier(seed=0)
+    with pytest.raises(ZeroDivisionError):
+        clf.fit(X[:90], y[:90], epochs=3, batch_size=15, progress=False, callback=boom)
+    assert clf.predict(X[:4]).shape == (4,)

@@ -1,0 +1,119 @@
+"""Bad input raises a clear Python exception and leaves the interpreter running."""
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import medsynth
+from medsynth import _engine
+
+
+@pytest.fixture(scope="module")
+def fitted(shapes_small):
+    X, y = shapes_small
+    return medsynth.Classifier(seed=0).fit(X[:60], y[:60], epochs=1, progress=False)
+
+
+def test_wrong_dtype_and_shape(fitted, shapes_small):
+    X, _ = shapes_small
+    with pytest.raises(TypeError):
+        fitted.predict(X[:4].astype(np.int32))
+    with pytest.raises(ValueError, match="24x24"):
+        fitted.predict(np.zeros((2, 30, 30), np.float32))
+    with pytest.raises(ValueError, match="channel"):
+        fitted.predict(np.zeros((2, 24, 24, 3), np.float32))
+    with pytest.raises(ValueError):
+        fitted.predict(np.zeros((0, 24, 24), np.float32))
+    with pytest.raises(ValueError, match="NaN"):
+        fitted.predict(np.full((1, 24, 24), np.nan, np.float32))
+
+
+def test_bad_training_arguments(shapes_small):
+    X, y = shapes_small
+    with pytest.raises(ValueError, match="architecture"):
+        medsynth.Classifier("resnet1000")
+    with pytest.raises(ValueError):
+        medsynth.Classifier().fit(X[:10], y[:9], progress=False)
+    with pytest.raises(ValueError, match="two classes"):
+        medsynth.Classifier().fit(X[:10], np.zeros(10), progress=False)
+    with pytest.raises(ValueError, match="lr"):
+        medsynth.Classifier().fit(X[:30], y[:30], lr=-1, progress=False)
+    with pytest.raises(ValueError, match="batch_size"):
+        medsynth.Classifier().fit(X[:30], y[:30], batch_size=0, progress=False)
+    with pytest.raises(ValueError, match="optimizer"):
+        medsynth.Classifier().fit(X[:30], y[:30], optimizer="adagrad", progress=False)
+    with pytest.raises(ValueError, match="at least 8"):
+        medsynth.Classifier().fit(np.zeros((4, 4, 4), np.float32), np.array([0, 1, 0, 1]), progress=False)
+
+
+def test_low_level_calls_validate(fitted):
+    with pytest.raises(TypeError):
+        _engine.classifier_config(object())
+    with pytest.raises(ValueError):
+        _engine.classifier_create("{not json")
+    with pytest.raises(ValueError, match="unknown"):
+        _engine.classifier_create('{"architecture": "simple_cnn", "num_classes": 2, "in_channels": 1, "image_size": 16, "colour": 1}')
+    with pytest.raises(ValueError):
+        _engine.classifier_fit(fitted._handle, np.zeros((2, 1, 24, 24), np.float32), np.array([0, 9]), None, None, "{}", None)
+    out = np.empty((1, 3), np.float32)
+    with pytest.raises(ValueError):
+        _engine.classifier_predict_proba(fitted._handle, np.zeros((2, 1, 24, 24), np.float32), 8, out, None)
+    with pytest.raises(TypeError):
+        _engine.classifier_predict_proba(fitted._handle, np.zeros((2, 1, 24, 24), np.float64), 8, out, None)
+    strided = np.zeros((2, 1, 24, 48), np.float32)[:, :, :, ::2]
+    with pytest.raises(TypeError, match="contiguous"):
+        _engine.classifier_predict_proba(fitted._handle, strided, 8, np.empty((2, 3), np.float32), None)
+
+
+def test_corrupt_and_truncated_checkpoints(fitted, tmp_path):
+    path = tmp_path / "m.safetensors"
+    fitted.save(path)
+    data = path.read_bytes()
+    (tmp_path / "trunc.safetensors").write_bytes(data[: len(data) // 2])
+    with pytest.raises(OSError, match="trunc.safetensors"):
+        medsynth.Classifier.load(tmp_path / "trunc.safetensors")
+    (tmp_path / "huge.safetensors").write_bytes((10**12).to_bytes(8, "little") + data[8:])
+    with pytest.raises(OSError, match="header length"):
+        medsynth.Classifier.load(tmp_path / "huge.safetensors")
+    (tmp_path / "junk.safetensors").write_bytes(b"\x00" * 3)
+    with pytest.raises(OSError):
+        medsynth.Classifier.load(tmp_path / "junk.safetensors")
+    with pytest.raises(OSError, match="missing"):
+        medsynth.Classifier.load(tmp_path / "missing.safetensors")
+    # the interpreter and the model are fine afterwards
+    assert fitted.predict(np.zeros((1, 24, 24), np.float32)).shape == (1,)
+
+
+def test_interpreter_survives_garbage_in_a_subprocess(tmp_path):
+    """Feed many malformed inputs to the low-level calls in a child process: every one must raise,
+    none may kill the interpreter."""
+    script = textwrap.dedent(f"""
+        import numpy as np, medsynth
+        from medsynth import _engine
+        calls = [
+            lambda: _engine.classifier_create(""),
+            lambda: _engine.classifier_create('{{"architecture": "simple_cnn", "num_classes": -3, "in_channels": 1, "image_size": 16}}'),
+            lambda: _engine.classifier_create('{{"architecture": "simple_cnn", "num_classes": 2, "in_channels": 1, "image_size": 99999999}}'),
+            lambda: _engine.classifier_load("{tmp_path}/nope"),
+            lambda: _engine.png_probe("{tmp_path}/nope.png"),
+            lambda: _engine.conv2d_forward(np.zeros((1,1,2,2),np.float32), np.zeros((1,1,5,5),np.float32), None, 1, 0, 1, 1, np.zeros(1,np.float32)),
+            lambda: _engine.conv2d_forward(np.zeros((1,2,4,4),np.float32), np.zeros((1,1,3,3),np.float32), None, 0, 0, 1, 1, np.zeros(4,np.float32)),
+            lambda: _engine.make_shapes(-1, 4, 32, 1, 0, np.zeros(1,np.float32), np.zeros(1,np.int64)),
+            lambda: _engine.make_shapes(2, 4, 32, 1, 0, np.zeros(10,np.float32), np.zeros(8,np.int64)),
+            lambda: _engine.set_num_threads(0),
+        ]
+        for i, call in enumerate(calls):
+            try:
+                call()
+            except (ValueError, TypeError, OSError, MemoryError, RuntimeError) as e:
+                pass
+            else:
+                raise SystemExit(f"call {{i}} did not raise")
+        print("survived")
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "survived" in result.stdout
