@@ -144,6 +144,36 @@ func positiveTensor(_ shape: [Int], seed: UInt64, requiresGrad: Bool = true) -> 
         #expect(z.scalars == long.scalars.map { $0 + 0.5 })
     }
 
+    @Test func chunkedReductionsMatchReference() throws {
+        // Many rows summed into few outputs: the reduction is cut into chunks whose partial sums
+        // are added in order. [N, C, L] → [C] (runs along L) and [M, 3] → [3] (rows of 3).
+        let x = randomTensor([64, 3, 1024], seed: 17, requiresGrad: false)
+        let perChannel = try sum(x, dims: [0, 2])
+        for c in 0..<3 {
+            var s = 0.0
+            for n in 0..<64 { for i in 0..<1024 { s += Double(x.data[(n * 3 + c) * 1024 + i]) } }
+            #expect(abs(Double(perChannel.data[c]) - s) < 1e-2)
+        }
+        let rows = randomTensor([100_000, 3], seed: 18, requiresGrad: false)
+        let columns = try sum(rows, dims: [0])
+        for c in 0..<3 {
+            var s = 0.0
+            for r in 0..<100_000 { s += Double(rows.data[r * 3 + c]) }
+            #expect(abs(Double(columns.data[c]) - s) < 2e-2)
+        }
+        #expect(try sum(rows, dims: [0]).scalars == columns.scalars)          // bit-identical when repeated
+        #expect(try sum(x, dims: [0, 2]).scalars == perChannel.scalars)
+        // the same path as a broadcast gradient: [100000, 3] + [3], dy = 1 → db = 100000 each
+        let b = Tensor(zeros: [3], requiresGrad: true)
+        try (try rows + b).backward()
+        #expect(b.grad?.scalars == [100_000, 100_000, 100_000])
+        // short rows in the forward walk: [50000, 3] · [50000, 1]
+        let c = randomTensor([50_000, 1], seed: 19, requiresGrad: false)
+        let small = randomTensor([50_000, 3], seed: 20, requiresGrad: false)
+        #expect(try (small * c).scalars == referenceBroadcast(small, c, *).values)
+        #expect(try (c - Tensor([1, 2, 3], shape: [3])).scalars == referenceBroadcast(c, Tensor([1, 2, 3], shape: [3]), -).values)
+    }
+
     @Test func incompatibleShapesThrow() {
         let a = Tensor(zeros: [2, 3]), b = Tensor(zeros: [4])
         #expect(throws: MedSynthError.self) { try a + b }
