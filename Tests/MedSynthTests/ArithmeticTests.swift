@@ -184,6 +184,17 @@ func positiveTensor(_ shape: [Int], seed: UInt64, requiresGrad: Bool = true) -> 
         #expect(throws: MedSynthError.self) { try mul(Tensor(zeros: [0]), Tensor(zeros: [2])) }
     }
 
+    @Test func impossibleResultsThrowInsteadOfTrapping() {
+        // [2⁴⁰, 1] · [1, 2⁴⁰] would need 2⁸⁰ elements; [2²⁰, 1] + [1, 2²⁰] needs 4 TiB.
+        // The operands are views of one element with a fake shape: only their shapes are read.
+        let storage = Storage(zeros: 1)
+        let tall = Tensor(shape: [1 << 40, 1], storage: storage), wide = Tensor(shape: [1, 1 << 40], storage: storage)
+        #expect(throws: MedSynthError.self) { try tall + wide }
+        let column = Tensor(shape: [1 << 20, 1], storage: storage), row = Tensor(shape: [1, 1 << 20], storage: storage)
+        #expect(throws: MedSynthError.self) { try column * row }
+        #expect(throws: MedSynthError.self) { try matmul(column, row) }
+    }
+
     @Test func emptyTensorsBroadcast() throws {
         // 0 broadcasts with 1 to 0 (torch): no elements, no trap
         let y = try Tensor(zeros: [0, 3]) + Tensor(zeros: [1, 3])
