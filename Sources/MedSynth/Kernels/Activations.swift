@@ -15,8 +15,6 @@
 // torch's vectorised CPU kernels). NaN inputs give NaN outputs (relu and relu6 propagate NaN, as
 // torch's clamp does).
 
-import RealModule
-
 enum ActivationKernel {
     struct ReLU: UnaryFunction {
         @inline(__always) func callAsFunction(_ x: Float) -> Float { x < 0 ? 0 : x }

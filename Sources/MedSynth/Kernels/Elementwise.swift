@@ -12,11 +12,9 @@
 // Work is split by contiguous ranges of the output (each thread walks its rows), so one long row
 // is also shared between threads.
 //
-// Reductions to a broadcast shape (the backward of broadcasting, `sum(dims:)`) never split one
-// output element's sum between threads, and sums of a whole tensor add fixed-size chunks in a fixed
-// order: results are bit-identical whatever the thread count.
-
-import RealModule
+// Reductions to a broadcast shape (the backward of broadcasting, `sum(dims:)`) and sums of a whole
+// tensor add fixed-size chunks whose partial sums are combined in a fixed order; the chunks depend
+// on the shapes only, so results are bit-identical whatever the thread count.
 
 // MARK: - Elementwise functions as types
 
@@ -25,7 +23,6 @@ import RealModule
 
 protocol UnaryFunction { func callAsFunction(_ x: Float) -> Float }
 protocol BinaryFunction { func callAsFunction(_ a: Float, _ b: Float) -> Float }
-protocol TernaryFunction { func callAsFunction(_ a: Float, _ b: Float, _ c: Float) -> Float }
 
 struct AddFunction: BinaryFunction { @inline(__always) func callAsFunction(_ a: Float, _ b: Float) -> Float { a + b } }
 struct SubFunction: BinaryFunction { @inline(__always) func callAsFunction(_ a: Float, _ b: Float) -> Float { a - b } }
@@ -189,20 +186,6 @@ enum ElementwiseKernel {
                 for i in lo..<hi { y[i] += f(a[i], b[i]) }
             } else {
                 for i in lo..<hi { y[i] = f(a[i], b[i]) }
-            }
-        }
-    }
-
-    /// y[i] (+)= f(a[i], b[i], c[i]).
-    @inline(__always)
-    static func zip3<F: TernaryFunction>(_ f: F, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
-                                         _ c: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int,
-                                         accumulate: Bool = false, grain: Int = grain) {
-        parallelRanges(n, grain: grain) { lo, hi in
-            if accumulate {
-                for i in lo..<hi { y[i] += f(a[i], b[i], c[i]) }
-            } else {
-                for i in lo..<hi { y[i] = f(a[i], b[i], c[i]) }
             }
         }
     }
