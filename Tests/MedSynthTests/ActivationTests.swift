@@ -40,7 +40,13 @@ func tensorAwayFromKinks(_ shape: [Int], seed: UInt64, scale: Float = 3, kinks: 
         #expect(gelu(extreme).scalars == [-0, 200])
     }
 
-    @Test func nanPropagates() {
+    @Test func nanPropagates() throws {
+        // torch's backward kernels pass dy through at NaN (their "is it zero" tests are false)
+        for f in [relu, relu6] {
+            let v = Tensor([.nan], shape: [1], requiresGrad: true)
+            try f(v).backward(seed: Tensor([3], shape: [1]))
+            #expect(v.grad?.item == 3)
+        }
         let x = Tensor([.nan], shape: [1])
         let functions: [(Tensor) -> Tensor] = [relu, relu6, { leakyRelu($0) }, sigmoid, tanh, silu, { gelu($0) },
                                                { gelu($0, approximate: .tanh) }]

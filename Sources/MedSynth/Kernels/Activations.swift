@@ -3,8 +3,8 @@
 //
 // Formulas follow PyTorch's CPU kernels (aten/src/ATen/native/cpu/Activation.cpp,
 // UnaryOpsKernel.cpp), including the order of operations, so values match to rounding:
-//   relu        y = max(x, 0)                        dx = y > 0 ? dy : 0        (relu'(0) = 0)
-//   relu6       y = min(max(x, 0), 6)                dx = 0 < x < 6 ? dy : 0    (hardtanh_backward)
+//   relu        y = max(x, 0)                        dx = y ≤ 0 ? 0 : dy        (relu'(0) = 0)
+//   relu6       y = min(max(x, 0), 6)                dx = x ≤ 0 or x ≥ 6 ? 0 : dy  (hardtanh_backward)
 //   leaky relu  y = x > 0 ? x : x·slope              dx = x > 0 ? dy : dy·slope
 //   sigmoid     y = 1 / (1 + e^−x)                   dx = dy·(1 − y)·y
 //   tanh        y = tanh x                           dx = dy·(1 − y²)
@@ -19,17 +19,17 @@ enum ActivationKernel {
     struct ReLU: UnaryFunction {
         @inline(__always) func callAsFunction(_ x: Float) -> Float { x < 0 ? 0 : x }
     }
-    /// dy where the saved output y > 0.
+    /// 0 where the saved output y ≤ 0, else dy (torch's threshold_backward, so NaN passes dy).
     struct ReLUGradient: BinaryFunction {
-        @inline(__always) func callAsFunction(_ dy: Float, _ y: Float) -> Float { y > 0 ? dy : 0 }
+        @inline(__always) func callAsFunction(_ dy: Float, _ y: Float) -> Float { y <= 0 ? 0 : dy }
     }
 
     struct ReLU6: UnaryFunction {
         @inline(__always) func callAsFunction(_ x: Float) -> Float { x < 0 ? 0 : (x > 6 ? 6 : x) }
     }
-    /// dy strictly inside (0, 6) of the saved input.
+    /// 0 where the saved input x ≤ 0 or x ≥ 6, else dy (torch's hardtanh_backward).
     struct ReLU6Gradient: BinaryFunction {
-        @inline(__always) func callAsFunction(_ dy: Float, _ x: Float) -> Float { (x > 0 && x < 6) ? dy : 0 }
+        @inline(__always) func callAsFunction(_ dy: Float, _ x: Float) -> Float { (x <= 0 || x >= 6) ? 0 : dy }
     }
 
     struct LeakyReLU: UnaryFunction {
