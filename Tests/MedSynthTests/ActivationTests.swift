@@ -40,7 +40,13 @@ func tensorAwayFromKinks(_ shape: [Int], seed: UInt64, scale: Float = 3, kinks: 
         #expect(gelu(extreme).scalars == [-0, 200])
     }
 
-    @Test func nanPropagates() {
+    @Test func nanPropagates() throws {
+        // torch's backward kernels pass dy through at NaN (their "is it zero" tests are false)
+        for f in [relu, relu6] {
+            let v = Tensor([.nan], shape: [1], requiresGrad: true)
+            try f(v).backward(seed: Tensor([3], shape: [1]))
+            #expect(v.grad?.item == 3)
+        }
         let x = Tensor([.nan], shape: [1])
         let functions: [(Tensor) -> Tensor] = [relu, relu6, { leakyRelu($0) }, sigmoid, tanh, silu, { gelu($0) },
                                                { gelu($0, approximate: .tanh) }]
@@ -106,5 +112,40 @@ func tensorAwayFromKinks(_ shape: [Int], seed: UInt64, scale: Float = 3, kinks: 
             let y = Double(s.data[i])
             #expect(abs(Double(x.grad!.data[i]) - Double(seed.data[i]) * (1 - y) * y) < 1e-6)
         }
+    }
+
+    /// |a − b| in units in the last place of b (as a float).
+    private func ulps(_ a: Float, _ b: Double) -> Double {
+        let f = Float(b)
+        return abs(Double(a) - b) / Double(f == 0 ? Float.leastNonzeroMagnitude : f.ulp)
+    }
+
+    @Test func fastMathAccuracy() {
+        // exp over its whole finite range, including results in the subnormal range: ≤ 1.5 ulp
+        var worst = 0.0
+        var x: Float = -103.9
+        while x < 88.7 {
+            worst = max(worst, ulps(FastMath.exp(x), Glibc.exp(Double(x))))
+            x += 0.0173
+        }
+        #expect(worst <= 1.5, "exp: \(worst) ulp")
+        #expect(FastMath.exp(0) == 1)
+        #expect(FastMath.exp(89) == .infinity && FastMath.exp(.infinity) == .infinity)
+        #expect(FastMath.exp(-105) == 0 && FastMath.exp(-.infinity) == 0)
+        #expect(FastMath.exp(.nan).isNaN)
+        // erf: absolute error of the A&S approximation ≤ 1.5e-7, plus float rounding of its terms
+        var erfWorst = 0.0
+        x = -6
+        while x < 6 { erfWorst = max(erfWorst, abs(Double(FastMath.erf(x)) - erf(Double(x)))); x += 0.00137 }
+        #expect(erfWorst <= 6e-7, "erf: \(erfWorst)")   // 1.5e-7 + roundings near |x| = 0 (as torch)
+        #expect(FastMath.erf(.infinity) == 1 && FastMath.erf(-.infinity) == -1 && FastMath.erf(.nan).isNaN)
+        // tanh: a few ulp everywhere, exact limits, odd, tiny arguments keep their precision
+        var tanhWorst = 0.0
+        x = -12
+        while x < 12 { tanhWorst = max(tanhWorst, ulps(FastMath.tanh(x), Glibc.tanh(Double(x)))); x += 0.00071 }
+        for tiny: Float in [1e-30, 1e-10, 1e-5, 3e-3, -2e-4] { tanhWorst = max(tanhWorst, ulps(FastMath.tanh(tiny), Glibc.tanh(Double(tiny)))) }
+        #expect(tanhWorst <= 4, "tanh: \(tanhWorst) ulp")
+        #expect(FastMath.tanh(.infinity) == 1 && FastMath.tanh(-.infinity) == -1 && FastMath.tanh(.nan).isNaN)
+        #expect(FastMath.tanh(-0.0).sign == .minus && FastMath.tanh(50) == 1)
     }
 }

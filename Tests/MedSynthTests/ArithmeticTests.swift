@@ -144,6 +144,36 @@ func positiveTensor(_ shape: [Int], seed: UInt64, requiresGrad: Bool = true) -> 
         #expect(z.scalars == long.scalars.map { $0 + 0.5 })
     }
 
+    @Test func chunkedReductionsMatchReference() throws {
+        // Many rows summed into few outputs: the reduction is cut into chunks whose partial sums
+        // are added in order. [N, C, L] → [C] (runs along L) and [M, 3] → [3] (rows of 3).
+        let x = randomTensor([64, 3, 1024], seed: 17, requiresGrad: false)
+        let perChannel = try sum(x, dims: [0, 2])
+        for c in 0..<3 {
+            var s = 0.0
+            for n in 0..<64 { for i in 0..<1024 { s += Double(x.data[(n * 3 + c) * 1024 + i]) } }
+            #expect(abs(Double(perChannel.data[c]) - s) < 1e-2)
+        }
+        let rows = randomTensor([100_000, 3], seed: 18, requiresGrad: false)
+        let columns = try sum(rows, dims: [0])
+        for c in 0..<3 {
+            var s = 0.0
+            for r in 0..<100_000 { s += Double(rows.data[r * 3 + c]) }
+            #expect(abs(Double(columns.data[c]) - s) < 2e-2)
+        }
+        #expect(try sum(rows, dims: [0]).scalars == columns.scalars)          // bit-identical when repeated
+        #expect(try sum(x, dims: [0, 2]).scalars == perChannel.scalars)
+        // the same path as a broadcast gradient: [100000, 3] + [3], dy = 1 → db = 100000 each
+        let b = Tensor(zeros: [3], requiresGrad: true)
+        try (try rows + b).backward()
+        #expect(b.grad?.scalars == [100_000, 100_000, 100_000])
+        // short rows in the forward walk: [50000, 3] · [50000, 1]
+        let c = randomTensor([50_000, 1], seed: 19, requiresGrad: false)
+        let small = randomTensor([50_000, 3], seed: 20, requiresGrad: false)
+        #expect(try (small * c).scalars == referenceBroadcast(small, c, *).values)
+        #expect(try (c - Tensor([1, 2, 3], shape: [3])).scalars == referenceBroadcast(c, Tensor([1, 2, 3], shape: [3]), -).values)
+    }
+
     @Test func incompatibleShapesThrow() {
         let a = Tensor(zeros: [2, 3]), b = Tensor(zeros: [4])
         #expect(throws: MedSynthError.self) { try a + b }
@@ -152,6 +182,17 @@ func positiveTensor(_ shape: [Int], seed: UInt64, requiresGrad: Bool = true) -> 
         #expect(throws: MedSynthError.self) { try a / b }
         #expect(throws: MedSynthError.self) { try add(Tensor(zeros: [2, 3, 4]), Tensor(zeros: [3, 3, 1])) }
         #expect(throws: MedSynthError.self) { try mul(Tensor(zeros: [0]), Tensor(zeros: [2])) }
+    }
+
+    @Test func impossibleResultsThrowInsteadOfTrapping() {
+        // [2⁴⁰, 1] · [1, 2⁴⁰] would need 2⁸⁰ elements; [2²⁰, 1] + [1, 2²⁰] needs 4 TiB.
+        // The operands are views of one element with a fake shape: only their shapes are read.
+        let storage = Storage(zeros: 1)
+        let tall = Tensor(shape: [1 << 40, 1], storage: storage), wide = Tensor(shape: [1, 1 << 40], storage: storage)
+        #expect(throws: MedSynthError.self) { try tall + wide }
+        let column = Tensor(shape: [1 << 20, 1], storage: storage), row = Tensor(shape: [1, 1 << 20], storage: storage)
+        #expect(throws: MedSynthError.self) { try column * row }
+        #expect(throws: MedSynthError.self) { try matmul(column, row) }
     }
 
     @Test func emptyTensorsBroadcast() throws {

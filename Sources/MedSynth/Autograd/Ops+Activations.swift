@@ -3,14 +3,14 @@
 // backward, split over the thread pool for large tensors; each saves either its input or its
 // output (never both) for the backward pass.
 
-/// relu(x) = max(x, 0) (F.relu). Gradient: dy where the output is positive, 0 elsewhere, so
-/// relu'(0) = 0 as in torch (threshold_backward on the output).
+/// relu(x) = max(x, 0) (F.relu; NaN stays NaN). Gradient: 0 where the output is ≤ 0, dy
+/// elsewhere, so relu'(0) = 0 as in torch (threshold_backward on the output).
 public func relu(_ x: Tensor) -> Tensor {
     unaryOp(x, ActivationKernel.ReLU(), usesOutput: true, ActivationKernel.ReLUGradient())
 }
 
-/// relu6(x) = min(max(x, 0), 6) (F.relu6, i.e. hardtanh(x, 0, 6)). Gradient: dy for 0 < x < 6,
-/// 0 elsewhere, including exactly at 0 and at 6 (torch's hardtanh_backward).
+/// relu6(x) = min(max(x, 0), 6) (F.relu6, i.e. hardtanh(x, 0, 6)). Gradient: 0 for x ≤ 0 or
+/// x ≥ 6 (so 0 exactly at 0 and at 6, torch's hardtanh_backward), dy elsewhere.
 public func relu6(_ x: Tensor) -> Tensor {
     unaryOp(x, ActivationKernel.ReLU6(), ActivationKernel.ReLU6Gradient())
 }

@@ -3,6 +3,20 @@
 
 import RealModule
 
+// MARK: - Result sizes
+
+/// Throws unless a result of `shape` can be counted and fits in memory: for operations whose
+/// result can be far larger than their inputs (broadcasting, matrix products, lookups), so that an
+/// impossible request is an error, not a failed allocation. Small results skip the memory query.
+func checkResultSize(_ shape: [Int], _ name: String) throws {
+    guard let count = checkedElementCount(shape), count <= Int.max / MemoryLayout<Float>.stride else {
+        throw MedSynthError.invalidArgument("\(name): the result shape \(shape) has too many elements")
+    }
+    if count >= 1 << 24 {
+        try MemoryBudget.check(bytes: count * MemoryLayout<Float>.stride, what: "\(name) result of shape \(shape)")
+    }
+}
+
 // MARK: - Broadcasting binary operations
 
 /// Adds `alpha · g` (g of `shape`, the broadcast result shape) into the gradient of `t`, summing
@@ -28,10 +42,12 @@ private func accumulateProductGradient<F: BinaryFunction>(
 }
 
 private func binary(_ op: BinaryOp, _ name: String, _ a: Tensor, _ b: Tensor) throws -> Tensor {
-    guard let plan = BroadcastPlan(a.shape, b.shape) else {
+    guard let shape = broadcastShape(a.shape, b.shape) else {
         throw MedSynthError.invalidArgument(
             "\(name): shapes \(a.shape) and \(b.shape) do not broadcast (aligned from the right, each pair of sizes must be equal or contain a 1)")
     }
+    try checkResultSize(shape, name)
+    guard let plan = BroadcastPlan(a.shape, b.shape) else { throw MedSynthError.invalidArgument("\(name): shapes do not broadcast") }
     let outShape = plan.outShape
     let y = Tensor(uninitialized: outShape)
     ElementwiseKernel.broadcast(op, plan, a.data, b.data, y.data)
@@ -123,7 +139,7 @@ private struct MulScalar: UnaryFunction { let s: Float; @inline(__always) func c
 private struct DivScalar: UnaryFunction { let s: Float; @inline(__always) func callAsFunction(_ x: Float) -> Float { x / s } }
 private struct Negate: UnaryFunction { @inline(__always) func callAsFunction(_ x: Float) -> Float { -x } }
 private struct SquareRoot: UnaryFunction { @inline(__always) func callAsFunction(_ x: Float) -> Float { x.squareRoot() } }
-private struct Exponential: UnaryFunction { @inline(__always) func callAsFunction(_ x: Float) -> Float { Float.exp(x) } }
+private struct Exponential: UnaryFunction { @inline(__always) func callAsFunction(_ x: Float) -> Float { FastMath.exp(x) } }
 private struct Logarithm: UnaryFunction { @inline(__always) func callAsFunction(_ x: Float) -> Float { Float.log(x) } }
 private struct Square: UnaryFunction { @inline(__always) func callAsFunction(_ x: Float) -> Float { x * x } }
 private struct Reciprocal: UnaryFunction { @inline(__always) func callAsFunction(_ x: Float) -> Float { 1 / x } }

@@ -5,8 +5,9 @@
 // Inverted dropout: in training each element (or channel) is kept with probability 1 − p and
 // scaled by 1/(1 − p), so the expected value is unchanged and evaluation needs no rescaling. As
 // in torch, y = x · mask with mask ∈ {0, 1/(1 − p)} (so NaN or inf inputs stay NaN where dropped),
-// and the gradient is dy · mask. The keep/drop decisions come from the caller's generator, one
-// uniform number per element (or channel) in row-major order: the same seed gives the same mask.
+// and the gradient is dy · mask. The keep/drop decisions come from the caller's generator (a key
+// drawn from it drives counter-based Philox blocks, generated in parallel): the same generator
+// state gives the same mask, whatever the thread count.
 // The mask is kept as one byte per decision for the backward pass.
 
 private func checkProbability(_ p: Double, _ name: String) throws {
@@ -49,11 +50,32 @@ private func masked(_ src: UnsafePointer<Float>, keep: [UInt8], group: Int, scal
     }
 }
 
-/// `count` keep decisions, each true with probability 1 − p (one uniform draw each, in order).
+/// `count` keep decisions, each true with probability 1 − p. One 64-bit key is drawn from
+/// `generator`; decision i takes lane i % 4 of the Philox4x32-10 block i / 4 under that key (the
+/// generator's own algorithm), compared as a 24-bit uniform number, like `uniform()`. Blocks are
+/// independent, so threads fill disjoint ranges and the mask depends only on the generator's state.
 private func drawKeepMask(_ count: Int, p: Double, generator: RandomGenerator) -> [UInt8] {
-    let keepProbability = 1 - p
+    let key = generator.nextUInt64()
+    // u = k·2⁻²⁴ < 1 − p  ⇔  k < ⌈(1 − p)·2²⁴⌉
+    let threshold = UInt32(min(16_777_216, max(0, ((1 - p) * 16_777_216).rounded(.up))))
     return [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
-        for i in 0..<count { buffer[i] = Double(generator.uniform()) < keepProbability ? 1 : 0 }
+        guard let mask = buffer.baseAddress else { initialized = 0; return }
+        parallelRanges((count + 3) / 4, grain: 4096) { lo, hi in
+            for block in lo..<hi {
+                let r = RandomGenerator.philox(counter: UInt64(block), key: key)
+                let i = block * 4
+                let lanes = (r.0, r.1, r.2, r.3)
+                if i + 3 < count {
+                    mask[i] = (lanes.0 >> 8) < threshold ? 1 : 0
+                    mask[i + 1] = (lanes.1 >> 8) < threshold ? 1 : 0
+                    mask[i + 2] = (lanes.2 >> 8) < threshold ? 1 : 0
+                    mask[i + 3] = (lanes.3 >> 8) < threshold ? 1 : 0
+                } else {
+                    let tail = [lanes.0, lanes.1, lanes.2, lanes.3]
+                    for j in 0..<(count - i) { mask[i + j] = (tail[j] >> 8) < threshold ? 1 : 0 }
+                }
+            }
+        }
         initialized = count
     }
 }

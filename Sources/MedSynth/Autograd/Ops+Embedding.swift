@@ -19,6 +19,7 @@ public func embedding(indices: [Int], weight: Tensor, paddingIndex: Int? = nil) 
                     "embedding: paddingIndex \(paddingIndex) must be within the \(numEmbeddings) embeddings")
         skip = paddingIndex < 0 ? paddingIndex + numEmbeddings : paddingIndex
     }
+    try checkResultSize([indices.count, dim], "embedding")
     let y = Tensor(uninitialized: [indices.count, dim])
     indices.withUnsafeBufferPointer { ip in
         guard let base = ip.baseAddress else { return }

@@ -16,6 +16,7 @@ public func linear(_ x: Tensor, _ weight: Tensor, _ bias: Tensor? = nil) throws 
         try require(bias.shape == [outFeatures], "linear: bias must be [\(outFeatures)], got \(bias.shape)")
     }
     let rows = x.shape.dropLast().reduce(1, *)
+    try checkResultSize(Array(x.shape.dropLast()) + [outFeatures], "linear")
     let y = Tensor(uninitialized: Array(x.shape.dropLast()) + [outFeatures])
     if let bias {
         let b = bias.data, out = y.data
@@ -83,6 +84,7 @@ public func matmul(_ a: Tensor, _ b: Tensor) throws -> Tensor {
                 "matmul: batch dimensions \(aBatch) and \(bBatch) broadcast to \(batchShape) in a way that is not supported; expand the operands to the same batch shape first")
     // A single matrix (count 1) is shared; a full batch has one matrix per product.
     let aShared = aCount == 1 && batch > 1, bShared = bCount == 1 && batch > 1
+    try checkResultSize(batchShape + [m, n], "matmul")
     let (lda, ldb, ldc) = (max(1, k), max(1, n), max(1, n))
     let y = Tensor(uninitialized: batchShape + [m, n])   // gemm with k = 0 writes zeros
 

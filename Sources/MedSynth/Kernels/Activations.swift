@@ -3,33 +3,33 @@
 //
 // Formulas follow PyTorch's CPU kernels (aten/src/ATen/native/cpu/Activation.cpp,
 // UnaryOpsKernel.cpp), including the order of operations, so values match to rounding:
-//   relu        y = max(x, 0)                        dx = y > 0 ? dy : 0        (relu'(0) = 0)
-//   relu6       y = min(max(x, 0), 6)                dx = 0 < x < 6 ? dy : 0    (hardtanh_backward)
+//   relu        y = max(x, 0)                        dx = y ≤ 0 ? 0 : dy        (relu'(0) = 0)
+//   relu6       y = min(max(x, 0), 6)                dx = x ≤ 0 or x ≥ 6 ? 0 : dy  (hardtanh_backward)
 //   leaky relu  y = x > 0 ? x : x·slope              dx = x > 0 ? dy : dy·slope
 //   sigmoid     y = 1 / (1 + e^−x)                   dx = dy·(1 − y)·y
 //   tanh        y = tanh x                           dx = dy·(1 − y²)
 //   silu        y = x / (1 + e^−x)                   dx = dy·σ·(1 + x·(1 − σ))
 //   gelu        y = x·½·(1 + erf(x/√2))              dx = dy·(Φ(x) + x·φ(x))
 //   gelu tanh   y = ½x·(1 + tanh(√(2/π)·(x + 0.044715x³)))   (derivative below)
-// NaN inputs give NaN outputs (relu and relu6 propagate NaN, as torch's clamp does).
-
-import RealModule
+// exp, erf and tanh are the vectorisable versions of Kernels/FastMath.swift (the algorithms of
+// torch's vectorised CPU kernels). NaN inputs give NaN outputs (relu and relu6 propagate NaN, as
+// torch's clamp does).
 
 enum ActivationKernel {
     struct ReLU: UnaryFunction {
         @inline(__always) func callAsFunction(_ x: Float) -> Float { x < 0 ? 0 : x }
     }
-    /// dy where the saved output y > 0.
+    /// 0 where the saved output y ≤ 0, else dy (torch's threshold_backward, so NaN passes dy).
     struct ReLUGradient: BinaryFunction {
-        @inline(__always) func callAsFunction(_ dy: Float, _ y: Float) -> Float { y > 0 ? dy : 0 }
+        @inline(__always) func callAsFunction(_ dy: Float, _ y: Float) -> Float { y <= 0 ? 0 : dy }
     }
 
     struct ReLU6: UnaryFunction {
         @inline(__always) func callAsFunction(_ x: Float) -> Float { x < 0 ? 0 : (x > 6 ? 6 : x) }
     }
-    /// dy strictly inside (0, 6) of the saved input.
+    /// 0 where the saved input x ≤ 0 or x ≥ 6, else dy (torch's hardtanh_backward).
     struct ReLU6Gradient: BinaryFunction {
-        @inline(__always) func callAsFunction(_ dy: Float, _ x: Float) -> Float { (x > 0 && x < 6) ? dy : 0 }
+        @inline(__always) func callAsFunction(_ dy: Float, _ x: Float) -> Float { (x <= 0 || x >= 6) ? 0 : dy }
     }
 
     struct LeakyReLU: UnaryFunction {
@@ -42,7 +42,7 @@ enum ActivationKernel {
     }
 
     struct Sigmoid: UnaryFunction {
-        @inline(__always) func callAsFunction(_ x: Float) -> Float { 1 / (1 + Float.exp(-x)) }
+        @inline(__always) func callAsFunction(_ x: Float) -> Float { 1 / (1 + FastMath.exp(-x)) }
     }
     /// From the saved output y.
     struct SigmoidGradient: BinaryFunction {
@@ -50,7 +50,7 @@ enum ActivationKernel {
     }
 
     struct Tanh: UnaryFunction {
-        @inline(__always) func callAsFunction(_ x: Float) -> Float { Float.tanh(x) }
+        @inline(__always) func callAsFunction(_ x: Float) -> Float { FastMath.tanh(x) }
     }
     /// From the saved output y.
     struct TanhGradient: BinaryFunction {
@@ -58,12 +58,12 @@ enum ActivationKernel {
     }
 
     struct SiLU: UnaryFunction {
-        @inline(__always) func callAsFunction(_ x: Float) -> Float { x / (1 + Float.exp(-x)) }
+        @inline(__always) func callAsFunction(_ x: Float) -> Float { x / (1 + FastMath.exp(-x)) }
     }
     /// From the saved input x.
     struct SiLUGradient: BinaryFunction {
         @inline(__always) func callAsFunction(_ dy: Float, _ x: Float) -> Float {
-            let s = 1 / (1 + Float.exp(-x))
+            let s = 1 / (1 + FastMath.exp(-x))
             return dy * s * (1 + x * (1 - s))
         }
     }
@@ -75,13 +75,13 @@ enum ActivationKernel {
     static let kappa: Float = 0.044715
 
     struct GELU: UnaryFunction {
-        @inline(__always) func callAsFunction(_ x: Float) -> Float { x * 0.5 * (1 + Float.erf(x * sqrtHalf)) }
+        @inline(__always) func callAsFunction(_ x: Float) -> Float { x * 0.5 * (1 + FastMath.erf(x * sqrtHalf)) }
     }
     /// From the saved input x: Φ(x) + x·φ(x), φ(x) = e^(−x²/2)/√(2π).
     struct GELUGradient: BinaryFunction {
         @inline(__always) func callAsFunction(_ dy: Float, _ x: Float) -> Float {
-            let cdf = 0.5 * (1 + Float.erf(x * sqrtHalf))
-            let pdf = invSqrt2Pi * Float.exp(x * x * -0.5)
+            let cdf = 0.5 * (1 + FastMath.erf(x * sqrtHalf))
+            let pdf = invSqrt2Pi * FastMath.exp(x * x * -0.5)
             return dy * (cdf + x * pdf)
         }
     }
@@ -89,7 +89,7 @@ enum ActivationKernel {
     struct GELUTanh: UnaryFunction {
         @inline(__always) func callAsFunction(_ x: Float) -> Float {
             let inner = beta * (x + kappa * (x * x * x))
-            return 0.5 * x * (1 + Float.tanh(inner))
+            return 0.5 * x * (1 + FastMath.tanh(inner))
         }
     }
     /// From the saved input x: ½(1 + t) + ½x·(1 − t²)·√(2/π)·(1 + 3·0.044715·x²), t = tanh(inner).
@@ -97,7 +97,7 @@ enum ActivationKernel {
         @inline(__always) func callAsFunction(_ dy: Float, _ x: Float) -> Float {
             let xSquared = x * x
             let inner = beta * (x + kappa * (xSquared * x))
-            let t = Float.tanh(inner)
+            let t = FastMath.tanh(inner)
             let left = 0.5 * x, right = 1 + t
             let leftDerivative = 0.5 * right
             let tanhDerivative = 1 - t * t

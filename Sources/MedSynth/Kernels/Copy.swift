@@ -76,15 +76,19 @@ enum CopyKernel {
             let n = outer.count, sizes = UnsafePointer(buffer), strides = UnsafePointer(buffer + n)
             let length = innerDim.size
             parallelRanges(count, grain: grain) { lo, hi in
-                var position = lo, r = lo / length, column = lo % length
-                while position < hi {
-                    let m = min(length - column, hi - position)
-                    let s = src + rowOffset(r, n, sizes, strides) + column
-                    let d = dst + position
-                    if accumulate { for i in 0..<m { d[i] += s[i] } } else { d.update(from: s, count: m) }
-                    position += m
-                    r += 1
-                    column = 0
+                withUnsafeTemporaryAllocation(of: Int.self, capacity: max(1, n)) { scratch in
+                    guard let index = scratch.baseAddress else { return }
+                    var rows = RowWalker(row: lo / length, rank: n, sizes: sizes, aStrides: strides, bStrides: strides, index: index)
+                    var position = lo, column = lo % length
+                    while position < hi {
+                        let m = min(length - column, hi - position)
+                        let s = src + rows.a + column
+                        let d = dst + position
+                        if accumulate { for i in 0..<m { d[i] += s[i] } } else { d.update(from: s, count: m) }
+                        position += m
+                        column = 0
+                        rows.advance()
+                    }
                 }
             }
             return

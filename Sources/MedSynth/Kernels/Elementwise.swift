@@ -12,11 +12,9 @@
 // Work is split by contiguous ranges of the output (each thread walks its rows), so one long row
 // is also shared between threads.
 //
-// Reductions to a broadcast shape (the backward of broadcasting, `sum(dims:)`) never split one
-// output element's sum between threads, and sums of a whole tensor add fixed-size chunks in a fixed
-// order: results are bit-identical whatever the thread count.
-
-import RealModule
+// Reductions to a broadcast shape (the backward of broadcasting, `sum(dims:)`) and sums of a whole
+// tensor add fixed-size chunks whose partial sums are combined in a fixed order; the chunks depend
+// on the shapes only, so results are bit-identical whatever the thread count.
 
 // MARK: - Elementwise functions as types
 
@@ -25,7 +23,6 @@ import RealModule
 
 protocol UnaryFunction { func callAsFunction(_ x: Float) -> Float }
 protocol BinaryFunction { func callAsFunction(_ a: Float, _ b: Float) -> Float }
-protocol TernaryFunction { func callAsFunction(_ a: Float, _ b: Float, _ c: Float) -> Float }
 
 struct AddFunction: BinaryFunction { @inline(__always) func callAsFunction(_ a: Float, _ b: Float) -> Float { a + b } }
 struct SubFunction: BinaryFunction { @inline(__always) func callAsFunction(_ a: Float, _ b: Float) -> Float { a - b } }
@@ -75,6 +72,54 @@ func rowOffset(_ index: Int, _ rank: Int, _ sizes: UnsafePointer<Int>, _ strides
         d -= 1
     }
     return offset
+}
+
+/// Walks the rows of an index space in row-major order (last dimension fastest), keeping the
+/// offsets of two operands up to date with additions: a division per row would cost more than a
+/// short row itself. `index` is caller-provided scratch of `rank` integers.
+struct RowWalker {
+    let rank: Int
+    let sizes: UnsafePointer<Int>, aStrides: UnsafePointer<Int>, bStrides: UnsafePointer<Int>
+    let index: UnsafeMutablePointer<Int>
+    private(set) var a = 0, b = 0
+
+    /// Positioned at row `row`.
+    @inline(__always)
+    init(row: Int, rank: Int, sizes: UnsafePointer<Int>, aStrides: UnsafePointer<Int>, bStrides: UnsafePointer<Int>,
+         index: UnsafeMutablePointer<Int>) {
+        self.rank = rank
+        self.sizes = sizes
+        self.aStrides = aStrides
+        self.bStrides = bStrides
+        self.index = index
+        var rest = row, d = rank - 1
+        while d >= 0 {
+            index[d] = rest % sizes[d]
+            rest /= sizes[d]
+            a += index[d] * aStrides[d]
+            b += index[d] * bStrides[d]
+            d -= 1
+        }
+    }
+
+    /// Moves to the next row.
+    @inline(__always)
+    mutating func advance() {
+        var d = rank - 1
+        guard d >= 0 else { return }
+        index[d] += 1
+        a += aStrides[d]
+        b += bStrides[d]
+        while d > 0 && index[d] == sizes[d] {
+            a -= sizes[d] * aStrides[d]
+            b -= sizes[d] * bStrides[d]
+            index[d] = 0
+            d -= 1
+            index[d] += 1
+            a += aStrides[d]
+            b += bStrides[d]
+        }
+    }
 }
 
 /// The simplified loop nest of one broadcasting binary operation (see the file comment).
@@ -145,20 +190,6 @@ enum ElementwiseKernel {
         }
     }
 
-    /// y[i] (+)= f(a[i], b[i], c[i]).
-    @inline(__always)
-    static func zip3<F: TernaryFunction>(_ f: F, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
-                                         _ c: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int,
-                                         accumulate: Bool = false, grain: Int = grain) {
-        parallelRanges(n, grain: grain) { lo, hi in
-            if accumulate {
-                for i in lo..<hi { y[i] += f(a[i], b[i], c[i]) }
-            } else {
-                for i in lo..<hi { y[i] = f(a[i], b[i], c[i]) }
-            }
-        }
-    }
-
     /// y[i] += alpha · x[i].
     static func addScaled(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int, alpha: Float = 1) {
         parallelRanges(n, grain: grain) { lo, hi in
@@ -201,15 +232,17 @@ enum ElementwiseKernel {
         for d in 0..<rank { dims[d] = plan.sizes[d]; dims[rank + d] = plan.aStrides[d]; dims[2 * rank + d] = plan.bStrides[d] }
         let sizes = UnsafePointer(dims), sa = UnsafePointer(dims + rank), sb = UnsafePointer(dims + 2 * rank)
         parallelRanges(plan.count, grain: grain) { lo, hi in
-            var position = lo, r = lo / rowLength, column = lo % rowLength
-            while position < hi {
-                let n = min(rowLength - column, hi - position)
-                let ao = rowOffset(r, rank, sizes, sa) + column * ia
-                let bo = rowOffset(r, rank, sizes, sb) + column * ib
-                row(f, a + ao, ia, b + bo, ib, y + position, n, accumulate)
-                position += n
-                r += 1
-                column = 0
+            withUnsafeTemporaryAllocation(of: Int.self, capacity: max(1, rank)) { scratch in
+                guard let index = scratch.baseAddress else { return }
+                var walker = RowWalker(row: lo / rowLength, rank: rank, sizes: sizes, aStrides: sa, bStrides: sb, index: index)
+                var position = lo, column = lo % rowLength
+                while position < hi {
+                    let n = min(rowLength - column, hi - position)
+                    row(f, a + walker.a + column * ia, ia, b + walker.b + column * ib, ib, y + position, n, accumulate)
+                    position += n
+                    column = 0
+                    walker.advance()
+                }
             }
         }
     }
@@ -281,40 +314,87 @@ enum ElementwiseKernel {
         let keptCount = keptOuter.reduce(1) { $0 * $1.size }
         let reducedCount = reduced.reduce(1) { $0 * $1.size }
         let length = innerDim.size
+        // The reduced rows are cut into chunks of fixed size, so that a few outputs with many rows
+        // to sum (a bias gradient over a large batch) still spread over the threads; the chunks'
+        // partial sums are then added in chunk order. The chunking depends on the shapes only.
+        let chunkWork = 32_768
 
         if !innerDim.kept {
             // Each output element sums `reducedCount` contiguous runs of `length`
             // (e.g. a bias gradient: [N, C, H·W] → [C]).
-            let work = max(1, reducedCount * length)
-            parallelRanges(keptCount, grain: max(1, grain / work)) { lo, hi in
-                for t in lo..<hi {
-                    let base = src + rowOffset(t, nk, kSizes, kStrides)
-                    var s: Float = 0
-                    for r in 0..<reducedCount {
-                        s += Reduce.sum(base + rowOffset(r, nr, rSizes, rStrides), length)
+            let rowsPerChunk = max(1, chunkWork / length)
+            let chunks = (reducedCount + rowsPerChunk - 1) / rowsPerChunk
+            let partial: UnsafeMutablePointer<Float>? = chunks > 1 ? .allocate(capacity: keptCount * chunks) : nil
+            defer { partial?.deallocate() }
+            let unitWork = min(reducedCount, rowsPerChunk) * length
+            parallelRanges(keptCount * chunks, grain: max(1, grain / unitWork)) { lo, hi in
+                withUnsafeTemporaryAllocation(of: Int.self, capacity: max(1, nr)) { scratch in
+                    guard let index = scratch.baseAddress else { return }
+                    for u in lo..<hi {
+                        let t = u / chunks, r0 = (u % chunks) * rowsPerChunk, r1 = min(reducedCount, r0 + rowsPerChunk)
+                        let base = src + rowOffset(t, nk, kSizes, kStrides)
+                        var rows = RowWalker(row: r0, rank: nr, sizes: rSizes, aStrides: rStrides, bStrides: rStrides, index: index)
+                        var s: Float = 0
+                        for _ in r0..<r1 {
+                            s += Reduce.sum(base + rows.a, length)
+                            rows.advance()
+                        }
+                        if let partial { partial[u] = s } else { dst[t] += alpha * s }
                     }
+                }
+            }
+            if let partial {
+                for t in 0..<keptCount {
+                    var s: Float = 0
+                    for c in 0..<chunks { s += partial[t * chunks + c] }
                     dst[t] += alpha * s
                 }
             }
         } else {
             // Each output row of `length` sums `reducedCount` source rows (e.g. [N, C] → [C]);
-            // rows are cut into column blocks so that one long row is shared between threads.
+            // rows are also cut into column blocks so that one long row is shared between threads.
             let block = 512
             let blocks = (length + block - 1) / block
-            let work = max(1, reducedCount * min(length, block))
-            parallelRanges(keptCount * blocks, grain: max(1, grain / work)) { lo, hi in
-                withUnsafeTemporaryAllocation(of: Float.self, capacity: block) { scratch in
-                    guard let acc = scratch.baseAddress else { return }
-                    for u in lo..<hi {
-                        let t = u / blocks, j0 = (u % blocks) * block, n = min(block, length - j0)
-                        let base = src + rowOffset(t, nk, kSizes, kStrides) + j0
-                        acc.update(repeating: 0, count: n)
-                        for r in 0..<reducedCount {
-                            let s = base + rowOffset(r, nr, rSizes, rStrides)
-                            for j in 0..<n { acc[j] += s[j] }
+            let rowsPerChunk = max(1, chunkWork / min(length, block))
+            let chunks = (reducedCount + rowsPerChunk - 1) / rowsPerChunk
+            let outputCount = keptCount * length
+            // partial sums laid out [chunk][output element]
+            let partial: UnsafeMutablePointer<Float>? = chunks > 1 ? .allocate(capacity: chunks * outputCount) : nil
+            defer { partial?.deallocate() }
+            let unitWork = min(reducedCount, rowsPerChunk) * min(length, block)
+            parallelRanges(keptCount * blocks * chunks, grain: max(1, grain / unitWork)) { lo, hi in
+                withUnsafeTemporaryAllocation(of: Int.self, capacity: max(1, nr)) { scratch in
+                    guard let index = scratch.baseAddress else { return }
+                    withUnsafeTemporaryAllocation(of: Float.self, capacity: block) { accumulator in
+                        guard let acc = accumulator.baseAddress else { return }
+                        for u in lo..<hi {
+                            let c = u % chunks, tb = u / chunks
+                            let t = tb / blocks, j0 = (tb % blocks) * block, n = min(block, length - j0)
+                            let r0 = c * rowsPerChunk, r1 = min(reducedCount, r0 + rowsPerChunk)
+                            let base = src + rowOffset(t, nk, kSizes, kStrides) + j0
+                            var rows = RowWalker(row: r0, rank: nr, sizes: rSizes, aStrides: rStrides, bStrides: rStrides, index: index)
+                            acc.update(repeating: 0, count: n)
+                            for _ in r0..<r1 {
+                                let s = base + rows.a
+                                for j in 0..<n { acc[j] += s[j] }
+                                rows.advance()
+                            }
+                            if let partial {
+                                (partial + c * outputCount + t * length + j0).update(from: acc, count: n)
+                            } else {
+                                let d = dst + t * length + j0
+                                for j in 0..<n { d[j] += alpha * acc[j] }
+                            }
                         }
-                        let d = dst + t * length + j0
-                        for j in 0..<n { d[j] += alpha * acc[j] }
+                    }
+                }
+            }
+            if let partial {
+                parallelRanges(outputCount, grain: max(1, grain / chunks)) { lo, hi in
+                    for i in lo..<hi {
+                        var s: Float = 0
+                        for c in 0..<chunks { s += partial[c * outputCount + i] }
+                        dst[i] += alpha * s
                     }
                 }
             }
