@@ -16,9 +16,10 @@ select_openblas_kernels()   # before the engine (and OpenBLAS with it) is loaded
 from . import _engine  # noqa: E402
 from ._core import get_num_threads, set_num_threads, memory_stats
 from .classifier import Classifier, ARCHITECTURES
+from .diffusion import DiffusionModel, generate, SAMPLERS
 from . import datasets, io, ops
 
 __version__ = _engine.version()
 
-__all__ = ["Classifier", "ARCHITECTURES", "datasets", "io", "ops", "get_num_threads", "set_num_threads",
+__all__ = ["Classifier", "ARCHITECTURES", "DiffusionModel", "generate", "SAMPLERS", "datasets", "io", "ops", "get_num_threads", "set_num_threads",
            "memory_stats", "__version__"]

@@ -212,22 +212,29 @@ static PyObject *py_classifier_load(PyObject *self, PyObject *args) {
     return PyCapsule_New(m, CLASSIFIER_CAPSULE, classifier_capsule_free);
 }
 
-static PyObject *py_classifier_config(PyObject *self, PyObject *args) {
-    PyObject *cap;
+typedef int32_t (*config_fn)(void *, char *, size_t, size_t *, char *, size_t);
+
+/* Two calls: the first learns the size, the second fills a buffer of that size. */
+static PyObject *config_string(void *handle, config_fn fn) {
     char err[ERR_LEN] = "";
-    if (!PyArg_ParseTuple(args, "O", &cap)) return NULL;
-    ms_classifier *m = classifier_from(cap);
-    if (!m) return NULL;
     size_t needed = 0;
     char small[1];
-    ms_classifier_config(m, small, 0, &needed, err, sizeof err);
+    fn(handle, small, 0, &needed, err, sizeof err);
     if (needed == 0) return raise_status(MS_ERR_RUNTIME, err);
     char *buf = PyMem_Malloc(needed);
     if (!buf) return PyErr_NoMemory();
-    int32_t rc = ms_classifier_config(m, buf, needed, &needed, err, sizeof err);
+    int32_t rc = fn(handle, buf, needed, &needed, err, sizeof err);
     PyObject *result = rc ? raise_status(rc, err) : PyUnicode_FromString(buf);
     PyMem_Free(buf);
     return result;
+}
+
+static PyObject *py_classifier_config(PyObject *self, PyObject *args) {
+    PyObject *cap;
+    if (!PyArg_ParseTuple(args, "O", &cap)) return NULL;
+    ms_classifier *m = classifier_from(cap);
+    if (!m) return NULL;
+    return config_string(m, (config_fn)ms_classifier_config);
 }
 
 static PyObject *py_classifier_save(PyObject *self, PyObject *args) {
@@ -320,6 +327,152 @@ static PyObject *py_classifier_predict_proba(PyObject *self, PyObject *args) {
         }
     }
     PyBuffer_Release(&x);
+    PyBuffer_Release(&out);
+    return result;
+}
+
+/* ---- diffusion models ---- */
+
+static const char *DIFFUSION_CAPSULE = "medsynth.diffusion";
+
+static void diffusion_capsule_free(PyObject *capsule) {
+    ms_diffusion *m = (ms_diffusion *)PyCapsule_GetPointer(capsule, DIFFUSION_CAPSULE);
+    if (m) ms_diffusion_free(m);
+}
+
+static ms_diffusion *diffusion_from(PyObject *capsule) {
+    if (!PyCapsule_IsValid(capsule, DIFFUSION_CAPSULE)) {
+        PyErr_SetString(PyExc_TypeError, "expected a medsynth diffusion model handle");
+        return NULL;
+    }
+    return (ms_diffusion *)PyCapsule_GetPointer(capsule, DIFFUSION_CAPSULE);
+}
+
+static PyObject *py_diffusion_create(PyObject *self, PyObject *args) {
+    const char *config;
+    char err[ERR_LEN] = "";
+    ms_diffusion *m = NULL;
+    if (!PyArg_ParseTuple(args, "s", &config)) return NULL;
+    int32_t rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = ms_diffusion_create(config, &m, err, sizeof err);
+    Py_END_ALLOW_THREADS
+    if (rc) return raise_status(rc, err);
+    return PyCapsule_New(m, DIFFUSION_CAPSULE, diffusion_capsule_free);
+}
+
+static PyObject *py_diffusion_load(PyObject *self, PyObject *args) {
+    PyObject *path_obj;
+    char err[ERR_LEN] = "";
+    ms_diffusion *m = NULL;
+    if (!PyArg_ParseTuple(args, "O&", PyUnicode_FSConverter, &path_obj)) return NULL;
+    int32_t rc;
+    const char *path = PyBytes_AS_STRING(path_obj);
+    Py_BEGIN_ALLOW_THREADS
+    rc = ms_diffusion_load(path, &m, err, sizeof err);
+    Py_END_ALLOW_THREADS
+    Py_DECREF(path_obj);
+    if (rc) return raise_status(rc, err);
+    return PyCapsule_New(m, DIFFUSION_CAPSULE, diffusion_capsule_free);
+}
+
+static PyObject *py_diffusion_config(PyObject *self, PyObject *args) {
+    PyObject *cap;
+    if (!PyArg_ParseTuple(args, "O", &cap)) return NULL;
+    ms_diffusion *m = diffusion_from(cap);
+    if (!m) return NULL;
+    return config_string(m, (config_fn)ms_diffusion_config);
+}
+
+static PyObject *py_diffusion_save(PyObject *self, PyObject *args) {
+    PyObject *cap, *path_obj;
+    char err[ERR_LEN] = "";
+    if (!PyArg_ParseTuple(args, "OO&", &cap, PyUnicode_FSConverter, &path_obj)) return NULL;
+    ms_diffusion *m = diffusion_from(cap);
+    if (!m) { Py_DECREF(path_obj); return NULL; }
+    int32_t rc;
+    const char *path = PyBytes_AS_STRING(path_obj);
+    Py_BEGIN_ALLOW_THREADS
+    rc = ms_diffusion_save(m, path, err, sizeof err);
+    Py_END_ALLOW_THREADS
+    Py_DECREF(path_obj);
+    if (rc) return raise_status(rc, err);
+    Py_RETURN_NONE;
+}
+
+/* fit(handle, x [n,c,h,w] f32, labels [n] i64 or None, options_json, callback) -> summary_json */
+static PyObject *py_diffusion_fit(PyObject *self, PyObject *args) {
+    PyObject *cap, *xo, *yo, *callback;
+    const char *options;
+    if (!PyArg_ParseTuple(args, "OOOsO", &cap, &xo, &yo, &options, &callback)) return NULL;
+    ms_diffusion *m = diffusion_from(cap);
+    if (!m) return NULL;
+    Py_buffer x, y;
+    int have_y = yo != Py_None;
+    if (get_buffer(xo, 'f', 0, &x, "x") < 0) return NULL;
+    if (have_y && get_buffer(yo, 'q', 0, &y, "labels") < 0) { PyBuffer_Release(&x); return NULL; }
+    PyObject *result = NULL;
+    char *out = NULL;
+    if (require_ndim(&x, 4, "x") < 0 || (have_y && require_ndim(&y, 1, "labels") < 0)) goto done;
+    if (have_y && y.shape[0] != x.shape[0]) { PyErr_SetString(PyExc_ValueError, "x and labels have different lengths"); goto done; }
+    out = PyMem_Malloc(RESULT_LEN);
+    if (!out) { PyErr_NoMemory(); goto done; }
+    out[0] = 0;
+    {
+        char err[ERR_LEN] = "";
+        call_ctx ctx;
+        ctx_begin(&ctx, callback);
+        int32_t rc;
+        Py_BEGIN_ALLOW_THREADS
+        rc = ms_diffusion_fit(m, x.buf, x.shape[0], x.shape[1], x.shape[2], x.shape[3], have_y ? y.buf : NULL,
+                              options, &ctx.run, out, RESULT_LEN, err, sizeof err);
+        Py_END_ALLOW_THREADS
+        if (ctx_end(&ctx) < 0) goto done;
+        result = rc ? raise_status(rc, err) : PyUnicode_FromString(out);
+    }
+done:
+    PyMem_Free(out);
+    PyBuffer_Release(&x);
+    if (have_y) PyBuffer_Release(&y);
+    return result;
+}
+
+/* sample(handle, labels [n] i64 or None, n, options_json, out f32 [n,c,h,w], callback) -> result_json */
+static PyObject *py_diffusion_sample(PyObject *self, PyObject *args) {
+    PyObject *cap, *yo, *oo, *callback;
+    long long n;
+    const char *options;
+    if (!PyArg_ParseTuple(args, "OOLsOO", &cap, &yo, &n, &options, &oo, &callback)) return NULL;
+    ms_diffusion *m = diffusion_from(cap);
+    if (!m) return NULL;
+    Py_buffer y, out;
+    int have_y = yo != Py_None;
+    if (have_y && get_buffer(yo, 'q', 0, &y, "labels") < 0) return NULL;
+    if (get_buffer(oo, 'f', 1, &out, "out") < 0) { if (have_y) PyBuffer_Release(&y); return NULL; }
+    PyObject *result = NULL;
+    char *text = NULL;
+    if (have_y && (require_ndim(&y, 1, "labels") < 0 || y.shape[0] != n)) {
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "labels must hold n values");
+        goto done;
+    }
+    text = PyMem_Malloc(RESULT_LEN);
+    if (!text) { PyErr_NoMemory(); goto done; }
+    text[0] = 0;
+    {
+        char err[ERR_LEN] = "";
+        call_ctx ctx;
+        ctx_begin(&ctx, callback);
+        int32_t rc;
+        Py_BEGIN_ALLOW_THREADS
+        rc = ms_diffusion_sample(m, have_y ? y.buf : NULL, n, options, out.buf, out.len / 4, &ctx.run,
+                                 text, RESULT_LEN, err, sizeof err);
+        Py_END_ALLOW_THREADS
+        if (ctx_end(&ctx) < 0) goto done;
+        result = rc ? raise_status(rc, err) : PyUnicode_FromString(text);
+    }
+done:
+    PyMem_Free(text);
+    if (have_y) PyBuffer_Release(&y);
     PyBuffer_Release(&out);
     return result;
 }
@@ -517,6 +670,12 @@ static PyMethodDef methods[] = {
     {"classifier_save", py_classifier_save, METH_VARARGS, NULL},
     {"classifier_fit", py_classifier_fit, METH_VARARGS, NULL},
     {"classifier_predict_proba", py_classifier_predict_proba, METH_VARARGS, NULL},
+    {"diffusion_create", py_diffusion_create, METH_VARARGS, NULL},
+    {"diffusion_load", py_diffusion_load, METH_VARARGS, NULL},
+    {"diffusion_config", py_diffusion_config, METH_VARARGS, NULL},
+    {"diffusion_save", py_diffusion_save, METH_VARARGS, NULL},
+    {"diffusion_fit", py_diffusion_fit, METH_VARARGS, NULL},
+    {"diffusion_sample", py_diffusion_sample, METH_VARARGS, NULL},
     {"make_shapes", py_make_shapes, METH_VARARGS, NULL},
     {"png_probe", py_png_probe, METH_VARARGS, NULL},
     {"png_read", py_png_read, METH_VARARGS, NULL},

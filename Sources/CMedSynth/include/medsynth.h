@@ -94,6 +94,39 @@ int32_t ms_classifier_predict_proba(ms_classifier *model,
 int32_t ms_classifier_save(ms_classifier *model, const char *path, char *err, size_t err_len);
 int32_t ms_classifier_load(const char *path, ms_classifier **out, char *err, size_t err_len);
 
+/* ---- diffusion models ---- */
+
+typedef struct ms_diffusion ms_diffusion;
+
+/* config_json: the U-Net ({"image_size": 64, "in_channels": 1, "base_channels": 32,
+   "channel_multipliers": [1, 2, 4], "res_blocks": 1, "attention_resolutions": [16],
+   "attention_heads": 1, "dropout": 0, "num_classes": 4, "norm_groups": 8}) and the process
+   ({"schedule": "linear", "timesteps": 1000, "beta_start": 1e-4, "beta_end": 0.02,
+   "prediction": "epsilon", "seed": 0, "data_range": [0, 1], "class_names": [...]}). */
+int32_t ms_diffusion_create(const char *config_json, ms_diffusion **out, char *err, size_t err_len);
+void ms_diffusion_free(ms_diffusion *model);
+int32_t ms_diffusion_config(ms_diffusion *model, char *buf, size_t buf_len, size_t *needed,
+                            char *err, size_t err_len);
+/* Trains on x [n, c, h, w] with labels [n] (NULL for an unconditional model). options_json, e.g.
+   {"steps": 2000, "batch_size": 16, "lr": 2e-4, "weight_decay": 0, "warmup_steps": 200,
+    "lr_schedule": "cosine", "ema_decay": 0.999, "p_uncond": 0.1, "min_snr_gamma": 5,
+    "grad_clip": 1, "hflip": false, "vflip": false, "translate": 0, "rotate": 0,
+    "checkpoint": "path", "checkpoint_every": 500, "resume": false, "seed": 0}.
+   Writes a JSON summary into result_json. */
+int32_t ms_diffusion_fit(ms_diffusion *model, const float *x, int64_t n, int64_t c, int64_t h, int64_t w,
+                         const int64_t *labels, const char *options_json, const ms_run *run,
+                         char *result_json, size_t result_len, char *err, size_t err_len);
+/* Generates one image per label (labels may be NULL for an unconditional model, then n images)
+   into out [n, c, h, w] (float32, the training data's intensity range). options_json:
+   {"sampler": "ddim" | "ddpm" | "dpm_solver++", "steps": 50, "eta": 0, "guidance_scale": 1.5,
+    "seed": 0, "batch_size": 32, "use_ema": true, "clip": true, "spacing": "linspace"}.
+   Writes {"warnings": [...], ...} into result_json. */
+int32_t ms_diffusion_sample(ms_diffusion *model, const int64_t *labels, int64_t n, const char *options_json,
+                            float *out, int64_t out_count, const ms_run *run,
+                            char *result_json, size_t result_len, char *err, size_t err_len);
+int32_t ms_diffusion_save(ms_diffusion *model, const char *path, char *err, size_t err_len);
+int32_t ms_diffusion_load(const char *path, ms_diffusion **out, char *err, size_t err_len);
+
 /* ---- data ---- */
 
 /* A labelled set of generated images that need convolution to tell apart: per class one shape

@@ -52,7 +52,7 @@ public enum GradientClipping {
 /// few thousand steps; see ../shared/notes/diffusion.md).
 public final class ExponentialMovingAverage {
     public let decay: Float
-    public private(set) var updates = 0
+    public internal(set) var updates = 0
     public let shadow: [Tensor]
     let parameters: [Tensor]
 

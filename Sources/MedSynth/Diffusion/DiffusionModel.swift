@@ -1,0 +1,135 @@
+// A class-conditional denoising diffusion model: the U-Net, its noise schedule, the EMA of its
+// weights and everything needed to continue training; sampling with DDPM, DDIM or DPM-Solver++
+// and classifier-free guidance.
+//
+// Randomness is derived, never carried: step k of a run draws from a generator seeded by
+// (seed, k), epoch e's data order from (seed, e), and sample i's noise from (sampling seed, i).
+// So a run resumed from any checkpoint continues exactly as the uninterrupted run would, and the
+// same seed gives the same images whatever the batch size.
+
+import Glibc
+
+/// Mixes integers into a generator seed (SplitMix64's finaliser).
+@inline(__always)
+func mixSeed(_ a: UInt64, _ b: UInt64, _ c: UInt64 = 0) -> UInt64 {
+    var z = a &+ 0x9E37_79B9_7F4A_7C15 &* (b &+ 1) &+ 0xBF58_476D_1CE4_E5B9 &* (c &+ 1)
+    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+    return z ^ (z >> 31)
+}
+
+public final class DiffusionModel {
+    public internal(set) var config: DiffusionConfig
+    public let unet: UNet
+    public let schedule: NoiseSchedule
+    /// Averaged weights (nil until a run with EMA trains).
+    public internal(set) var ema: ExponentialMovingAverage?
+    /// Optimiser steps taken over the model's life.
+    public internal(set) var trainedSteps = 0
+    var optimizer: AdamW?
+
+    public init(config: DiffusionConfig) throws {
+        try config.validate()
+        self.config = config
+        schedule = try NoiseSchedule(config.schedule, steps: config.timesteps, betaStart: config.betaStart, betaEnd: config.betaEnd)
+        unet = try UNet(config.unet, rng: RandomGenerator(seed: config.seed))
+        unet.eval()
+    }
+
+    public var imageCount: Int { config.unet.inChannels * config.unet.imageSize * config.unet.imageSize }
+    public var isConditional: Bool { config.unet.numClasses > 0 }
+    var nullClass: Int { config.unet.numClasses }
+
+    public var configJSON: JSON {
+        config.json(extra: [("parameters", .number(Double(unet.parameterCount))),
+                            ("trained_steps", .number(Double(trainedSteps))),
+                            ("ema_updates", .number(Double(ema?.updates ?? 0)))])
+    }
+
+    // MARK: - data
+
+    func checkData(_ set: ImageSet, needLabels: Bool) throws {
+        let u = config.unet
+        try require(set.count >= 1, "the training set is empty")
+        try require(set.channels == u.inChannels, "images have \(set.channels) channel(s), the model takes \(u.inChannels)")
+        try require(set.height == u.imageSize && set.width == u.imageSize,
+                    "images are \(set.height)x\(set.width), the model takes \(u.imageSize)x\(u.imageSize); resize them first")
+        try CAPI.requireFinite(set.images, set.count * set.imageSize, "the training images")
+        if needLabels {
+            guard let labels = set.labels else { throw MedSynthError.invalidArgument("a class-conditional model needs labels") }
+            for i in 0..<set.count where labels[i] < 0 || labels[i] >= Int64(u.numClasses) {
+                throw MedSynthError.invalidArgument("label \(labels[i]) at index \(i) is outside [0, \(u.numClasses))")
+            }
+        }
+    }
+
+    /// The min and max of the data, the range mapped to [−1, 1].
+    static func measureRange(_ set: ImageSet) -> (Float, Float) {
+        var lo = Float.infinity, hi = -Float.infinity
+        for i in 0..<(set.count * set.imageSize) { lo = min(lo, set.images[i]); hi = max(hi, set.images[i]) }
+        return hi > lo ? (lo, hi) : (lo, lo + 1)
+    }
+
+    // MARK: - saving
+
+    static let kind = "medsynth.diffusion"
+
+    func stateEntries(includeTraining: Bool) -> [SafetensorsEntry] {
+        var entries = unet.stateEntries()
+        if let ema {
+            let names = unet.namedParameters().map { $0.0 }
+            entries += zip(names, ema.shadow).map { SafetensorsEntry(name: "ema." + $0.0, tensor: $0.1) }
+        }
+        if includeTraining, let optimizer { entries += optimizer.stateEntries() }
+        return entries
+    }
+
+    func metadata(extra: [(String, String)] = []) -> [(String, String)] {
+        [("format", "pt"), ("medsynth_kind", Self.kind), ("medsynth_version", medsynthVersion),
+         ("config", configJSON.serialized), ("ema_decay", String(ema?.decay ?? 0))] + extra
+    }
+
+    /// Weights (torch_ref's key names; EMA weights under `ema.`), configuration in the metadata.
+    public func save(to path: String) throws {
+        try SafetensorsFile(metadata: metadata(), entries: stateEntries(includeTraining: false)).write(to: path)
+    }
+
+    public static func load(from path: String) throws -> DiffusionModel {
+        let file = try SafetensorsFile.read(path)
+        guard file.metadata("medsynth_kind") == kind, let text = file.metadata("config") else {
+            throw MedSynthError.io("'\(path)' is not a medsynth diffusion checkpoint (no diffusion config in its metadata)")
+        }
+        let json = try JSON.parse(text)
+        var stripped: [(String, JSON)] = []
+        for (k, v) in json.object ?? [] where !["parameters", "trained_steps", "ema_updates"].contains(k) { stripped.append((k, v)) }
+        let model = try DiffusionModel(config: try DiffusionConfig(json: .object(stripped)))
+        do {
+            try model.restore(file, emaDecay: Float(file.metadata("ema_decay") ?? "0") ?? 0)
+        } catch MedSynthError.invalidArgument(let m) {
+            throw MedSynthError.io("'\(path)': \(m)")
+        }
+        model.trainedSteps = (try? json.int("trained_steps")).flatMap { $0 } ?? 0
+        return model
+    }
+
+    /// Loads weights (and EMA weights, when present) from a checkpoint file.
+    func restore(_ file: SafetensorsFile, emaDecay: Float) throws {
+        let modelKeys = Set(unet.stateEntries().map { $0.name })
+        try unet.loadState(file.entries.filter { modelKeys.contains($0.name) })
+        let names = unet.namedParameters().map { $0.0 }
+        if names.allSatisfy({ file["ema." + $0] != nil }) {
+            let average = ExponentialMovingAverage(unet.parameters, decay: emaDecay > 0 ? emaDecay : 0.999)
+            try average.loadState(prefix: "ema") { key in
+                // the EMA's own keys are indices; map them to the parameter names saved here
+                if key == "ema.updates" { return nil }
+                guard let index = Int(key.dropFirst(4)), index < names.count else { return nil }
+                return file["ema." + names[index]]
+            }
+            ema = average
+        }
+        if let configText = file.metadata("config"), let json = try? JSON.parse(configText),
+           let updates = (try? json.int("ema_updates")).flatMap({ $0 }) {
+            ema?.updates = updates
+        }
+    }
+}
