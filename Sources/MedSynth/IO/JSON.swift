@@ -171,13 +171,32 @@ public indirect enum JSON: Equatable {
             pos += w.count
         }
 
+        /// RFC 8259: [ "-" ] ( "0" / [1-9] *DIGIT ) [ "." 1*DIGIT ] [ ("e" / "E") [ "+" / "-" ] 1*DIGIT ],
+        /// finite as a double. Leading "+", leading zeros, ".5" and "1." are not JSON.
         mutating func number() throws -> Double {
             let start = pos
-            while pos < bytes.count, let c = Optional(bytes[pos]),
-                  (c >= 0x30 && c <= 0x39) || c == UInt8(ascii: "-") || c == UInt8(ascii: "+") || c == UInt8(ascii: ".")
-                    || c == UInt8(ascii: "e") || c == UInt8(ascii: "E") { pos += 1 }
-            guard pos > start, let text = String(validating: bytes[start..<pos], as: UTF8.self),
-                  let v = Double(text) else { throw fail("invalid number") }
+            func isDigit(_ i: Int) -> Bool { i < bytes.count && bytes[i] >= 0x30 && bytes[i] <= 0x39 }
+            func digits() throws {
+                guard isDigit(pos) else { throw fail("invalid number") }
+                while isDigit(pos) { pos += 1 }
+            }
+            if pos < bytes.count, bytes[pos] == UInt8(ascii: "-") { pos += 1 }
+            if pos < bytes.count, bytes[pos] == UInt8(ascii: "0") {
+                pos += 1
+                guard !isDigit(pos) else { throw fail("invalid number (leading zero)") }
+            } else {
+                try digits()
+            }
+            if pos < bytes.count, bytes[pos] == UInt8(ascii: ".") { pos += 1; try digits() }
+            if pos < bytes.count, bytes[pos] == UInt8(ascii: "e") || bytes[pos] == UInt8(ascii: "E") {
+                pos += 1
+                if pos < bytes.count, bytes[pos] == UInt8(ascii: "+") || bytes[pos] == UInt8(ascii: "-") { pos += 1 }
+                try digits()
+            }
+            guard let text = String(validating: bytes[start..<pos], as: UTF8.self), let v = Double(text) else {
+                throw fail("invalid number")
+            }
+            guard v.isFinite else { pos = start; throw fail("number out of range") }
             return v
         }
 

@@ -47,6 +47,26 @@ public struct SafetensorsEntry {
 
     public var elementCount: Int { shape.reduce(1, *) }
 
+    /// The value of a one-element entry as an exact integer (step counters, BatchNorm's
+    /// num_batches_tracked): integer dtypes are read exactly, where `floats()` would round beyond
+    /// 2^24; float dtypes must hold a finite whole number. Nil otherwise.
+    public func int64Scalar() -> Int64? {
+        guard elementCount == 1, bytes.count == dtype.size else { return nil }
+        func load<T: FixedWidthInteger>(_: T.Type) -> T { bytes.withUnsafeBytes { T(littleEndian: $0.loadUnaligned(as: T.self)) } }
+        switch dtype {
+        case .I64: return load(Int64.self)
+        case .I32: return Int64(load(Int32.self))
+        case .I16: return Int64(load(Int16.self))
+        case .I8: return Int64(Int8(bitPattern: bytes[0]))
+        case .U64: return Int64(exactly: load(UInt64.self))
+        case .U32: return Int64(load(UInt32.self))
+        case .U16: return Int64(load(UInt16.self))
+        case .U8, .BOOL: return Int64(bytes[0])
+        case .F64: return Int64(exactly: Double(bitPattern: load(UInt64.self)))
+        case .F32, .F16, .BF16: return Int64(exactly: floats()[0])
+        }
+    }
+
     /// The values converted to float32 (from any float or integer dtype).
     public func floats() -> [Float] {
         let n = elementCount

@@ -33,8 +33,11 @@ public final class BatchNorm: Layer {
     public override func loadLocalState(prefix: String, from lookup: (String) -> SafetensorsEntry?) throws {
         try super.loadLocalState(prefix: prefix, from: lookup)
         // torch tolerates a missing counter (old checkpoints); so do we
-        if let e = lookup(prefix + "num_batches_tracked"), e.elementCount == 1 {
-            batchesTracked = Int64(e.floats()[0])
+        if let e = lookup(prefix + "num_batches_tracked") {
+            guard let v = e.int64Scalar() else {
+                throw MedSynthError.invalidArgument("checkpoint tensor '\(prefix)num_batches_tracked' must hold one integer")
+            }
+            batchesTracked = v
         }
     }
 }

@@ -34,9 +34,11 @@ enum OptimizerState {
         }
     }
 
-    static func step(_ lookup: (String) -> SafetensorsEntry?, _ name: String) -> Int {
-        guard let e = lookup(name), e.elementCount == 1 else { return 0 }
-        return Int(e.floats()[0])
+    /// A saved step counter, exactly (0 when absent).
+    static func step(_ lookup: (String) -> SafetensorsEntry?, _ name: String) throws -> Int {
+        guard let e = lookup(name) else { return 0 }
+        guard let v = e.int64Scalar(), v >= 0 else { throw MedSynthError.invalidArgument("'\(name)' must be a non-negative integer") }
+        return Int(v)
     }
 }
 
@@ -95,7 +97,7 @@ public final class AdamW: Optimizer {
     public func loadState(_ lookup: (String) -> SafetensorsEntry?) throws {
         try OptimizerState.load("optimizer.adamw.m", into: &m, like: parameters, lookup)
         try OptimizerState.load("optimizer.adamw.v", into: &v, like: parameters, lookup)
-        stepCount = OptimizerState.step(lookup, "optimizer.adamw.step")
+        stepCount = try OptimizerState.step(lookup, "optimizer.adamw.step")
     }
 }
 
@@ -154,6 +156,6 @@ public final class SGD: Optimizer {
 
     public func loadState(_ lookup: (String) -> SafetensorsEntry?) throws {
         try OptimizerState.load("optimizer.sgd.momentum", into: &buffers, like: parameters, lookup)
-        stepCount = OptimizerState.step(lookup, "optimizer.sgd.step")
+        stepCount = try OptimizerState.step(lookup, "optimizer.sgd.step")
     }
 }

@@ -95,6 +95,6 @@ public final class ExponentialMovingAverage {
             let values = e.floats()
             s.data.update(fromArray: values)
         }
-        updates = OptimizerState.step(lookup, "\(prefix).updates")
+        updates = try OptimizerState.step(lookup, "\(prefix).updates")
     }
 }

@@ -38,11 +38,20 @@ public final class RandomGenerator {
 
     // MARK: Philox4x32-10
 
+    /// The generator's block function: Philox4x32-10 of the counter (counter, 0) under the key
+    /// `key` (low 32-bit words first).
     @inline(__always)
     static func philox(counter: UInt64, key: UInt64) -> (UInt32, UInt32, UInt32, UInt32) {
-        var c0 = UInt32(truncatingIfNeeded: counter), c1 = UInt32(truncatingIfNeeded: counter >> 32)
-        var c2: UInt32 = 0, c3: UInt32 = 0
-        var k0 = UInt32(truncatingIfNeeded: key), k1 = UInt32(truncatingIfNeeded: key >> 32)
+        philox4x32((UInt32(truncatingIfNeeded: counter), UInt32(truncatingIfNeeded: counter >> 32), 0, 0),
+                   key: (UInt32(truncatingIfNeeded: key), UInt32(truncatingIfNeeded: key >> 32)))
+    }
+
+    /// Philox4x32-10 on a full 4-word counter and 2-word key, word order as Random123's
+    /// philox4x32 (so its known-answer vectors apply directly).
+    @inline(__always)
+    static func philox4x32(_ counter: (UInt32, UInt32, UInt32, UInt32), key: (UInt32, UInt32)) -> (UInt32, UInt32, UInt32, UInt32) {
+        var (c0, c1, c2, c3) = counter
+        var (k0, k1) = key
         for round in 0..<10 {
             let p0 = UInt64(0xD251_1F53) &* UInt64(c0)
             let p1 = UInt64(0xCD9E_8D57) &* UInt64(c2)

@@ -1,0 +1,267 @@
+// safetensors reader and writer (IO/Safetensors.swift): round trips, the reference writer's order
+// and alignment, a file checked byte for byte, every malformed file rejected, dtype conversions.
+
+import Testing
+@testable import MedSynth
+
+/// A safetensors file from a header text and a data section: [u64 LE length][header][data].
+private func rawFile(_ header: String, _ data: [UInt8] = []) -> [UInt8] {
+    let h = Array(header.utf8)
+    var out = [UInt8]()
+    for i in 0..<8 { out.append(UInt8(truncatingIfNeeded: UInt64(h.count) >> (8 * UInt64(i)))) }
+    return out + h + data
+}
+
+/// A header entry: "name":{"dtype":...,"shape":[...],"data_offsets":[b,e]}.
+private func tensorJSON(_ name: String, _ dtype: String, _ shape: [Int], _ begin: Int, _ end: Int) -> String {
+    #""\#(name)":{"dtype":"\#(dtype)","shape":[\#(shape.map(String.init).joined(separator: ","))],"data_offsets":[\#(begin),\#(end)]}"#
+}
+
+private func littleEndian<T: FixedWidthInteger>(_ values: [T]) -> [UInt8] {
+    values.flatMap { v in withUnsafeBytes(of: v.littleEndian) { Array($0) } }
+}
+
+private func floatBytes(_ values: [Float]) -> [UInt8] { littleEndian(values.map { $0.bitPattern }) }
+
+@Suite struct SafetensorsTests {
+    // MARK: - round trips
+
+    static let metadata = [("format", "pt"), ("config", #"{"a":[1,2]}"#), ("ünïcode", "välue ✓")]
+
+    static func sampleEntries() -> [SafetensorsEntry] {
+        [
+            SafetensorsEntry(name: "w", tensor: Tensor([1, -2, 3.5, 0, -0.25, 1e-30], shape: [2, 3])),
+            SafetensorsEntry(name: "n", int64: 7),
+            SafetensorsEntry(name: "big", dtype: .I64, shape: [2], bytes: littleEndian([Int64.min, Int64(1) << 40])),
+            // F16 1, −2, 65504
+            SafetensorsEntry(name: "h", dtype: .F16, shape: [3], bytes: littleEndian([UInt16(0x3C00), 0xC000, 0x7BFF])),
+            // BF16 1, −5
+            SafetensorsEntry(name: "b", dtype: .BF16, shape: [2, 1], bytes: littleEndian([UInt16(0x3F80), 0xC0A0])),
+            SafetensorsEntry(name: "u", dtype: .U8, shape: [5], bytes: [0, 1, 127, 128, 255]),
+            SafetensorsEntry(name: "empty", dtype: .F32, shape: [0, 3], bytes: []),
+        ]
+    }
+
+    @Test func roundTripKeepsDtypesShapesBytesAndMetadata() throws {
+        let file = SafetensorsFile(metadata: Self.metadata, entries: Self.sampleEntries())
+        let parsed = try SafetensorsFile.parse(try file.serialized())
+        #expect(parsed.metadata.map { $0.0 } == Self.metadata.map { $0.0 })
+        #expect(parsed.metadata.map { $0.1 } == Self.metadata.map { $0.1 })
+        #expect(parsed.metadata("config") == #"{"a":[1,2]}"#)
+        #expect(parsed.entries.count == Self.sampleEntries().count)
+        for e in Self.sampleEntries() {
+            let p = try #require(parsed[e.name], "missing \(e.name)")
+            #expect(p.dtype == e.dtype && p.shape == e.shape && p.bytes == e.bytes, "\(e.name)")
+        }
+        #expect(parsed["w"]?.floats() == [1, -2, 3.5, 0, -0.25, 1e-30])
+        #expect(parsed["n"]?.shape == [] && parsed["n"]?.floats() == [7])
+        #expect(parsed["h"]?.floats() == [1, -2, 65504])
+        #expect(parsed["b"]?.floats() == [1, -5])
+        #expect(parsed["u"]?.floats() == [0, 1, 127, 128, 255])
+    }
+
+    @Test func writeAndReadAFile() throws {
+        try withTemporaryDirectory { dir in
+            let path = dir + "/model.safetensors"
+            try SafetensorsFile(metadata: Self.metadata, entries: Self.sampleEntries()).write(to: path)
+            let read = try SafetensorsFile.read(path)
+            #expect(read.metadata("format") == "pt")
+            #expect(read["w"]?.bytes == Self.sampleEntries()[0].bytes)
+            #expect(try Files.read(path) == (try SafetensorsFile(metadata: Self.metadata, entries: Self.sampleEntries()).serialized()))
+        }
+    }
+
+    @Test func writerOrdersByDtypeSizeThenNameAndAlignsEveryTensor() throws {
+        let entries = [
+            SafetensorsEntry(name: "u", dtype: .U8, shape: [3], bytes: [1, 2, 3]),
+            SafetensorsEntry(name: "h", dtype: .F16, shape: [1], bytes: [0, 0x3C]),
+            SafetensorsEntry(name: "f2", tensor: Tensor([2], shape: [1])),
+            SafetensorsEntry(name: "f1", tensor: Tensor([1, 1], shape: [2])),
+            SafetensorsEntry(name: "i", int64: 5),
+            SafetensorsEntry(name: "bh", dtype: .BF16, shape: [1], bytes: [0x80, 0x3F]),
+        ]
+        let bytes = try SafetensorsFile(metadata: [("k", "v")], entries: entries).serialized()
+        let n = Int(bytes[0..<8].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) })
+        #expect(n % 8 == 0, "header length \(n) is not a multiple of 8")
+        let header = try JSON.parse(bytes: Array(bytes[8..<(8 + n)]))
+        // 8-byte dtypes first, then 4, 2, 1; names ascending within a size
+        #expect(header.object?.map { $0.0 } == ["__metadata__", "i", "f1", "f2", "bh", "h", "u"])
+        // offsets tile the data: i [0,8), f1 [8,16), f2 [16,20), bh [20,22), h [22,24), u [24,27)
+        let expected: [(String, [Int])] = [("i", [0, 8]), ("f1", [8, 16]), ("f2", [16, 20]), ("bh", [20, 22]), ("h", [22, 24]),
+                                           ("u", [24, 27])]
+        for (name, offsets) in expected {
+            #expect(try header[name]?.intArray("data_offsets") == offsets, "\(name)")
+        }
+        // each tensor starts at an absolute file offset that is a multiple of its dtype size
+        for e in entries {
+            let begin = try #require(try header[e.name]?.intArray("data_offsets")?.first)
+            #expect((8 + n + begin) % e.dtype.size == 0, "\(e.name)")
+        }
+        #expect(bytes.count == 8 + n + 27)
+        // the padding is spaces after the closing brace
+        let text = String(decoding: bytes[8..<(8 + n)], as: UTF8.self)
+        let trimmed = text.reversed().drop(while: { $0 == " " })
+        #expect(trimmed.first == "}")
+        #expect(text.count - trimmed.count < 8)
+    }
+
+    @Test func exactBytesOfATinyFile() throws {
+        // One F32 tensor "a" = [1, −2]. Header (54 bytes, counted by hand):
+        //   {"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}
+        //   1 + 3 ("a") + 1 + 1 + 7 ("dtype") + 1 + 5 ("F32") + 1 + 7 ("shape") + 1 + 3 ([2]) + 1
+        //   + 14 ("data_offsets") + 1 + 5 ([0,8]) + 1 + 1 = 54, padded with 2 spaces to 56 = 0x38.
+        // Data: 1.0f = 0x3F800000 → 00 00 80 3F; −2.0f = 0xC0000000 → 00 00 00 C0 (little-endian).
+        let file = SafetensorsFile(entries: [SafetensorsEntry(name: "a", tensor: Tensor([1, -2], shape: [2]))])
+        let header = #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#
+        let expected: [UInt8] = [0x38, 0, 0, 0, 0, 0, 0, 0] + Array(header.utf8) + [0x20, 0x20]
+            + [0x00, 0x00, 0x80, 0x3F, 0x00, 0x00, 0x00, 0xC0]
+        let bytes = try file.serialized()
+        #expect(bytes.count == 72)
+        #expect(bytes == expected)
+        // and the reader takes these exact bytes back
+        let parsed = try SafetensorsFile.parse(expected)
+        #expect(parsed.entries.count == 1 && parsed["a"]?.floats() == [1, -2] && parsed.metadata.isEmpty)
+    }
+
+    @Test func emptyFileHasAnEightByteHeader() throws {
+        // "{}" padded to 8 bytes, no data
+        let bytes = try SafetensorsFile(entries: []).serialized()
+        #expect(bytes == [8, 0, 0, 0, 0, 0, 0, 0] + Array("{}      ".utf8))
+        #expect(try SafetensorsFile.parse(bytes).entries.isEmpty)
+    }
+
+    // MARK: - malformed files
+
+    @Test func malformedFilesAreRejected() {
+        let a4 = tensorJSON("a", "F32", [1], 0, 4)
+        let eight = [UInt8](repeating: 0, count: 8)
+        var huge: [UInt8] = littleEndian([UInt64(100_000_001)])
+        huge += Array("{}".utf8)
+        let cases: [(String, [UInt8], [String])] = [
+            ("shorter than the length field", [1, 2, 3], ["shorter than the 8-byte header length"]),
+            ("header length beyond the file", littleEndian([UInt64(1000)]) + Array("{}".utf8), ["runs past the end of the file"]),
+            ("header length > 100 MB", huge, ["exceeds 100,000,000"]),
+            ("header length 2^64 − 1", littleEndian([UInt64.max]) + Array("{}".utf8), ["exceeds 100,000,000"]),
+            ("header not an object", rawFile("[1,2,3]"), ["does not start with '{'"]),
+            ("header not JSON", rawFile("{\"a\":"), ["invalid JSON"]),
+            ("header not UTF-8", littleEndian([UInt64(3)]) + [0x7B, 0xFF, 0x7D], ["UTF-8"]),
+            ("unknown dtype", rawFile("{\(tensorJSON("a", "F8", [4], 0, 4))}", eight.prefix(4).map { $0 }), ["unknown dtype F8"]),
+            ("no dtype", rawFile(#"{"a":{"shape":[1],"data_offsets":[0,4]}}"#, [0, 0, 0, 0]), ["has no dtype"]),
+            ("no shape", rawFile(#"{"a":{"dtype":"F32","data_offsets":[0,4]}}"#, [0, 0, 0, 0]), ["has no shape"]),
+            ("shape/byte-count mismatch", rawFile("{\(tensorJSON("a", "F32", [3], 0, 8))}", eight),
+             ["'a'", "needs a different byte count than 8"]),
+            ("shape overflowing Int", rawFile("{\(tensorJSON("a", "F32", [1 << 40, 1 << 40], 0, 8))}", eight), ["different byte count"]),
+            ("negative shape", rawFile("{\(tensorJSON("a", "F32", [-1], 0, 4))}", [0, 0, 0, 0]), ["'a' has an invalid shape"]),
+            ("negative shape, positive product", rawFile("{\(tensorJSON("a", "F32", [-1, -1], 0, 4))}", [0, 0, 0, 0]),
+             ["invalid shape"]),
+            ("fractional shape", rawFile(#"{"a":{"dtype":"F32","shape":[1.5],"data_offsets":[0,4]}}"#, [0, 0, 0, 0]), ["invalid shape"]),
+            ("offsets outside the data", rawFile("{\(tensorJSON("a", "F32", [4], 0, 16))}", eight), ["outside the data section (8 bytes)"]),
+            ("offsets reversed", rawFile("{\(tensorJSON("a", "F32", [0], 4, 0))}", eight), ["invalid data_offsets"]),
+            ("negative offset", rawFile("{\(tensorJSON("a", "F32", [1], -4, 0))}", eight), ["invalid data_offsets"]),
+            ("one offset", rawFile(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[4]}}"#, [0, 0, 0, 0]), ["invalid data_offsets"]),
+            ("overlapping tensors", rawFile("{\(tensorJSON("a", "F32", [2], 0, 8)),\(tensorJSON("b", "F32", [2], 4, 12))}",
+                                            [UInt8](repeating: 0, count: 12)), ["'b' overlaps another tensor"]),
+            ("identical ranges", rawFile("{\(a4),\(tensorJSON("b", "F32", [1], 0, 4))}", [0, 0, 0, 0]), ["overlaps"]),
+            ("gap", rawFile("{\(a4),\(tensorJSON("b", "F32", [1], 8, 12))}", [UInt8](repeating: 0, count: 12)),
+             ["gap in the data section before tensor 'b'"]),
+            ("gap at the start", rawFile("{\(tensorJSON("a", "F32", [1], 4, 8))}", eight), ["gap", "'a'"]),
+            ("trailing bytes", rawFile("{\(a4)}", eight), ["4 trailing bytes"]),
+            ("data but no tensors", rawFile("{}", [1]), ["1 trailing bytes"]),
+            ("duplicate names", rawFile("{\(a4),\(tensorJSON("a", "F32", [1], 4, 8))}", eight), ["duplicate tensor name 'a'"]),
+            ("metadata not an object", rawFile(#"{"__metadata__":[1]}"#), ["__metadata__ must be an object"]),
+            ("metadata value not a string", rawFile(#"{"__metadata__":{"k":1}}"#), ["value for 'k' is not a string"]),
+        ]
+        for (what, bytes, fragments) in cases {
+            #expect((try? SafetensorsFile.parse(bytes)) == nil, "\(what) was accepted")
+            guard let error = thrownError({ _ = try SafetensorsFile.parse(bytes) }) else { continue }
+            guard case .invalidArgument(let message) = error else { Issue.record("\(what): \(error)"); continue }
+            for f in fragments where !message.contains(f) { Issue.record("\(what): '\(message)' lacks '\(f)'") }
+        }
+    }
+
+    @Test func zeroSizedTensorsAreAccepted() throws {
+        // two empty tensors at the same offset and a 4-byte one tile [0, 4)
+        let bytes = rawFile("{\(tensorJSON("e1", "F32", [0], 0, 0)),\(tensorJSON("e2", "I64", [2, 0], 0, 0)),"
+                            + "\(tensorJSON("a", "F32", [1], 0, 4))}", [0, 0, 0x80, 0x3F])
+        let file = try SafetensorsFile.parse(bytes)
+        #expect(file["e2"]?.shape == [2, 0] && file["e2"]?.bytes == [])
+        #expect(file["a"]?.floats() == [1])
+    }
+
+    @Test func readingNamesThePath() throws {
+        try withTemporaryDirectory { dir in
+            let missing = dir + "/does-not-exist.safetensors"
+            expectIOError("cannot open '\(missing)'", "No such file") { _ = try SafetensorsFile.read(missing) }
+            let bad = dir + "/bad.safetensors"
+            try Files.writeAtomically(bad, bytes: rawFile("{\(tensorJSON("a", "F32", [1], 0, 4))}", [0, 0, 0, 0, 9]))
+            expectIOError("'\(bad)' is not a valid safetensors file", "1 trailing bytes") { _ = try SafetensorsFile.read(bad) }
+            // a directory is not a file
+            expectIOError("'\(dir)' is not a regular file") { _ = try SafetensorsFile.read(dir) }
+        }
+    }
+
+    @Test func writerRejectsInvalidEntries() {
+        let a = SafetensorsEntry(name: "a", tensor: Tensor([1], shape: [1]))
+        expectInvalidArgument("duplicate or reserved tensor name 'a'") { _ = try SafetensorsFile(entries: [a, a]).serialized() }
+        expectInvalidArgument("reserved tensor name '__metadata__'") {
+            _ = try SafetensorsFile(entries: [SafetensorsEntry(name: "__metadata__", tensor: Tensor([1], shape: [1]))]).serialized()
+        }
+        expectInvalidArgument("'b' byte count does not match its shape") {
+            _ = try SafetensorsFile(entries: [SafetensorsEntry(name: "b", dtype: .F32, shape: [2], bytes: [0, 0, 0, 0])]).serialized()
+        }
+    }
+
+    // MARK: - conversions
+
+    @Test func floatsConvertsFromEveryDtype() {
+        // F16: 0x3C00 = 1, 0xC000 = −2, 0x3555 = 1 + 0x155/1024 = 0.333251953125 (×2^−2), 0x7BFF = 65504 (largest),
+        // 0x0001 = 2^−24 (smallest subnormal), 0xFC00 = −inf, 0x8000 = −0
+        let f16 = SafetensorsEntry(name: "h", dtype: .F16, shape: [7],
+                                   bytes: littleEndian([UInt16(0x3C00), 0xC000, 0x3555, 0x7BFF, 0x0001, 0xFC00, 0x8000]))
+        let h = f16.floats()
+        #expect(Array(h[0..<5]) == [1, -2, 0.333251953125, 65504, 0x1p-24])
+        #expect(h[5] == -.infinity && h[6] == 0 && h[6].sign == .minus)
+        // BF16 is the upper half of an F32: 0x3F80 → 0x3F800000 = 1, 0xC0A0 → −5, 0x4049 → 3.140625, 0x7F80 → inf
+        let bf16 = SafetensorsEntry(name: "b", dtype: .BF16, shape: [4], bytes: littleEndian([UInt16(0x3F80), 0xC0A0, 0x4049, 0x7F80]))
+        #expect(bf16.floats() == [1, -5, 3.140625, .infinity])
+        // F64: 2.5 = 0x4004000000000000; 0.1 rounds to the nearest float 0x3DCCCCCD; 1e40 overflows to inf
+        let f64 = SafetensorsEntry(name: "d", dtype: .F64, shape: [3], bytes: littleEndian([2.5, 0.1, -1e40].map { $0.bitPattern }))
+        let d = f64.floats()
+        #expect(d[0] == 2.5 && d[1].bitPattern == 0x3DCC_CCCD && d[2] == -.infinity)
+        // I64: −3, 2^40 (exact in float), Int64.max rounds to 2^63
+        let i64 = SafetensorsEntry(name: "i", dtype: .I64, shape: [3], bytes: littleEndian([Int64(-3), 1 << 40, .max]))
+        #expect(i64.floats() == [-3, 1_099_511_627_776, 0x1p63])
+        // the other integer types
+        #expect(SafetensorsEntry(name: "x", dtype: .I32, shape: [2], bytes: littleEndian([Int32(-7), .max])).floats() == [-7, 2_147_483_648])
+        #expect(SafetensorsEntry(name: "x", dtype: .I16, shape: [1], bytes: littleEndian([Int16(-300)])).floats() == [-300])
+        #expect(SafetensorsEntry(name: "x", dtype: .I8, shape: [2], bytes: [0xFF, 0x7F]).floats() == [-1, 127])
+        #expect(SafetensorsEntry(name: "x", dtype: .U16, shape: [1], bytes: littleEndian([UInt16(65535)])).floats() == [65535])
+        #expect(SafetensorsEntry(name: "x", dtype: .U32, shape: [1], bytes: littleEndian([UInt32(16_777_217)])).floats() == [16_777_216])
+        #expect(SafetensorsEntry(name: "x", dtype: .BOOL, shape: [2], bytes: [0, 1]).floats() == [0, 1])
+    }
+
+    @Test func int64ScalarIsExact() {
+        // 2^24 + 1 = 16777217 has no float32: floats() rounds it, int64Scalar() does not
+        let big = SafetensorsEntry(name: "n", int64: 16_777_217)
+        #expect(big.floats() == [16_777_216])
+        #expect(big.int64Scalar() == 16_777_217)
+        #expect(SafetensorsEntry(name: "n", int64: .min).int64Scalar() == .min)
+        #expect(SafetensorsEntry(name: "n", dtype: .I32, shape: [1], bytes: littleEndian([Int32(-5)])).int64Scalar() == -5)
+        #expect(SafetensorsEntry(name: "n", dtype: .U8, shape: [], bytes: [200]).int64Scalar() == 200)
+        #expect(SafetensorsEntry(name: "n", dtype: .F32, shape: [], bytes: floatBytes([12])).int64Scalar() == 12)
+        #expect(SafetensorsEntry(name: "n", dtype: .F64, shape: [], bytes: littleEndian([Double(1 << 40).bitPattern])).int64Scalar() == 1 << 40)
+        // not one whole finite number: nil
+        #expect(SafetensorsEntry(name: "n", dtype: .F32, shape: [], bytes: floatBytes([.nan])).int64Scalar() == nil)
+        #expect(SafetensorsEntry(name: "n", dtype: .F32, shape: [], bytes: floatBytes([1.5])).int64Scalar() == nil)
+        #expect(SafetensorsEntry(name: "n", dtype: .F32, shape: [], bytes: floatBytes([1e30])).int64Scalar() == nil)
+        #expect(SafetensorsEntry(name: "n", dtype: .U64, shape: [], bytes: littleEndian([UInt64.max])).int64Scalar() == nil)
+        #expect(SafetensorsEntry(name: "n", dtype: .I64, shape: [2], bytes: littleEndian([Int64(1), 2])).int64Scalar() == nil)
+        #expect(SafetensorsEntry(name: "n", dtype: .I64, shape: [], bytes: [1, 2]).int64Scalar() == nil)
+    }
+
+    @Test func dtypeSizes() {
+        let sizes = SafetensorsDType.allCases.map { ($0.rawValue, $0.size) }
+        #expect(sizes.map { $0.0 } == ["F64", "F32", "F16", "BF16", "I64", "I32", "I16", "I8", "U64", "U32", "U16", "U8", "BOOL"])
+        #expect(sizes.map { $0.1 } == [8, 4, 2, 2, 8, 4, 2, 1, 8, 4, 2, 1, 1])
+    }
+}
