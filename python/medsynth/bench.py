@@ -74,7 +74,42 @@ def conv_workload(batch: int = 16) -> dict:
             "per_shape": per_shape}
 
 
-WORKLOADS = {"conv": conv_workload}
+def _reference_unet():
+    """torch_ref.py's U-Net: 64x64 gray, base 32, multipliers (1, 2, 4), attention at 16, 4 classes."""
+    return medsynth.DiffusionModel(64, in_channels=1, num_classes=4, base_channels=32, channel_multipliers=(1, 2, 4),
+                                   attention_resolutions=(16,), seed=0)
+
+
+def unet_train_workload(batch: int = 16, steps: int = 12, warm: int = 2) -> dict:
+    """One DDPM training step of the reference U-Net at batch 16 (forward, backward, AdamW), as
+    torch_ref.py: no EMA, no clipping, no label dropout. Timed between progress callbacks."""
+    rng = np.random.default_rng(0)
+    model = _reference_unet()
+    x = rng.random((batch * 4, 64, 64), dtype=np.float32)
+    y = np.arange(batch * 4) % 4
+    stamps = []
+    medsynth._engine.memory_reset_peak()
+    model.fit(x, y, steps=warm + steps, batch_size=batch, lr=2e-4, warmup_steps=0, lr_schedule="constant", ema_decay=0,
+              grad_clip=0, p_uncond=0, progress=False, callback=lambda info: stamps.append(time.perf_counter()))
+    per_step = np.diff(stamps[warm:])
+    return {"workload": "unet_train", "ms_per_step": round(float(np.median(per_step)) * 1e3, 1),
+            "ms_per_step_mean": round(float(np.mean(per_step)) * 1e3, 1), "params": model.n_parameters,
+            "peak_engine_mib": round(medsynth.memory_stats()["peak_bytes"] / 2**20, 1)}
+
+
+def ddim_sample_workload(batch: int = 16, steps: int = 50) -> dict:
+    """50 DDIM steps (eta 0) of the reference U-Net, batch 16, class-conditional, no guidance and no
+    clipping (as torch_ref.py)."""
+    model = _reference_unet()
+    model.fit(np.random.default_rng(0).random((4, 64, 64), dtype=np.float32), np.arange(4), steps=1, batch_size=4,
+              ema_decay=0, progress=False)   # a model that has seen one step (sampling cost does not depend on weights)
+    run = lambda: model.sample(labels=np.arange(batch) % 4, steps=steps, guidance_scale=1.0, clip=False,
+                               batch_size=batch, use_ema=False, progress=False)
+    seconds = timeit(run, warm=1, min_seconds=1.0, min_runs=2)
+    return {"workload": "ddim_sample", "s_per_batch": round(seconds, 2), "images_per_s": round(batch / seconds, 3)}
+
+
+WORKLOADS = {"conv": conv_workload, "unet_train": unet_train_workload, "ddim_sample": ddim_sample_workload}
 
 
 def main(argv=None) -> int:

@@ -189,7 +189,7 @@ class DiffusionModel:
         1 disables guidance (one model evaluation per step instead of two); default 1.5.
         Images come back as (n, H, W) or (n, H, W, C) in the training data's range and dtype
         (``output="auto"``), or as float32 (``"float"``), uint8 or uint16. The same seed gives the
-        same images whatever the batch size.
+        same images bit for bit at the same batch size, and up to float rounding at another.
         """
         self._require_built()
         if sampler not in SAMPLERS:

@@ -139,7 +139,7 @@ private struct MulScalar: UnaryFunction { let s: Float; @inline(__always) func c
 private struct DivScalar: UnaryFunction { let s: Float; @inline(__always) func callAsFunction(_ x: Float) -> Float { x / s } }
 private struct Negate: UnaryFunction { @inline(__always) func callAsFunction(_ x: Float) -> Float { -x } }
 private struct SquareRoot: UnaryFunction { @inline(__always) func callAsFunction(_ x: Float) -> Float { x.squareRoot() } }
-private struct Exponential: UnaryFunction { @inline(__always) func callAsFunction(_ x: Float) -> Float { FastMath.exp(x) } }
+private struct Exponential: UnaryFunction { @inline(__always) func callAsFunction(_ x: Float) -> Float { VectorMath.exp(x) } }
 private struct Logarithm: UnaryFunction { @inline(__always) func callAsFunction(_ x: Float) -> Float { Float.log(x) } }
 private struct Square: UnaryFunction { @inline(__always) func callAsFunction(_ x: Float) -> Float { x * x } }
 private struct Reciprocal: UnaryFunction { @inline(__always) func callAsFunction(_ x: Float) -> Float { 1 / x } }

@@ -5,7 +5,8 @@
 // Randomness is derived, never carried: step k of a run draws from a generator seeded by
 // (seed, k), epoch e's data order from (seed, e), and sample i's noise from (sampling seed, i).
 // So a run resumed from any checkpoint continues exactly as the uninterrupted run would, and the
-// same seed gives the same images whatever the batch size.
+// same seed gives the same images whatever the batch size (bit for bit at the same batch size; the
+// linear layers' sgemm may round edge tiles differently when the batch changes).
 
 import Glibc
 

@@ -11,7 +11,7 @@
 //   silu        y = x / (1 + e^−x)                   dx = dy·σ·(1 + x·(1 − σ))
 //   gelu        y = x·½·(1 + erf(x/√2))              dx = dy·(Φ(x) + x·φ(x))
 //   gelu tanh   y = ½x·(1 + tanh(√(2/π)·(x + 0.044715x³)))   (derivative below)
-// exp, erf and tanh are the vectorisable versions of Kernels/FastMath.swift (the algorithms of
+// exp, erf and tanh are the vectorisable versions of Kernels/VectorMath.swift (the algorithms of
 // torch's vectorised CPU kernels). NaN inputs give NaN outputs (relu and relu6 propagate NaN, as
 // torch's clamp does).
 
@@ -42,7 +42,7 @@ enum ActivationKernel {
     }
 
     struct Sigmoid: UnaryFunction {
-        @inline(__always) func callAsFunction(_ x: Float) -> Float { 1 / (1 + FastMath.exp(-x)) }
+        @inline(__always) func callAsFunction(_ x: Float) -> Float { 1 / (1 + VectorMath.exp(-x)) }
     }
     /// From the saved output y.
     struct SigmoidGradient: BinaryFunction {
@@ -50,7 +50,7 @@ enum ActivationKernel {
     }
 
     struct Tanh: UnaryFunction {
-        @inline(__always) func callAsFunction(_ x: Float) -> Float { FastMath.tanh(x) }
+        @inline(__always) func callAsFunction(_ x: Float) -> Float { VectorMath.tanh(x) }
     }
     /// From the saved output y.
     struct TanhGradient: BinaryFunction {
@@ -58,12 +58,12 @@ enum ActivationKernel {
     }
 
     struct SiLU: UnaryFunction {
-        @inline(__always) func callAsFunction(_ x: Float) -> Float { x / (1 + FastMath.exp(-x)) }
+        @inline(__always) func callAsFunction(_ x: Float) -> Float { x / (1 + VectorMath.exp(-x)) }
     }
     /// From the saved input x.
     struct SiLUGradient: BinaryFunction {
         @inline(__always) func callAsFunction(_ dy: Float, _ x: Float) -> Float {
-            let s = 1 / (1 + FastMath.exp(-x))
+            let s = 1 / (1 + VectorMath.exp(-x))
             return dy * s * (1 + x * (1 - s))
         }
     }
@@ -75,13 +75,13 @@ enum ActivationKernel {
     static let kappa: Float = 0.044715
 
     struct GELU: UnaryFunction {
-        @inline(__always) func callAsFunction(_ x: Float) -> Float { x * 0.5 * (1 + FastMath.erf(x * sqrtHalf)) }
+        @inline(__always) func callAsFunction(_ x: Float) -> Float { x * 0.5 * (1 + VectorMath.erf(x * sqrtHalf)) }
     }
     /// From the saved input x: Φ(x) + x·φ(x), φ(x) = e^(−x²/2)/√(2π).
     struct GELUGradient: BinaryFunction {
         @inline(__always) func callAsFunction(_ dy: Float, _ x: Float) -> Float {
-            let cdf = 0.5 * (1 + FastMath.erf(x * sqrtHalf))
-            let pdf = invSqrt2Pi * FastMath.exp(x * x * -0.5)
+            let cdf = 0.5 * (1 + VectorMath.erf(x * sqrtHalf))
+            let pdf = invSqrt2Pi * VectorMath.exp(x * x * -0.5)
             return dy * (cdf + x * pdf)
         }
     }
@@ -89,7 +89,7 @@ enum ActivationKernel {
     struct GELUTanh: UnaryFunction {
         @inline(__always) func callAsFunction(_ x: Float) -> Float {
             let inner = beta * (x + kappa * (x * x * x))
-            return 0.5 * x * (1 + FastMath.tanh(inner))
+            return 0.5 * x * (1 + VectorMath.tanh(inner))
         }
     }
     /// From the saved input x: ½(1 + t) + ½x·(1 − t²)·√(2/π)·(1 + 3·0.044715·x²), t = tanh(inner).
@@ -97,7 +97,7 @@ enum ActivationKernel {
         @inline(__always) func callAsFunction(_ dy: Float, _ x: Float) -> Float {
             let xSquared = x * x
             let inner = beta * (x + kappa * (xSquared * x))
-            let t = FastMath.tanh(inner)
+            let t = VectorMath.tanh(inner)
             let left = 0.5 * x, right = 1 + t
             let leftDerivative = 0.5 * right
             let tanhDerivative = 1 - t * t

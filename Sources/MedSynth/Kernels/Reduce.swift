@@ -36,10 +36,23 @@ public enum Reduce {
         return s
     }
 
+    /// max of x[0..<n] (−inf for n = 0); NaNs are skipped. LLVM does not vectorise a scalar max
+    /// reduction without fast-math (it chains vmaxss), so the body runs 16 lanes at a time.
     @inline(__always)
     public static func max(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
+        var i = 0
         var m = -Float.infinity
-        for i in 0..<n { m = Swift.max(m, x[i]) }
+        if n >= 16 {
+            let raw = UnsafeRawPointer(x)
+            var acc = SIMD16<Float>(repeating: -.infinity)
+            while i + 16 <= n {
+                let v = raw.loadUnaligned(fromByteOffset: i * MemoryLayout<Float>.stride, as: SIMD16<Float>.self)
+                acc = acc.replacing(with: v, where: v .> acc)
+                i += 16
+            }
+            m = acc.max()
+        }
+        while i < n { let v = x[i]; m = v > m ? v : m; i += 1 }
         return m
     }
 

@@ -1,5 +1,5 @@
-// Softmax and log-softmax along one dimension (torch.softmax / torch.log_softmax), and the
-// vectorisable exp they run on.
+// Softmax and log-softmax along one dimension (torch.softmax / torch.log_softmax), on the
+// vectorisable exp of VectorMath.swift.
 //
 // A tensor is viewed as [outer, n, inner] around the reduced dimension of extent n.
 //   softmax      y_i = exp(x_i − m) / Σ_j exp(x_j − m),        m = max_j x_j
@@ -14,41 +14,6 @@
 import Glibc
 import RealModule
 
-// MARK: - exp
-
-public enum VectorMath {
-    /// e^x in float32, branch-free so that loops calling it vectorise (libm's expf is a call per
-    /// element). Cephes' expf: x = n·ln2 + r with |r| ≤ ln2/2, e^r by a degree-7 polynomial
-    /// (relative error about 1 ulp), 2ⁿ built in the exponent bits as 2^⌊n/2⌋·2^⌈n/2⌉ so that
-    /// results in the subnormal range and overflow to +inf come out of the arithmetic itself.
-    /// exp(−inf) = 0, exp(+inf) = +inf, exp(NaN) = NaN.
-    @inline(__always)
-    public static func exp(_ x: Float) -> Float {
-        // Beyond these bounds the result is 0 or +inf anyway; NaN passes (comparisons are false).
-        var c = x < -104 ? -104 : x
-        c = c > 89 ? 89 : c
-        // n = round(c / ln2): adding 1.5·2²³ leaves n in the low mantissa bits of t.
-        let magic: Float = 12_582_912
-        let t = c * 1.442_695_04 + magic
-        let n = t - magic
-        // r = c − n·ln2 with ln2 split in two (the first part is exact in few bits).
-        var r = c - n * 0.693_359_375
-        r = r.addingProduct(n, 2.121_944_40e-4)
-        var p: Float = 1.987_569_150_0e-4
-        p = p * r + 1.398_199_950_7e-3
-        p = p * r + 8.333_451_907_3e-3
-        p = p * r + 4.166_579_589_4e-2
-        p = p * r + 1.666_666_545_9e-1
-        p = p * r + 5.000_000_120_1e-1
-        let er = p * (r * r) + r + 1
-        let ni = Int32(bitPattern: t.bitPattern) &- 0x4B40_0000
-        let half = ni >> 1
-        let a = Float(bitPattern: UInt32(bitPattern: (half &+ 127) &<< 23))
-        let b = Float(bitPattern: UInt32(bitPattern: (ni &- half &+ 127) &<< 23))
-        return er * a * b
-    }
-}
-
 // MARK: - kernels
 
 public enum SoftmaxKernel {
@@ -56,26 +21,8 @@ public enum SoftmaxKernel {
     /// sums stays on the stack, and a strip is long enough to vectorise.
     static let stripWidth = 256
 
-    /// max of x[0..<n] (−inf for n = 0). NaNs are skipped here; they reach the output through exp.
-    /// LLVM does not vectorise a scalar max reduction without fast-math (it chains vmaxss), so the
-    /// body runs 16 lanes at a time explicitly (about 15× faster on a 1024-wide row).
     @inline(__always)
-    static func rowMax(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
-        var i = 0
-        var m = -Float.infinity
-        if n >= 16 {
-            let raw = UnsafeRawPointer(x)
-            var acc = SIMD16<Float>(repeating: -.infinity)
-            while i + 16 <= n {
-                let v = raw.loadUnaligned(fromByteOffset: i * MemoryLayout<Float>.stride, as: SIMD16<Float>.self)
-                acc = acc.replacing(with: v, where: v .> acc)
-                i += 16
-            }
-            m = acc.max()
-        }
-        while i < n { let v = x[i]; m = v > m ? v : m; i += 1 }
-        return m
-    }
+    static func rowMax(_ x: UnsafePointer<Float>, _ n: Int) -> Float { Reduce.max(x, n) }
 
     /// y = softmax(x) over one contiguous row of n (y may alias x).
     @inline(__always)

@@ -15,7 +15,7 @@
 // builds for CPUs without FMA): the results are the same on every CPU, and no call to libm's fmaf
 // or to swift-numerics' relaxed shims (which LLVM does not always inline) can end up in the loop.
 
-enum FastMath {
+public enum VectorMath {
     /// a·b + c, rounded twice.
     @inline(__always)
     static func mla(_ a: Float, _ b: Float, _ c: Float) -> Float { a * b + c }
@@ -28,7 +28,7 @@ enum FastMath {
 
     /// eˣ (SLEEF expf_u10).
     @inline(__always)
-    static func exp(_ d: Float) -> Float {
+    public static func exp(_ d: Float) -> Float {
         let log2e: Float = 1.442_695_040_888_963_407_36
         let ln2Upper: Float = 0.693_145_751_953_125          // ln 2 split in two for an exact q·ln2
         let ln2Lower: Float = 1.428_606_765_330_187_045e-06
@@ -57,7 +57,7 @@ enum FastMath {
 
     /// erf(x) (Abramowitz & Stegun 7.1.26, torch's vectorised erf).
     @inline(__always)
-    static func erf(_ x: Float) -> Float {
+    public static func erf(_ x: Float) -> Float {
         let sign = x.bitPattern & 0x8000_0000
         let a = Float(bitPattern: x.bitPattern & 0x7FFF_FFFF)
         let t = 1 / mla(0.327_591_1, a, 1)
@@ -73,7 +73,7 @@ enum FastMath {
 
     /// tanh(x).
     @inline(__always)
-    static func tanh(_ x: Float) -> Float {
+    public static func tanh(_ x: Float) -> Float {
         let sign = x.bitPattern & 0x8000_0000
         let a = Float(bitPattern: x.bitPattern & 0x7FFF_FFFF)
         // |x| < 0.625: x + x³·P(x²) (Cephes tanhf)

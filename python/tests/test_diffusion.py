@@ -1,0 +1,196 @@
+"""Diffusion models: training, sampling, persistence, resume, errors. The learning test judges
+generated images with a classifier trained on real ones."""
+import numpy as np
+import pytest
+
+import medsynth
+from medsynth.classifier import stratified_split
+
+TINY = dict(base_channels=16, channel_multipliers=(1, 2), attention_resolutions=(8,), seed=0)
+
+
+@pytest.fixture(scope="module")
+def two_shapes():
+    """Discs and squares, 16x16, as uint8 (the dtype samples should come back in)."""
+    X, y = medsynth.datasets.make_shapes(n_per_class=96, num_classes=2, size=16, seed=3)
+    return np.rint(X * 255).astype(np.uint8), y
+
+
+@pytest.fixture(scope="module")
+def trained(two_shapes):
+    X, y = two_shapes
+    model = medsynth.DiffusionModel(**TINY)
+    model.fit(X, y, steps=700, batch_size=32, lr=1e-3, ema_decay=0.995, progress=False)
+    return model
+
+
+def test_generates_the_requested_classes_not_copies(two_shapes, trained):
+    X, y = two_shapes
+    # a judge trained on real images only
+    judge = medsynth.Classifier("simple_cnn", seed=0).fit(X, y, epochs=8, batch_size=32, lr=3e-3, progress=False)
+    real_test, real_labels = medsynth.datasets.make_shapes(n_per_class=50, num_classes=2, size=16, seed=11)
+    assert judge.score(real_test, real_labels) >= 0.9
+
+    # DDPM's ancestral sampler: the few-step deterministic samplers need a longer-trained model
+    images, labels = trained.sample(n_per_class=24, sampler="ddpm", guidance_scale=2.0, seed=1, batch_size=48,
+                                    progress=False)
+    assert images.dtype == np.uint8 and images.shape == (48, 16, 16)
+    assert list(labels) == [0] * 24 + [1] * 24
+    accuracy = judge.score(images, labels)
+    assert accuracy >= 0.8, f"judge accuracy on generated images {accuracy:.2f} (chance 0.5)"
+
+    # not copies: every sample is farther from its nearest training image than the closest pair
+    # of distinct training images of the same class usually are
+    flat_train = X.reshape(len(X), -1).astype(np.float32)
+    flat_gen = images.reshape(len(images), -1).astype(np.float32)
+    nearest = np.sqrt(((flat_gen[:, None, :] - flat_train[None, :, :]) ** 2).sum(-1)).min(axis=1)
+    train_pairs = np.sqrt(((flat_train[:40, None, :] - flat_train[None, 40:, :]) ** 2).sum(-1)).min(axis=1)
+    assert nearest.min() > 0.5 * np.median(train_pairs), (nearest.min(), np.median(train_pairs))
+    # and not all alike: samples of one class differ from each other
+    assert images[:24].std(axis=0).mean() > 5
+
+
+def test_all_samplers_and_guidance(trained):
+    for sampler, steps in (("ddim", 10), ("dpm_solver++", 10), ("ddpm", None)):
+        kw = {} if steps is None else {"steps": steps}
+        images, labels = trained.sample(labels=[0, 1], sampler=sampler, progress=False, output="float", **kw)
+        assert images.shape == (2, 16, 16) and images.dtype == np.float32
+        assert 0 <= images.min() and images.max() <= 1
+    a, _ = trained.sample(n_per_class={0: 2}, steps=5, guidance_scale=1.0, progress=False)
+    b, _ = trained.sample(n_per_class={0: 2}, steps=5, guidance_scale=3.0, progress=False)
+    assert not np.array_equal(a, b)
+
+
+def test_same_seed_same_samples_whatever_the_batch_size(trained):
+    kw = dict(n_per_class=3, steps=8, output="float", progress=False)
+    a, _ = trained.sample(seed=5, batch_size=6, **kw)
+    a2, _ = trained.sample(seed=5, batch_size=6, **kw)
+    b, _ = trained.sample(seed=5, batch_size=2, **kw)
+    c, _ = trained.sample(seed=6, batch_size=6, **kw)
+    np.testing.assert_array_equal(a, a2)                  # bit for bit at the same batch size
+    np.testing.assert_allclose(a, b, atol=2e-3)           # the same images at another batch size
+    assert np.abs(a - c).max() > 0.1                      # another seed, other images
+
+
+def test_save_load_round_trip(trained, tmp_path):
+    path = tmp_path / "diffusion.safetensors"
+    trained.save(path)
+    again = medsynth.DiffusionModel.load(path)
+    assert again.config["trained_steps"] == trained.config["trained_steps"]
+    assert list(again.classes_) == [0, 1]
+    a, _ = trained.sample(labels=[1, 0], steps=6, seed=2, progress=False)
+    b, _ = again.sample(labels=[1, 0], steps=6, seed=2, progress=False)
+    np.testing.assert_array_equal(a, b)
+    # EMA and raw weights are both kept
+    c, _ = again.sample(labels=[1, 0], steps=6, seed=2, use_ema=False, progress=False)
+    assert not np.array_equal(b, c)
+
+
+def test_resume_equals_an_uninterrupted_run(two_shapes, tmp_path):
+    X, y = two_shapes
+    options = dict(steps=12, batch_size=8, lr=1e-3, checkpoint_every=5, progress=False)
+    full = medsynth.DiffusionModel(**TINY).fit(X[:40], y[:40], **options)
+    ckpt = tmp_path / "run.safetensors"
+    stopped = medsynth.DiffusionModel(**TINY)
+    seen = []
+
+    def stop_after_seven(info):
+        seen.append(info["step"])
+        if info["step"] == 7:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        stopped.fit(X[:40], y[:40], checkpoint=ckpt, callback=stop_after_seven, **options)
+    assert ckpt.exists() and seen[-1] == 7          # the step-5 checkpoint survived the interruption
+    resumed = medsynth.DiffusionModel(**TINY).fit(X[:40], y[:40], checkpoint=ckpt, resume=True, **options)
+    a, _ = full.sample(labels=[0, 1], steps=4, progress=False)
+    b, _ = resumed.sample(labels=[0, 1], steps=4, progress=False)
+    np.testing.assert_array_equal(a, b)
+    # the interrupted model is still usable
+    stopped.sample(labels=[0], steps=2, progress=False)
+
+
+def test_unconditional_model(two_shapes):
+    X, _ = two_shapes
+    model = medsynth.DiffusionModel(**TINY).fit(X[:32], steps=3, batch_size=8, progress=False)
+    assert not model.conditional
+    images, labels = model.sample(n=3, steps=2, progress=False)
+    assert images.shape == (3, 16, 16) and labels is None
+    with pytest.raises(ValueError):
+        model.sample(n_per_class=2, progress=False)
+
+
+def test_generate_end_to_end(two_shapes, tmp_path):
+    X, y = two_shapes
+    ckpt = tmp_path / "gen.safetensors"
+    images, labels = medsynth.generate((X[:48], np.array(["disc", "square"])[y[:48]]), n_per_class={"disc": 2, "square": 3},
+                                       checkpoint=ckpt, out_dir=tmp_path / "synthetic", model=TINY,
+                                       train={"steps": 4, "batch_size": 8}, steps=3, progress=False)
+    assert images.shape == (5, 16, 16) and list(labels) == ["disc"] * 2 + ["square"] * 3
+    assert ckpt.exists()
+    X2, y2, names = medsynth.datasets.load_image_folder(tmp_path / "synthetic", dtype=None)
+    assert names == ["disc", "square"] and X2.shape == (5, 16, 16) and X2.dtype == np.uint8
+    # a second call loads the checkpoint instead of training
+    again, _ = medsynth.generate(None, n_per_class=1, checkpoint=ckpt, steps=3, progress=False)
+    assert again.shape == (2, 16, 16)
+    # from an ImageFolder path
+    folder_images, folder_labels = medsynth.generate(tmp_path / "synthetic", n_per_class=1, model=TINY,
+                                                     train={"steps": 2, "batch_size": 4}, steps=2, progress=False)
+    assert sorted(folder_labels) == ["disc", "square"]
+
+
+def test_warns_about_untrained_and_young_ema(two_shapes):
+    X, y = two_shapes
+    model = medsynth.DiffusionModel(**TINY)
+    model.fit(X[:16], y[:16], steps=2, batch_size=8, progress=False)
+    with pytest.warns(RuntimeWarning, match="EMA"):
+        model.sample(labels=[0], steps=2, progress=False)
+
+
+def test_bad_arguments_raise(two_shapes, trained, tmp_path):
+    X, y = two_shapes
+    with pytest.raises(ValueError, match="sampler"):
+        trained.sample(labels=[0], sampler="euler", progress=False)
+    with pytest.raises(ValueError, match="classes the model does not know"):
+        trained.sample(labels=[7], progress=False)
+    with pytest.raises(ValueError):
+        trained.sample(n_per_class=0, progress=False)
+    with pytest.raises(ValueError, match="exactly one"):
+        trained.sample(n_per_class=1, labels=[0], progress=False)
+    with pytest.raises(ValueError, match="divisible"):
+        medsynth.DiffusionModel(channel_multipliers=(1, 2, 2, 2, 2, 2), base_channels=16).fit(X[:4], y[:4], steps=1, progress=False)
+    with pytest.raises(ValueError, match="steps"):
+        medsynth.DiffusionModel(**TINY).fit(X[:8], y[:8], steps=0, progress=False)
+    with pytest.raises(ValueError, match="16x16"):
+        trained.fit(np.zeros((4, 32, 32), np.uint8), y[:4], steps=1, progress=False)
+    with pytest.raises(ValueError, match="labels"):
+        trained.fit(X[:4], None, steps=1, progress=False)
+    (tmp_path / "bad.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{}")
+    with pytest.raises(OSError):
+        medsynth.DiffusionModel.load(tmp_path / "bad.safetensors")
+
+
+def _poison(path, key):
+    """Overwrites the first value of tensor `key` in a safetensors file with NaN."""
+    import json
+    import struct
+    data = bytearray(path.read_bytes())
+    n = struct.unpack("<Q", data[:8])[0]
+    begin = json.loads(data[8:8 + n])[key]["data_offsets"][0]
+    data[8 + n + begin:8 + n + begin + 4] = struct.pack("<f", float("nan"))
+    path.write_bytes(bytes(data))
+
+
+def test_nan_loss_stops_with_a_clear_error_and_keeps_the_checkpoint(two_shapes, tmp_path):
+    X, y = two_shapes
+    ckpt = tmp_path / "run.safetensors"
+    model = medsynth.DiffusionModel(**TINY).fit(X[:16], y[:16], steps=2, batch_size=8, checkpoint=ckpt, progress=False)
+    good = ckpt.read_bytes()
+    weights = tmp_path / "poisoned.safetensors"
+    model.save(weights)
+    _poison(weights, "inc.weight")
+    poisoned = medsynth.DiffusionModel.load(weights)
+    with pytest.raises(RuntimeError, match="loss became nan at step 1.*run.safetensors"):
+        poisoned.fit(X[:16], y[:16], steps=5, batch_size=8, checkpoint=ckpt, checkpoint_every=1, progress=False)
+    assert ckpt.read_bytes() == good          # the last good checkpoint is untouched
+    medsynth.DiffusionModel.load(ckpt).sample(labels=[0], steps=2, progress=False)
