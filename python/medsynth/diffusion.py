@@ -302,22 +302,22 @@ def _convert_output(images: np.ndarray, output: str, data_dtype: str) -> np.ndar
     raise ValueError(f"output must be 'auto', 'float', 'uint8' or 'uint16', got {output!r}")
 
 
-def _as_labelled_arrays(data, data_format: str):
-    """(X, y, class_names) from (X, y), an ImageFolder path, or a dataset of (image, label)."""
+def _as_labelled_arrays(data):
+    """(X, y) from (X, y), an ImageFolder path (labels become the folder names), or a map-style
+    dataset of (image, label) items (labels kept as they are, e.g. torchvision's indices)."""
     if isinstance(data, (str, os.PathLike)):
         from .datasets import load_image_folder
         x, y, names = load_image_folder(data, dtype=None)
-        return x, np.array(names)[y], names
+        return x, np.array(names)[y]
     if isinstance(data, tuple) and len(data) == 2:
-        return data[0], np.asarray(data[1]), None
+        return data[0], np.asarray(data[1])
     try:
         items = [data[i] for i in range(len(data))]
     except TypeError as e:
         raise TypeError("data must be (X, y), an ImageFolder path, or a dataset of (image, label) pairs") from e
     images = [np.asarray(im.numpy() if hasattr(im, "numpy") else im) for im, _ in items]
-    labels = np.asarray([int(lab) if np.isscalar(lab) or hasattr(lab, "item") else lab for _, lab in items])
-    names = getattr(data, "classes", None)
-    return np.stack(images), labels, names
+    labels = np.asarray([lab.item() if hasattr(lab, "item") else lab for _, lab in items])
+    return np.stack(images), labels
 
 
 def generate(data, n_per_class: Union[int, Mapping] = 1000, *, checkpoint: Optional[str] = None,
@@ -339,9 +339,8 @@ def generate(data, n_per_class: Union[int, Mapping] = 1000, *, checkpoint: Optio
     """
     if checkpoint is not None and Path(checkpoint).exists():
         diffusion = DiffusionModel.load(checkpoint)
-        names = [str(c) for c in diffusion.classes_] if diffusion.classes_ is not None else None
     else:
-        x, y, names = _as_labelled_arrays(data, data_format)
+        x, y = _as_labelled_arrays(data)
         diffusion = DiffusionModel(**(model or {}))
         options = {"steps": 2000, "batch_size": 16, "progress": progress, "data_format": data_format}
         options.update(train or {})
@@ -354,9 +353,7 @@ def generate(data, n_per_class: Union[int, Mapping] = 1000, *, checkpoint: Optio
                                       eta=eta, seed=seed, batch_size=batch_size, progress=progress)
     if out_dir is not None:
         from .datasets import save_image_folder
-        classes = list(diffusion.classes_)
         index = np.searchsorted(diffusion.classes_, labels)
-        folder_names = [str(c) for c in classes]
-        save_image_folder(out_dir, images, index, folder_names, bit_depth=16 if images.dtype == np.uint16 else 8,
+        save_image_folder(out_dir, images, index, [str(c) for c in diffusion.classes_], bit_depth=16 if images.dtype == np.uint16 else 8,
                           prefix="synthetic")
     return images, labels

@@ -194,3 +194,25 @@ def test_nan_loss_stops_with_a_clear_error_and_keeps_the_checkpoint(two_shapes, 
         poisoned.fit(X[:16], y[:16], steps=5, batch_size=8, checkpoint=ckpt, checkpoint_every=1, progress=False)
     assert ckpt.read_bytes() == good          # the last good checkpoint is untouched
     medsynth.DiffusionModel.load(ckpt).sample(labels=[0], steps=2, progress=False)
+
+
+class _TorchStyleDataset:
+    """A map-style dataset like torchvision's ImageFolder: items are (C, H, W) float arrays and
+    integer labels, with a `classes` list."""
+
+    def __init__(self, X, y):
+        self.X, self.y, self.classes = X, y, ["disc", "square"]
+
+    def __len__(self):
+        return len(self.X)
+
+    def __getitem__(self, i):
+        return (self.X[i][None].astype(np.float32) / 255), int(self.y[i])
+
+
+def test_generate_from_a_dataset_object(two_shapes):
+    X, y = two_shapes
+    images, labels = medsynth.generate(_TorchStyleDataset(X[:24], y[:24]), n_per_class=1, model=TINY,
+                                       train={"steps": 2, "batch_size": 4}, steps=2, progress=False)
+    assert images.shape == (2, 16, 16) and images.dtype == np.float32
+    assert sorted(labels.tolist()) == [0, 1]
