@@ -1,4 +1,5 @@
 import Testing
+import Glibc
 @testable import MedSynth
 
 /// Batch norm by its definition, in Double: x viewed as [N, C, S].
@@ -233,5 +234,36 @@ func referenceGroupNorm(_ x: Tensor, groups: Int, weight: Tensor?, bias: Tensor?
         #expect(throws: MedSynthError.self) { try groupNorm(x, groups: 0, weight: nil, bias: nil) }
         #expect(throws: MedSynthError.self) { try groupNorm(x, groups: 2, weight: Tensor(zeros: [2]), bias: nil) } // per group, not channel
         #expect(throws: MedSynthError.self) { try groupNorm(x, groups: 2, weight: nil, bias: Tensor(zeros: [6, 1])) }
+    }
+}
+
+@Suite struct GroupNormSiLUTests {
+    @Test func equalsGroupNormThenSiLU() throws {
+        let x = randomTensor([2, 6, 3, 5], seed: 31, scale: 2, requiresGrad: false)
+        let w = randomTensor([6], seed: 32, requiresGrad: false), b = randomTensor([6], seed: 33, requiresGrad: false)
+        let fused = try groupNormSiLU(x, groups: 3, weight: w, bias: b)
+        let separate = silu(try groupNorm(x, groups: 3, weight: w, bias: b))
+        expectClose(fused.scalars, separate.scalars, atol: 1e-6, rtol: 1e-6)
+    }
+
+    @Test func handComputedValue() throws {
+        // one group of [−1, 1]: mean 0, variance 1 → x̂ = ±1/√(1 + 1e-5); SiLU(±0.999995) = ±0.999995·σ(±0.999995)
+        let y = try groupNormSiLU(Tensor([-1, 1], shape: [1, 1, 2]), groups: 1, weight: nil, bias: nil)
+        let v: Float = 1 / (1 + 1e-5 as Float).squareRoot()
+        expectClose(y.scalars, [-v / (1 + Glibc.exp(v)), v / (1 + Glibc.exp(-v))], atol: 1e-6)
+    }
+
+    @Test(arguments: [1, 2, 4])
+    func gradientsMatchFiniteDifferences(groups: Int) throws {
+        try expectGradientsMatch([randomTensor([2, 4, 3, 3], seed: 34, scale: 1.5), randomTensor([4], seed: 35),
+                                  randomTensor([4], seed: 36)]) { t in
+            try groupNormSiLU(t[0], groups: groups, weight: t[1], bias: t[2])
+        }
+    }
+
+    @Test func rejectsBadArguments() {
+        #expect(throws: MedSynthError.self) { try groupNormSiLU(Tensor(zeros: [2, 6, 2]), groups: 4, weight: nil, bias: nil) }
+        #expect(throws: MedSynthError.self) { try groupNormSiLU(Tensor(zeros: [6]), groups: 1, weight: nil, bias: nil) }
+        #expect(throws: MedSynthError.self) { try groupNormSiLU(Tensor(zeros: [2, 6, 2]), groups: 2, weight: Tensor(zeros: [5]), bias: nil) }
     }
 }

@@ -117,3 +117,28 @@ public func groupNorm(_ x: Tensor, groups: Int, weight: Tensor?, bias: Tensor?, 
                                  dBias: (bias?.needsGrad ?? false) ? bias?.gradPointer() : nil)
     }
 }
+
+/// SiLU(groupNorm(x)) in one operation (same values as the two applied in turn, less memory: the
+/// normalised tensor is recomputed in backward instead of kept).
+public func groupNormSiLU(_ x: Tensor, groups: Int, weight: Tensor?, bias: Tensor?, eps: Float = 1e-5) throws -> Tensor {
+    try require(x.rank >= 2, "groupNormSiLU: input must be [N, C, *] (rank 2 or more), got \(x.shape)")
+    let n = x.shape[0], c = x.shape[1], s = x.shape[2...].reduce(1, *)
+    try require(groups >= 1 && c % groups == 0, "groupNormSiLU: \(c) channels are not divisible into \(groups) groups")
+    if let weight { try require(weight.shape == [c], "groupNormSiLU: weight must be [\(c)], got \(weight.shape)") }
+    if let bias { try require(bias.shape == [c], "groupNormSiLU: bias must be [\(c)], got \(bias.shape)") }
+    let blocks = n * groups
+    let saved = Storage(zeros: 2 * blocks)
+    let out = Tensor(uninitialized: x.shape)
+    GroupNormSiLUKernel.forward(x: x.data, n: n, c: c, s: s, groups: groups, eps: eps, weight: weight?.data,
+                                bias: bias?.data, out: out.data, mean: saved.pointer, invstd: saved.pointer + blocks)
+    var inputs = [x]
+    if let weight { inputs.append(weight) }
+    if let bias { inputs.append(bias) }
+    return out.recording(inputs) { ds in
+        GroupNormSiLUKernel.backward(x: x.data, ds: ds.data, n: n, c: c, s: s, groups: groups, mean: saved.pointer,
+                                     invstd: saved.pointer + blocks, weight: weight?.data, bias: bias?.data,
+                                     dx: x.needsGrad ? x.gradPointer() : nil,
+                                     dWeight: (weight?.needsGrad ?? false) ? weight?.gradPointer() : nil,
+                                     dBias: (bias?.needsGrad ?? false) ? bias?.gradPointer() : nil)
+    }
+}

@@ -33,10 +33,10 @@ final class UNetResBlock: Module {
 
     /// `activatedEmbedding` is SiLU(emb) [B, E], shared by all blocks of one forward pass.
     func forward(_ x: Tensor, _ activatedEmbedding: Tensor) throws -> Tensor {
-        var h = try c1(silu(try n1(x)))
+        var h = try c1(try n1.withSiLU(x))
         let e = try t(activatedEmbedding)
         h = try h + (try reshape(e, [e.shape[0], e.shape[1], 1, 1]))
-        h = silu(try n2(h))
+        h = try n2.withSiLU(h)
         if dropout > 0 { h = try MedSynth.dropout(h, p: Double(dropout), training: isTraining, generator: generator) }
         h = try c2(h)
         return try h + (try skip.map { try $0(x) } ?? x)
@@ -248,6 +248,6 @@ public final class UNet: Module {
             }
             h = try stage.forward(h, activated)
         }
-        return try outConv(silu(try outNorm(h)))
+        return try outConv(try outNorm.withSiLU(h))
     }
 }

@@ -62,3 +62,10 @@ public final class GroupNorm: Layer {
         try groupNorm(x, groups: groups, weight: weight, bias: bias, eps: eps)
     }
 }
+
+extension GroupNorm {
+    /// SiLU(self(x)) as one fused operation.
+    public func withSiLU(_ x: Tensor) throws -> Tensor {
+        try groupNormSiLU(x, groups: groups, weight: weight, bias: bias, eps: eps)
+    }
+}
