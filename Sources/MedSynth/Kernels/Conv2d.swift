@@ -1,8 +1,11 @@
-// 2-D convolution (cross-correlation, as torch.nn.Conv2d) as im2col + sgemm.
+// 2-D convolution (cross-correlation, as torch.nn.Conv2d): geometry, and the entry points.
+//
+// The forward pass, the weight gradient and the stride-1 input gradient run on the direct kernels
+// of Conv2dDirect.swift; the input gradient of strided convolutions runs on im2col + sgemm here.
 //
 // Shapes: x [N, Cin, H, W], weight [Cout, Cin/groups, kH, kW], bias [Cout], y [N, Cout, Ho, Wo],
 // Ho = ⌊(H + 2·padH − dilH·(kH−1) − 1) / strideH⌋ + 1 (likewise Wo).
-// Per image and group, im2col lays the receptive fields out as col [Cin/g·kH·kW, Ho·Wo], so
+// im2col + sgemm: per image and group, im2col lays the receptive fields out as col [Cin/g·kH·kW, Ho·Wo], so
 //   forward   y_g   = W_g · col
 //   backward  dW_g += dy_g · colᵀ        dcol = W_gᵀ · dy_g, then col2im adds dcol into dx
 // Images are spread over the thread pool; each thread has its own col buffer and its own partial
@@ -110,41 +113,43 @@ enum ConvKernel {
         }
     }
 
-    /// y = conv(x, weight) + bias.
+    /// y = conv(x, weight) + bias (direct kernel, every geometry).
     static func forward(_ g: ConvGeometry, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                         bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>) {
-        let inImage = g.inChannels * g.height * g.width, outImage = g.outChannels * g.outPlane
-        let colCount = g.isPointwise ? 0 : g.colRows * g.outPlane
-        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: max(1, colCount * ThreadPool.shared.threadCount))
-        defer { scratch.deallocate() }
-        ThreadPool.shared.run(count: g.batch) { participant, lo, hi in
-            let col = scratch + participant * colCount
-            for n in lo..<hi {
-                let xn = x + n * inImage, yn = y + n * outImage
-                for group in 0..<g.groups {
-                    let xg = xn + group * g.inPerGroup * g.height * g.width
-                    let b: UnsafePointer<Float>
-                    if g.isPointwise { b = xg } else { im2col(xg, g, col); b = UnsafePointer(col) }
-                    BLAS.gemm(m: g.outPerGroup, n: g.outPlane, k: g.colRows,
-                              a: weight + group * g.outPerGroup * g.colRows, lda: g.colRows,
-                              b: b, ldb: g.outPlane, beta: 0,
-                              c: yn + group * g.outPerGroup * g.outPlane, ldc: g.outPlane)
+        DirectConv.forward(g, x: x, weight: weight, bias: bias, y: y)
+    }
+
+    /// Accumulates the gradients that are asked for (non-nil): dx += ∂L/∂x, dWeight += ∂L/∂W,
+    /// dBias += ∂L/∂b, from dy. The weight gradient and the stride-1 input gradient run on the
+    /// direct kernels; strided input gradients on im2col + sgemm (`backwardGemm`).
+    static func backward(_ g: ConvGeometry, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                         dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>?,
+                         dWeight: UnsafeMutablePointer<Float>?, dBias: UnsafeMutablePointer<Float>?) {
+        if let dWeight { DirectConv.weightGradient(g, x: x, dy: dy, dWeight: dWeight) }
+        if let dx {
+            if let t = DirectConv.inputGradientGeometry(g) {
+                DirectConv.inputGradient(g, t, weight: weight, dy: dy, dx: dx)
+            } else {
+                backwardGemm(g, x: x, weight: weight, dy: dy, dx: dx, dWeight: nil)
+            }
+        }
+        if let dBias {
+            let outImage = g.outChannels * g.outPlane
+            for co in 0..<g.outChannels {
+                var s: Float = 0
+                for n in 0..<g.batch {
+                    let row = dy + n * outImage + co * g.outPlane
+                    s += Reduce.sum(row, g.outPlane)
                 }
-                if let bias {
-                    for co in 0..<g.outChannels {
-                        let row = yn + co * g.outPlane, v = bias[co]
-                        for i in 0..<g.outPlane { row[i] += v }
-                    }
-                }
+                dBias[co] += s
             }
         }
     }
 
-    /// Accumulates the gradients that are asked for (non-nil): dx += ∂L/∂x, dWeight += ∂L/∂W,
-    /// dBias += ∂L/∂b, from dy.
-    static func backward(_ g: ConvGeometry, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-                         dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>?,
-                         dWeight: UnsafeMutablePointer<Float>?, dBias: UnsafeMutablePointer<Float>?) {
+    /// dx += ∂L/∂x and dWeight += ∂L/∂W (those asked for) through im2col + sgemm, for any geometry.
+    static func backwardGemm(_ g: ConvGeometry, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                             dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>?,
+                             dWeight: UnsafeMutablePointer<Float>?) {
         let inImage = g.inChannels * g.height * g.width, outImage = g.outChannels * g.outPlane
         let weightCount = g.outChannels * g.colRows
         let colCount = g.isPointwise ? 0 : g.colRows * g.outPlane
@@ -199,16 +204,6 @@ enum ConvKernel {
             for t in 0..<threads where used[t] {
                 let partial = scratch + t * perThread + colCount
                 for i in 0..<weightCount { dWeight[i] += partial[i] }
-            }
-        }
-        if let dBias {
-            for co in 0..<g.outChannels {
-                var s: Float = 0
-                for n in 0..<g.batch {
-                    let row = dy + n * outImage + co * g.outPlane
-                    s += Reduce.sum(row, g.outPlane)
-                }
-                dBias[co] += s
             }
         }
     }
