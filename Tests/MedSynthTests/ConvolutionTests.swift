@@ -1,7 +1,7 @@
 import Testing
 @testable import MedSynth
 
-/// Direct 7-loop convolution, the definition the im2col kernel must match.
+/// Direct 7-loop convolution, the definition the kernels must match.
 func referenceConv2d(_ x: Tensor, _ w: Tensor, _ b: Tensor?, stride: (Int, Int), padding: (Int, Int),
                      dilation: (Int, Int), groups: Int) -> [Float] {
     let (n, cin, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
@@ -74,7 +74,7 @@ func referenceConv2dBackward(_ x: Tensor, _ w: Tensor, dy: [Float], stride: (Int
         (3, 2, 1, 2, 0, 1, 1, true),    // strided 1×1 (downsample shortcut)
         (1, 3, 3, 1, 1, 1, 1, true),    // Cin = 1 (K = 9)
         (3, 1, 3, 1, 2, 1, 1, false),   // Cout = 1, padding 2
-        (3, 4, 3, 2, 1, 1, 1, true),    // 3×3 stride 2: phase-split packing, im2col input gradient
+        (3, 4, 3, 2, 1, 1, 1, true),    // 3×3 stride 2: phase-split packing, input gradient by phases
         (2, 2, 3, 1, 2, 2, 1, false),   // dilated: direct input gradient with padding 2·2 − 2 = 2
     ]
 
@@ -103,7 +103,7 @@ func referenceConv2dBackward(_ x: Tensor, _ w: Tensor, dy: [Float], stride: (Int
 
     /// Shapes that exercise each path of the direct kernels (Conv2dDirect.swift): output widths that
     /// are not multiples of 16 (partial vectors), channel blocks of 8/4/2/1 and channel vectors of
-    /// 4/2/1, Cin = 1 (K = 9) and Cout = 1, strides (phase-split packing; im2col input gradient),
+    /// 4/2/1, Cin = 1 (K = 9) and Cout = 1, strides (phase-split packing; input gradient by phases),
     /// padding 0 and 2, dilation, rectangular kernels, groups and depthwise, 1×1, 5×5 (taps one by
     /// one) and 7×7 stride-2 kernels, a single image spread over threads by chunks.
     struct Case {
@@ -126,20 +126,21 @@ func referenceConv2dBackward(_ x: Tensor, _ w: Tensor, dy: [Float], stride: (Int
         Case(n: 3, cin: 32, cout: 1, h: 19, w: 21, bias: false),                 // Cout = 1: 1×12 tiles, one channel vector
         Case(cin: 20, cout: 19, h: 11, w: 18, pad: (0, 0)),                      // blocks 8, 8, 2, 1; padding 0
         Case(cin: 5, cout: 70, h: 9, w: 9, pad: (2, 2)),                         // blocks 8×8, 4, 2; channel vectors 4 + 1; padding 2
-        Case(cin: 6, cout: 13, h: 17, w: 33, stride: (2, 2)),                    // stride 2: two phases; im2col input gradient
+        Case(cin: 6, cout: 13, h: 17, w: 33, stride: (2, 2)),                    // stride 2: two phases; input gradient by phases
         Case(cin: 4, cout: 6, h: 14, w: 23, stride: (2, 3), pad: (0, 2), dil: (1, 2), bias: false),
         Case(cin: 8, cout: 12, h: 12, w: 20, dil: (2, 2), groups: 4),            // grouped, dilated (input-gradient padding 1)
         Case(cin: 6, cout: 6, h: 13, w: 40, groups: 6),                          // depthwise
         Case(cin: 5, cout: 5, h: 15, w: 15, stride: (2, 2), groups: 5),          // depthwise, strided
         Case(cin: 24, cout: 10, h: 10, w: 17, kh: 1, kw: 1, pad: (0, 0)),        // pointwise
         Case(cin: 8, cout: 16, h: 9, w: 9, kh: 1, kw: 1, stride: (2, 2), pad: (0, 0)), // strided 1×1 shortcut
-        Case(cin: 3, cout: 5, h: 6, w: 6, kh: 1, kw: 1, pad: (1, 1)),            // 1×1 padded: input-gradient padding −1 → im2col
+        Case(cin: 3, cout: 5, h: 6, w: 6, kh: 1, kw: 1, pad: (1, 1)),            // 1×1 padded: input-gradient padding −1 → by phases
         Case(cin: 3, cout: 8, h: 23, w: 23, kh: 7, kw: 7, stride: (2, 2), pad: (3, 3)), // ResNet stem
         Case(cin: 3, cout: 9, h: 10, w: 19, kh: 2, kw: 5, pad: (1, 2), dil: (2, 1)),    // rectangular kernel, mixed dilation
         Case(n: 1, cin: 3, cout: 9, h: 30, w: 40),                               // one image: 90 vectors in 4 chunks over threads
         Case(cin: 4, cout: 8, h: 16, w: 16, pad: (3, 3), dil: (3, 3)),           // dilation 3
         Case(cin: 17, cout: 17, h: 12, w: 12, kh: 5, kw: 5, pad: (2, 2)),        // 5×5: taps one by one
         Case(cin: 64, cout: 40, h: 16, w: 16),                                   // K = 576, full 16-wide rows
+        Case(cin: 3, cout: 8, h: 12, w: 41, stride: (1, 2), pad: (0, 0)),        // horizontal stride 2, no padding
     ]
 
     @Test(arguments: 0..<directCases.count)

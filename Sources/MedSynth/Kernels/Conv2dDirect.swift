@@ -18,8 +18,8 @@
 //
 // The three products of a convolution:
 //   forward        y[co, p]  = Σ_k W[co, k] · xq[tap_k + base(p)]           (FwdTile: vectors along p)
-//   input grad     dx = the forward kernel on dy, with W transposed and flipped, padding d(k−1) − p,
-//                  accumulating into dx (stride 1; other strides use im2col, see ConvKernel)
+//   input grad     stride 1: dx += the forward kernel on dy with W transposed and flipped, padding
+//                  d(k−1) − p; other strides (or wider padding): phase by phase (phasedInputGradient)
 //   weight grad    dW[co, k] += Σ_p dy[co, p] · xq[tap_k + base(p)]          (WgtTile*: vectors along co,
 //                  over dy transposed to [p, co], one partial dW per thread summed in a fixed order)
 // Every output element is summed by one thread in an order fixed by the geometry alone, so results
@@ -93,34 +93,87 @@ struct DirectLayout {
         return taps
     }
 
-    /// dst [imageCount] ← one image x [inChannels, H, W], padded and phase-split.
+    /// Zeroes a packed-image buffer: the padding is never written by `pack`, so one buffer packs
+    /// image after image after a single clear.
+    func clear(_ dst: UnsafeMutablePointer<Float>, images: Int = 1) {
+        dst.update(repeating: 0, count: imageCount * images)
+    }
+
+    /// Writes one image x [inChannels, H, W] into a buffer prepared by `clear`, padded and
+    /// phase-split. Only positions that hold input values are written.
     func pack(_ x: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>) {
         let (h, w, s, q) = (g.height, g.width, phases, phaseWidth)
-        for c in 0..<g.inChannels {
-            let src = x + c * h * w, dstPlane = dst + c * plane
-            for r in 0..<rows {
-                let iy = r - g.padH
-                let drow = dstPlane + r * rowPitch
-                if iy < 0 || iy >= h { drow.update(repeating: 0, count: rowPitch); continue }
-                let srow = src + iy * w
-                if s == 1 {
-                    // packed column j holds input column j − padW
-                    let lo = min(q, g.padW), hi = max(lo, min(q, g.padW + w))
-                    if lo > 0 { drow.update(repeating: 0, count: lo) }
-                    if hi > lo { (drow + lo).update(from: srow + (lo - g.padW), count: hi - lo) }
-                    if hi < q { (drow + hi).update(repeating: 0, count: q - hi) }
-                } else {
+        // packed rows that hold input rows: r = iy + padH
+        let r0 = max(0, g.padH), r1 = min(rows, g.padH + h)
+        guard r1 > r0 else { return }
+        if s == 1 {
+            // packed column j holds input column j − padW
+            let j0 = min(q, g.padW), j1 = max(j0, min(q, g.padW + w))
+            let count = j1 - j0, srcOffset = j0 - g.padW
+            guard count > 0 else { return }
+            for c in 0..<g.inChannels {
+                let src = x + c * h * w + srcOffset, dstPlane = dst + c * plane + j0
+                for r in r0..<r1 { copy(src + (r - g.padH) * w, to: dstPlane + r * rowPitch, count) }
+            }
+        } else if s == 2 {
+            // phase p, index j holds input column 2j + p − padW; 16 indices of both phases come
+            // from 32 consecutive input columns: the even and odd halves of one 32-float load
+            let jLo = (g.padW + 1) / 2                          // first j with 2j − padW ≥ 0
+            let jHi = max(jLo, min(q, (w + g.padW) / 2))        // vectors end where 2j − padW reaches w
+            for c in 0..<g.inChannels {
+                for r in r0..<r1 {
+                    let srow = x + (c * h + r - g.padH) * w, drow = dst + c * plane + r * rowPitch
+                    if jHi - jLo >= 16 {
+                        // vectors from jLo; the last one ends at jHi (overlapping writes are equal)
+                        var j = jLo
+                        while true {
+                            let src = srow + 2 * j - g.padW
+                            let pair = SIMD32<Float>(lowHalf: loadVector(src), highHalf: loadVector(src + 16))
+                            storeVector(drow + j, pair.evenHalf)
+                            storeVector(drow + q + j, pair.oddHalf)
+                            if j == jHi - 16 { break }
+                            j = min(j + 16, jHi - 16)
+                        }
+                        for jj in 0..<jLo { pack2(srow, drow, jj) }
+                        for jj in jHi..<q { pack2(srow, drow, jj) }
+                    } else {
+                        for jj in 0..<q { pack2(srow, drow, jj) }
+                    }
+                }
+            }
+        } else {
+            for c in 0..<g.inChannels {
+                for r in r0..<r1 {
+                    let srow = x + (c * h + r - g.padH) * w, drow = dst + c * plane + r * rowPitch
                     for phase in 0..<s {
                         let d = drow + phase * q
                         for j in 0..<q {
                             let ix = j * s + phase - g.padW
-                            d[j] = ix >= 0 && ix < w ? srow[ix] : 0
+                            if ix >= 0 && ix < w { d[j] = srow[ix] }
                         }
                     }
                 }
             }
         }
-        (dst + g.inChannels * plane).update(repeating: 0, count: DirectLayout.slack)
+    }
+
+    /// Index j of both phases of a stride-2 packed row, from the input row (out-of-image columns
+    /// are left as they are: zero).
+    @inline(__always)
+    private func pack2(_ srow: UnsafePointer<Float>, _ drow: UnsafeMutablePointer<Float>, _ j: Int) {
+        for phase in 0..<2 {
+            let ix = 2 * j + phase - g.padW
+            if ix >= 0 && ix < g.width { drow[phase * phaseWidth + j] = srow[ix] }
+        }
+    }
+
+    /// dst[0..<n] ← src[0..<n] by vectors: rows here are short, and a memcpy call per row costs
+    /// more than the copy.
+    @inline(__always)
+    private func copy(_ src: UnsafePointer<Float>, to dst: UnsafeMutablePointer<Float>, _ n: Int) {
+        var i = 0
+        while i + 16 <= n { storeVector(dst + i, loadVector(src + i)); i += 16 }
+        while i < n { dst[i] = src[i]; i += 1 }
     }
 }
 
@@ -252,6 +305,21 @@ enum WgtTileRows<let NV: Int, let NR: Int, let KW: Int> {
 
 // MARK: - drivers
 
+/// What the forward tiles of one image need besides its packed input and output: the tap offsets,
+/// the output vectors, the packed weights (`DirectConv.packWeights` layout: channel c's block at
+/// c·k) and where channel planes and groups sit.
+struct TilePass {
+    var taps: UnsafePointer<Int>
+    var k: Int
+    var inBase: UnsafePointer<Int>, outBase: UnsafePointer<Int>, lanes: UnsafePointer<Int>
+    var groups: Int, channelsPerGroup: Int
+    var weights: UnsafePointer<Float>
+    /// Floats between groups in the packed input, and between output channel planes.
+    var inputGroupStride: Int, outStride: Int
+    var bias: UnsafePointer<Float>?
+    var accumulate: Bool
+}
+
 enum DirectConv {
     /// Height of the next output-channel block when `remaining` channels are left: 8, 4, 2 or 1.
     @inline(__always)
@@ -265,8 +333,8 @@ enum DirectConv {
     @inline(__always)
     static func tileWidth(mr: Int, remaining r: Int) -> Int {
         switch mr {
-        case 8: return min(r, 3)
-        case 4: return r >= 6 ? 6 : r >= 3 ? 3 : r
+        case 8: return r == 4 ? 2 : min(r, 3)               // 16 = 3+3+3+3+2+2, not …+3+1
+        case 4: return r == 4 ? 2 : r == 5 || r == 7 ? 3 : min(r, 6)
         case 2: return r >= 8 ? 8 : r >= 4 ? 4 : r >= 2 ? 2 : 1
         default: return r >= 12 ? 12 : r >= 6 ? 6 : r >= 3 ? 3 : r
         }
@@ -294,17 +362,37 @@ enum DirectConv {
         }
     }
 
-    /// Packs weights for the forward kernel: per group, per channel block (co0, mr), [k][mr] with
-    /// element (k, m) = value(group, co0 + m, k); blocks sit at (group·outPerGroup + co0)·K.
-    static func packWeights(groups: Int, outPerGroup: Int, k: Int, into dst: UnsafeMutablePointer<Float>,
-                            _ value: (Int, Int, Int) -> Float) {
-        for group in 0..<groups {
-            var co0 = 0
-            while co0 < outPerGroup {
-                let mr = blockHeight(outPerGroup - co0)
-                let block = dst + (group * outPerGroup + co0) * k
-                for kk in 0..<k { for m in 0..<mr { block[kk * mr + m] = value(group, co0 + m, kk) } }
-                co0 += mr
+    /// Packs weights for the forward kernel: per group, per channel block (co0, mr), [k][mr]; blocks
+    /// sit at (group·outPerGroup + co0)·K. Element (kk, m) of a block is weight[row(co0 + m) + kk]
+    /// when `transposed` is false (rows of K floats), and for the input gradient's transposed,
+    /// flipped kernel W'[ci, co, tap'] = W[co, ci, taps − 1 − tap'] when it is true.
+    static func packWeights(_ g: ConvGeometry, _ weight: UnsafePointer<Float>, transposed: Bool,
+                            into dst: UnsafeMutablePointer<Float>) {
+        let taps = g.kernelH * g.kernelW
+        let (groups, rowsPerGroup) = (g.groups, transposed ? g.inPerGroup : g.outPerGroup)
+        let k = transposed ? g.outPerGroup * taps : g.colRows
+        ThreadPool.shared.forRanges(groups, grain: max(1, 65536 / max(1, rowsPerGroup * k))) { lo, hi in
+            for group in lo..<hi {
+                var r0 = 0
+                while r0 < rowsPerGroup {
+                    let mr = blockHeight(rowsPerGroup - r0)
+                    let block = dst + (group * rowsPerGroup + r0) * k
+                    for m in 0..<mr {
+                        if transposed {
+                            // block row m is input channel ci = r0 + m: kk' = co·taps + tap'
+                            let ci = r0 + m
+                            for co in 0..<g.outPerGroup {
+                                let src = weight + ((group * g.outPerGroup + co) * g.inPerGroup + ci) * taps
+                                let d = block + co * taps * mr + m
+                                for tap in 0..<taps { d[tap * mr] = src[taps - 1 - tap] }
+                            }
+                        } else {
+                            let src = weight + (group * rowsPerGroup + r0 + m) * k
+                            for kk in 0..<k { block[kk * mr + m] = src[kk] }
+                        }
+                    }
+                    r0 += mr
+                }
             }
         }
     }
@@ -326,42 +414,20 @@ enum DirectConv {
                 lanes[i] = min(16, wo - vx * 16)
             }
         }
-        let k = g.colRows, inImage = g.inChannels * g.height * g.width, outImage = g.outChannels * g.outPlane
-        // Vectors per chunk: a chunk's input rows stay in L2 while every channel block passes
-        // over them, and a block's weights stay in L1 while its tiles cover the chunk.
-        let chunk = 24, chunks = (vectors + chunk - 1) / chunk
+        let inImage = g.inChannels * g.height * g.width, outImage = g.outChannels * g.outPlane
+        let chunks = (vectors + chunk - 1) / chunk
 
         taps.withUnsafeBufferPointer { taps in
         inBase.withUnsafeBufferPointer { inBase in
         outBase.withUnsafeBufferPointer { outBase in
         lanes.withUnsafeBufferPointer { lanes in
-            let (taps, inBase, outBase, lanes) = (taps.baseAddress!, inBase.baseAddress!, outBase.baseAddress!, lanes.baseAddress!)
+            let pass = TilePass(taps: taps.baseAddress!, k: g.colRows, inBase: inBase.baseAddress!, outBase: outBase.baseAddress!,
+                                lanes: lanes.baseAddress!, groups: g.groups, channelsPerGroup: g.outPerGroup,
+                                weights: packedWeights, inputGroupStride: g.inPerGroup * layout.plane,
+                                outStride: g.outPlane, bias: bias, accumulate: accumulate)
             /// Chunks [c0, c1) of image n, from its packed copy.
             func run(_ n: Int, _ c0: Int, _ c1: Int, _ packed: UnsafePointer<Float>) {
-                let yn = y + n * outImage
-                for c in c0..<c1 {
-                    let v0 = c * chunk, v1 = min(vectors, v0 + chunk)
-                    for group in 0..<g.groups {
-                        let input = packed + group * g.inPerGroup * layout.plane
-                        var co0 = 0
-                        while co0 < g.outPerGroup {
-                            let mr = blockHeight(g.outPerGroup - co0)
-                            let co = group * g.outPerGroup + co0
-                            var args = FwdTileArgs(weights: packedWeights + co * k, input: input, taps: taps, k: k,
-                                                   inBase: inBase, outBase: outBase, lanes: lanes,
-                                                   output: yn + co * g.outPlane, outStride: g.outPlane,
-                                                   bias: bias.map { $0 + co }, accumulate: accumulate)
-                            var v = v0
-                            while v < v1 {
-                                let width = tileWidth(mr: mr, remaining: v1 - v)
-                                args.inBase = inBase + v; args.outBase = outBase + v; args.lanes = lanes + v
-                                forwardTile(mr: mr, nv: width, args)
-                                v += width
-                            }
-                            co0 += mr
-                        }
-                    }
-                }
+                for c in c0..<c1 { runTiles(pass, input: packed, output: y + n * outImage, c * chunk, min(vectors, (c + 1) * chunk)) }
             }
 
             let threads = ThreadPool.shared.threadCount
@@ -370,6 +436,7 @@ enum DirectConv {
                 let scratch = Storage(count: layout.imageCount * min(threads, g.batch))
                 ThreadPool.shared.run(count: g.batch) { participant, lo, hi in
                     let packed = scratch.pointer + participant * layout.imageCount
+                    layout.clear(packed)
                     for n in lo..<hi {
                         layout.pack(x + n * inImage, into: packed)
                         run(n, 0, chunks, packed)
@@ -379,6 +446,7 @@ enum DirectConv {
             } else {
                 // fewer images than threads: pack them all, then share out their chunks
                 let scratch = Storage(count: layout.imageCount * g.batch)
+                layout.clear(scratch.pointer, images: g.batch)
                 for n in 0..<g.batch { layout.pack(x + n * inImage, into: scratch.pointer + n * layout.imageCount) }
                 ThreadPool.shared.run(count: g.batch * chunks) { _, lo, hi in
                     var item = lo
@@ -393,6 +461,33 @@ enum DirectConv {
         }}}}
     }
 
+    /// Output vectors per chunk: a chunk's input rows stay in L2 while every channel block passes
+    /// over them, and a block's weights stay in L1 while its tiles cover the chunk.
+    static let chunk = 24
+
+    /// Forward tiles over output vectors [v0, v1) of one image: every group, every channel block.
+    static func runTiles(_ p: TilePass, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, _ v0: Int, _ v1: Int) {
+        for group in 0..<p.groups {
+            var c0 = 0
+            while c0 < p.channelsPerGroup {
+                let mr = blockHeight(p.channelsPerGroup - c0)
+                let c = group * p.channelsPerGroup + c0
+                var args = FwdTileArgs(weights: p.weights + c * p.k, input: input + group * p.inputGroupStride,
+                                       taps: p.taps, k: p.k, inBase: p.inBase, outBase: p.outBase, lanes: p.lanes,
+                                       output: output + c * p.outStride, outStride: p.outStride,
+                                       bias: p.bias.map { $0 + c }, accumulate: p.accumulate)
+                var v = v0
+                while v < v1 {
+                    let width = tileWidth(mr: mr, remaining: v1 - v)
+                    args.inBase = p.inBase + v; args.outBase = p.outBase + v; args.lanes = p.lanes + v
+                    forwardTile(mr: mr, nv: width, args)
+                    v += width
+                }
+                c0 += mr
+            }
+        }
+    }
+
     // MARK: forward
 
     /// y = conv(x, weight) + bias.
@@ -400,9 +495,7 @@ enum DirectConv {
                         bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>) {
         let k = g.colRows
         let packed = Storage(count: g.outChannels * k)
-        packWeights(groups: g.groups, outPerGroup: g.outPerGroup, k: k, into: packed.pointer) { group, co, kk in
-            weight[(group * g.outPerGroup + co) * k + kk]
-        }
+        packWeights(g, weight, transposed: false, into: packed.pointer)
         convolve(g, x: x, packedWeights: packed.pointer, bias: bias, y: y, accumulate: false)
         withExtendedLifetime(packed) {}
     }
@@ -427,17 +520,183 @@ enum DirectConv {
     /// dx[ci, iy, ix] = Σ_{co, ki, kj} dy[co, iy + p − ki·d, ix + p − kj·d] · W[co, ci, ki, kj].
     static func inputGradient(_ g: ConvGeometry, _ t: ConvGeometry, weight: UnsafePointer<Float>,
                               dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>) {
-        let (kh, kw) = (g.kernelH, g.kernelW), taps = kh * kw
-        let k = t.colRows   // outPerGroup · kh · kw
-        let packed = Storage(count: t.outChannels * k)
-        packWeights(groups: g.groups, outPerGroup: g.inPerGroup, k: k, into: packed.pointer) { group, ci, kk in
-            // kk = (co·kh + ki')·kw + kj' reads W[co, ci, kh−1−ki', kw−1−kj']
-            let co = kk / taps, tap = kk % taps
-            let flipped = taps - 1 - tap
-            return weight[((group * g.outPerGroup + co) * g.inPerGroup + ci) * taps + flipped]
-        }
+        let packed = Storage(count: t.outChannels * t.colRows)
+        packWeights(g, weight, transposed: true, into: packed.pointer)
         convolve(t, x: dy, packedWeights: packed.pointer, bias: nil, y: dx, accumulate: true)
         withExtendedLifetime(packed) {}
+    }
+
+    /// dx += ∂L/∂x for any geometry, by output phases. dx[iy, ix] with iy + padH = a·sH + ry and
+    /// ix + padW = b·sW + rx only meets the taps with ki·dH ≡ ry (mod sH) and kj·dW ≡ rx (mod sW),
+    /// at dy[a − eᵢ, b − eⱼ] with eᵢ = (ki·dH − ry)/sH, eⱼ = (kj·dW − rx)/sW:
+    ///   phase(ry, rx)[ci, a, b] = Σ_{co, ki, kj of the phase} dy[co, a − eᵢ, b − eⱼ] · W[co, ci, ki, kj],
+    /// a stride-1 correlation that the forward tiles compute on dy padded by max e above and to the
+    /// left. The phases land in a phase-split copy of dx (the packed layout of a stride-sW image),
+    /// which is then added into dx, interleaving the phases.
+    static func phasedInputGradient(_ g: ConvGeometry, weight: UnsafePointer<Float>, dy: UnsafePointer<Float>,
+                                    dx: UnsafeMutablePointer<Float>) {
+        let (sH, sW, dH, dW) = (g.strideH, g.strideW, g.dilationH, g.dilationW)
+        let (h, w, ho, wo, kw) = (g.height, g.width, g.outHeight, g.outWidth, g.kernelW)
+        let (opg, ipg, taps) = (g.outPerGroup, g.inPerGroup, g.kernelH * g.kernelW)
+        /// (k, e) for the kernel offsets k·dil ≡ r (mod s).
+        func phaseTaps(_ kernel: Int, _ dil: Int, _ s: Int, _ r: Int) -> [(Int, Int)] {
+            (0..<kernel).compactMap { k in let t = k * dil - r; return t >= 0 && t % s == 0 ? (k, t / s) : nil }
+        }
+        /// The phase indices [lo, hi) with 0 ≤ a·s + r − pad < size.
+        func phaseRange(_ size: Int, _ pad: Int, _ s: Int, _ r: Int) -> (Int, Int) {
+            let lo = pad - r <= 0 ? 0 : (pad - r + s - 1) / s
+            let hi = size + pad - r <= 0 ? 0 : (size + pad - r + s - 1) / s
+            return (lo, max(lo, hi))
+        }
+        let rowRanges = (0..<sH).map { phaseRange(h, g.padH, sH, $0) }
+        let colRanges = (0..<sW).map { phaseRange(w, g.padW, sW, $0) }
+        // packed dy [Cout][rowsDy][colsDy]: dy[oy, ox] at (oy + top, ox + left), zeros around
+        let top = (g.kernelH - 1) * dH / sH, left = (kw - 1) * dW / sW
+        let rowsDy = top + rowRanges.map { $0.1 }.max()!, colsDy = left + colRanges.map { $0.1 }.max()!
+        let planeDy = rowsDy * colsDy, dyCount = g.outChannels * planeDy + DirectLayout.slack
+        // phase results [Cin][H][sW][colsT]: phase rx, index b at rx·colsT + b
+        let colsT = colRanges.map { $0.1 }.max()!, pitchT = sW * colsT, planeT = h * pitchT
+        let tmpCount = g.inChannels * planeT
+
+        // per phase: taps, output vectors, packed weights
+        struct Phase { var tapStart, k, vectorStart, vectors, weightStart: Int }
+        var phases = [Phase](), tapOffsets = [Int](), inBase = [Int](), outBase = [Int](), lanes = [Int]()
+        var weightCount = 0
+        for ry in 0..<sH {
+            for rx in 0..<sW {
+                let ky = phaseTaps(g.kernelH, dH, sH, ry), kx = phaseTaps(kw, dW, sW, rx)
+                let (a0, a1) = rowRanges[ry], (b0, b1) = colRanges[rx]
+                guard !ky.isEmpty && !kx.isEmpty && a1 > a0 && b1 > b0 else { continue }   // dx there gets nothing
+                let phase = Phase(tapStart: tapOffsets.count, k: opg * ky.count * kx.count, vectorStart: inBase.count,
+                                  vectors: (a1 - a0) * ((b1 - b0 + 15) / 16), weightStart: weightCount)
+                for co in 0..<opg { for (_, ey) in ky { for (_, ex) in kx {
+                    tapOffsets.append(co * planeDy + (top - ey) * colsDy + (left - ex))
+                }}}
+                for a in a0..<a1 {
+                    let iy = a * sH + ry - g.padH
+                    var b = b0
+                    while b < b1 {
+                        inBase.append(a * colsDy + b)
+                        outBase.append(iy * pitchT + rx * colsT + b)
+                        lanes.append(min(16, b1 - b))
+                        b += 16
+                    }
+                }
+                phases.append(phase)
+                weightCount += g.inChannels * phase.k
+            }
+        }
+        let packedWeights = Storage(count: max(1, weightCount))
+        // pack: phase block of input channels (c0, mr) of a group at (group·ipg + c0)·k, [k][mr],
+        // kk = (co·|ky| + i)·|kx| + j  →  W[group·opg + co, c0 + m, ki_i, kj_j]
+        var phaseIndex = 0
+        for ry in 0..<sH {
+            for rx in 0..<sW {
+                let ky = phaseTaps(g.kernelH, dH, sH, ry), kx = phaseTaps(kw, dW, sW, rx)
+                let (a0, a1) = rowRanges[ry], (b0, b1) = colRanges[rx]
+                guard !ky.isEmpty && !kx.isEmpty && a1 > a0 && b1 > b0 else { continue }
+                let phase = phases[phaseIndex]
+                phaseIndex += 1
+                let base = packedWeights.pointer + phase.weightStart
+                for group in 0..<g.groups {
+                    var c0 = 0
+                    while c0 < ipg {
+                        let mr = blockHeight(ipg - c0)
+                        let block = base + (group * ipg + c0) * phase.k
+                        var kk = 0
+                        for co in 0..<opg { for (ki, _) in ky { for (kj, _) in kx {
+                            for m in 0..<mr {
+                                block[kk * mr + m] = weight[((group * opg + co) * ipg + c0 + m) * taps + ki * kw + kj]
+                            }
+                            kk += 1
+                        }}}
+                        c0 += mr
+                    }
+                }
+            }
+        }
+
+        let inImage = g.inChannels * h * w, outImage = g.outChannels * ho * wo
+        let threads = min(ThreadPool.shared.threadCount, g.batch)
+        let perThread = dyCount + tmpCount
+        let scratch = Storage(count: perThread * threads)
+        tapOffsets.withUnsafeBufferPointer { tapOffsets in
+        inBase.withUnsafeBufferPointer { inBase in
+        outBase.withUnsafeBufferPointer { outBase in
+        lanes.withUnsafeBufferPointer { lanes in
+        phases.withUnsafeBufferPointer { phases in
+            ThreadPool.shared.run(count: g.batch, maxParticipants: threads) { participant, lo, hi in
+                let packed = scratch.pointer + participant * perThread, tmp = packed + dyCount
+                // zeros written once: padding of dy, and phase positions no tap reaches
+                (packed).update(repeating: 0, count: perThread)
+                for n in lo..<hi {
+                    // pack dy[n]
+                    let rows = min(ho, rowsDy - top), cols = min(wo, colsDy - left)
+                    for co in 0..<g.outChannels {
+                        for oy in 0..<rows {
+                            let src = dy + n * outImage + (co * ho + oy) * wo
+                            let dst = packed + co * planeDy + (oy + top) * colsDy + left
+                            var i = 0
+                            while i + 16 <= cols { storeVector(dst + i, loadVector(src + i)); i += 16 }
+                            while i < cols { dst[i] = src[i]; i += 1 }
+                        }
+                    }
+                    for phase in phases {
+                        let pass = TilePass(taps: tapOffsets.baseAddress! + phase.tapStart, k: phase.k,
+                                            inBase: inBase.baseAddress! + phase.vectorStart,
+                                            outBase: outBase.baseAddress! + phase.vectorStart,
+                                            lanes: lanes.baseAddress! + phase.vectorStart,
+                                            groups: g.groups, channelsPerGroup: ipg,
+                                            weights: packedWeights.pointer + phase.weightStart,
+                                            inputGroupStride: opg * planeDy, outStride: planeT, bias: nil, accumulate: false)
+                        var v = 0
+                        while v < phase.vectors {
+                            runTiles(pass, input: packed, output: tmp, v, min(phase.vectors, v + chunk))
+                            v += chunk
+                        }
+                    }
+                    addPhases(tmp, g, colsT: colsT, into: dx + n * inImage)
+                }
+            }
+        }}}}}
+        withExtendedLifetime(scratch) {}
+        withExtendedLifetime(packedWeights) {}
+    }
+
+    /// dx [Cin, H, W] += the phase-split rows of tmp [Cin, H, sW, colsT]: dx[iy, ix] takes phase
+    /// (ix + padW) mod sW, index (ix + padW) / sW.
+    static func addPhases(_ tmp: UnsafePointer<Float>, _ g: ConvGeometry, colsT: Int, into dx: UnsafeMutablePointer<Float>) {
+        let (h, w, s, pad) = (g.height, g.width, g.strideW, g.padW)
+        let pitch = s * colsT
+        for c in 0..<g.inChannels {
+            for iy in 0..<h {
+                let t = tmp + (c * h + iy) * pitch, d = dx + (c * h + iy) * w
+                var ix = 0
+                if s == 1 {
+                    while ix + 16 <= w { storeVector(d + ix, loadVector(d + ix) + loadVector(t + ix + pad)); ix += 16 }
+                } else if s == 2 {
+                    // 32 columns from an even u = ix + pad: phases 0 and 1 at u/2 …, interleaved
+                    if (ix + pad) & 1 == 1 { d[ix] += t[colsT + (ix + pad) >> 1]; ix += 1 }
+                    while ix + 32 <= w {
+                        let j = (ix + pad) >> 1
+                        var lo = loadVector(t + j), hi = loadVector(t + colsT + j)
+                        // interleaving undoes an unshuffle; four unshuffles of 32 values are the inverse of one
+                        for _ in 0..<4 {
+                            let pair = SIMD32<Float>(lowHalf: lo, highHalf: hi)
+                            lo = pair.evenHalf; hi = pair.oddHalf
+                        }
+                        storeVector(d + ix, loadVector(d + ix) + lo)
+                        storeVector(d + ix + 16, loadVector(d + ix + 16) + hi)
+                        ix += 32
+                    }
+                }
+                while ix < w {
+                    let u = ix + pad
+                    d[ix] += t[(u % s) * colsT + u / s]
+                    ix += 1
+                }
+            }
+        }
     }
 
     // MARK: weight gradient
@@ -476,6 +735,8 @@ enum DirectConv {
                 let dyT = packed + layout.imageCount
                 let partial = dyT + ho * wo * ldc
                 partial.update(repeating: 0, count: partialCount)
+                layout.clear(packed)
+                dyT.update(repeating: 0, count: ho * wo * ldc)   // channels opg..<ldc stay zero
                 for n in lo..<hi {
                     layout.pack(x + n * inImage, into: packed)
                     for group in 0..<g.groups {
@@ -523,23 +784,44 @@ enum DirectConv {
                     }
                 }
             }
-            // dWeight[group·opg + co, kk] += Σ_t partial_t[group, kk, co], threads in order; 16 taps
-            // at a time so the strided side reuses its cache lines
-            for group in 0..<g.groups {
-                var kk0 = 0
-                while kk0 < k {
-                    let kk1 = min(k, kk0 + 16)
-                    for co in 0..<opg {
-                        let dst = dWeight + (group * opg + co) * k
-                        for kk in kk0..<kk1 {
-                            var s: Float = 0
-                            for t in 0..<threads where usedFlags[t] {
-                                s += (scratch.pointer + t * perThread + layout.imageCount + ho * wo * ldc)[(group * k + kk) * ldc + co]
+            // dWeight[group·opg + co, kk] += Σ_t partial_t[group, kk, co] (threads in order), by
+            // 16×16 blocks transposed in registers, blocks of taps spread over the threads
+            let partials = (0..<threads).filter { usedFlags[$0] }.map { scratch.pointer + $0 * perThread + layout.imageCount + ho * wo * ldc }
+            partials.withUnsafeBufferPointer { partials in
+                let tapBlocks = (k + 15) / 16
+                ThreadPool.shared.run(count: g.groups * tapBlocks) { _, lo, hi in
+                    for item in lo..<hi {
+                        let group = item / tapBlocks, kk0 = (item % tapBlocks) * 16, kk1 = min(k, kk0 + 16)
+                        var co0 = 0
+                        while co0 < opg {
+                            let co1 = min(opg, co0 + 16)
+                            let src = (group * k + kk0) * ldc + co0
+                            if kk1 - kk0 == 16 && co1 - co0 == 16 {
+                                var block = InlineArray<16, ConvVector>(repeating: ConvVector())
+                                for i in 0..<16 {
+                                    var v = loadVector(partials[0] + src + i * ldc)
+                                    for t in 1..<partials.count { v += loadVector(partials[t] + src + i * ldc) }
+                                    block[i] = v
+                                }
+                                transpose16(&block)
+                                for c in 0..<16 {
+                                    let d = dWeight + (group * opg + co0 + c) * k + kk0
+                                    storeVector(d, loadVector(d) + block[c])
+                                }
+                            } else {
+                                for co in co0..<co1 {
+                                    let d = dWeight + (group * opg + co) * k
+                                    for kk in kk0..<kk1 {
+                                        let at = (group * k + kk) * ldc + co
+                                        var v = partials[0][at]
+                                        for t in 1..<partials.count { v += partials[t][at] }
+                                        d[kk] += v
+                                    }
+                                }
                             }
-                            dst[kk] += s
+                            co0 = co1
                         }
                     }
-                    kk0 = kk1
                 }
             }
         }}
@@ -578,23 +860,46 @@ enum DirectConv {
         }
     }
 
-    /// dst [cols][ld] ← srcᵀ for src [rows][cols], zero in columns rows..<ld.
+    /// dst [cols][ld] ← srcᵀ for src [rows][cols] (columns rows..<ld untouched). Full 16×16 blocks go
+    /// through registers: 16 whole-line loads and stores, where element by element the 16 source
+    /// rows (often 4096 floats apart) fight over the same L1 sets.
     static func transpose(_ src: UnsafePointer<Float>, rows: Int, cols: Int, into dst: UnsafeMutablePointer<Float>, ld: Int) {
-        let block = 16
         var c0 = 0
         while c0 < cols {
-            let c1 = min(cols, c0 + block)
+            let c1 = min(cols, c0 + 16)
             var r0 = 0
             while r0 < rows {
-                let r1 = min(rows, r0 + block)
-                for c in c0..<c1 {
-                    let d = dst + c * ld
-                    for r in r0..<r1 { d[r] = src[r * cols + c] }
+                let r1 = min(rows, r0 + 16)
+                if r1 - r0 == 16 && c1 - c0 == 16 {
+                    var block = InlineArray<16, ConvVector>(repeating: ConvVector())
+                    for i in 0..<16 { block[i] = loadVector(src + (r0 + i) * cols + c0) }
+                    transpose16(&block)
+                    for i in 0..<16 { storeVector(dst + (c0 + i) * ld + r0, block[i]) }
+                } else {
+                    for c in c0..<c1 {
+                        let d = dst + c * ld
+                        for r in r0..<r1 { d[r] = src[r * cols + c] }
+                    }
                 }
                 r0 = r1
             }
-            if ld > rows { for c in c0..<c1 { (dst + c * ld + rows).update(repeating: 0, count: ld - rows) } }
             c0 = c1
+        }
+    }
+
+    /// Transposes a 16×16 block held as 16 row vectors. Four perfect unshuffles of the 256 values
+    /// (the even elements of each pair of rows, then the odd ones) rotate the 8-bit index
+    /// (row, column) by four bits, which swaps row and column: 64 two-register shuffles.
+    @inline(__always)
+    static func transpose16(_ r: inout InlineArray<16, ConvVector>) {
+        for _ in 0..<4 {
+            var t = InlineArray<16, ConvVector>(repeating: ConvVector())
+            for j in 0..<8 {
+                let pair = SIMD32<Float>(lowHalf: r[2 * j], highHalf: r[2 * j + 1])
+                t[j] = pair.evenHalf
+                t[j + 8] = pair.oddHalf
+            }
+            r = t
         }
     }
 }
