@@ -103,7 +103,7 @@ func referenceConv2dBackward(_ x: Tensor, _ w: Tensor, dy: [Float], stride: (Int
 
     /// Shapes that exercise each path of the direct kernels (Conv2dDirect.swift): output widths that
     /// are not multiples of 16 (partial vectors), channel blocks of 8/4/2/1 and channel vectors of
-    /// 4/2/1, Cin = 1 (K = 9) and Cout = 1, strides (phase-split packing; input gradient by phases),
+    /// 4/2/1 and pixel-vectorised weight gradients (few channels or taps), Cin = 1 (K = 9) and Cout = 1, strides (phase-split packing; input gradient by phases),
     /// padding 0 and 2, dilation, rectangular kernels, groups and depthwise, 1×1, 5×5 (taps one by
     /// one) and 7×7 stride-2 kernels, a single image spread over threads by chunks.
     struct Case {
@@ -125,7 +125,7 @@ func referenceConv2dBackward(_ x: Tensor, _ w: Tensor, dy: [Float], stride: (Int
         Case(cin: 1, cout: 32, h: 20, w: 37),                                    // K = 9, 3 vectors per row (last partial)
         Case(n: 3, cin: 32, cout: 1, h: 19, w: 21, bias: false),                 // Cout = 1: 1×12 tiles, one channel vector
         Case(cin: 20, cout: 19, h: 11, w: 18, pad: (0, 0)),                      // blocks 8, 8, 2, 1; padding 0
-        Case(cin: 5, cout: 70, h: 9, w: 9, pad: (2, 2)),                         // blocks 8×8, 4, 2; channel vectors 4 + 1; padding 2
+        Case(cin: 6, cout: 70, h: 9, w: 9, pad: (2, 2)),                         // blocks 8×8, 4, 2; channel vectors 4 + 1; padding 2
         Case(cin: 6, cout: 13, h: 17, w: 33, stride: (2, 2)),                    // stride 2: two phases; input gradient by phases
         Case(cin: 4, cout: 6, h: 14, w: 23, stride: (2, 3), pad: (0, 2), dil: (1, 2), bias: false),
         Case(cin: 8, cout: 12, h: 12, w: 20, dil: (2, 2), groups: 4),            // grouped, dilated (input-gradient padding 1)
@@ -184,6 +184,21 @@ func referenceConv2dBackward(_ x: Tensor, _ w: Tensor, dy: [Float], stride: (Int
         let r1 = referenceConv2dBackward(x, w1, dy: dy.scalars, stride: (1, 1), padding: (1, 1), dilation: (1, 1), groups: 1)
         let r2 = referenceConv2dBackward(x, w2, dy: dy.scalars, stride: (1, 1), padding: (1, 1), dilation: (1, 1), groups: 1)
         expectClose(x.grad?.scalars ?? [], zip(r1.dx, r2.dx).map { $0 + $1 }, atol: 1e-4, rtol: 1e-4)
+    }
+
+    @Test func valuesNoWindowReadsStayOut() throws {
+        // A 1×1 stride-2 convolution never reads odd columns; infinities there must not reach y or
+        // ∂L/∂W through the lanes past a row's end (Wo = 10: one partial vector per row).
+        let x = randomTensor([2, 3, 4, 20], seed: 41)
+        for i in stride(from: 1, to: x.count, by: 2) { x.data[i] = .infinity }
+        let w = randomTensor([2, 3, 1, 1], seed: 42)
+        let y = try conv2d(x, w, nil, stride: (2, 2))
+        let dy = randomTensor(y.shape, seed: 43, requiresGrad: false)
+        try y.backward(seed: dy)
+        expectClose(y.scalars, referenceConv2d(x, w, nil, stride: (2, 2), padding: (0, 0), dilation: (1, 1), groups: 1))
+        let ref = referenceConv2dBackward(x, w, dy: dy.scalars, stride: (2, 2), padding: (0, 0), dilation: (1, 1), groups: 1)
+        #expect(ref.dw.allSatisfy { $0.isFinite })
+        expectClose(w.grad?.scalars ?? [], ref.dw, atol: 1e-4, rtol: 1e-4)
     }
 
     @Test func rejectsImpossibleGeometry() {
