@@ -105,7 +105,8 @@ func referenceConv2dBackward(_ x: Tensor, _ w: Tensor, dy: [Float], stride: (Int
     /// are not multiples of 16 (partial vectors), channel blocks of 8/4/2/1 and channel vectors of
     /// 4/2/1 and pixel-vectorised weight gradients (few channels or taps), Cin = 1 (K = 9) and Cout = 1, strides (phase-split packing; input gradient by phases),
     /// padding 0 and 2, dilation, rectangular kernels, groups and depthwise, 1×1, 5×5 (taps one by
-    /// one) and 7×7 stride-2 kernels, a single image spread over threads by chunks.
+    /// one) and 7×7 stride-2 kernels, 1-wide kernels (vectors over whole planes; 1×1 read in place), a
+    /// single image spread over threads by chunks.
     struct Case {
         var n: Int = 2
         var cin: Int
@@ -141,6 +142,10 @@ func referenceConv2dBackward(_ x: Tensor, _ w: Tensor, dy: [Float], stride: (Int
         Case(cin: 17, cout: 17, h: 12, w: 12, kh: 5, kw: 5, pad: (2, 2)),        // 5×5: taps one by one
         Case(cin: 64, cout: 40, h: 16, w: 16),                                   // K = 576, full 16-wide rows
         Case(cin: 3, cout: 8, h: 12, w: 41, stride: (1, 2), pad: (0, 0)),        // horizontal stride 2, no padding
+        Case(cin: 64, cout: 24, h: 8, w: 12, kh: 1, kw: 1, pad: (0, 0)),         // 1×1 read in place; flat channel-vector weight gradient
+        Case(n: 3, cin: 50, cout: 16, h: 4, w: 4, kh: 1, kw: 1, pad: (0, 0)),    // in place, 3 images over threads
+        Case(n: 1, cin: 16, cout: 8, h: 32, w: 32, kh: 1, kw: 1, pad: (0, 0), bias: false), // in place, one image's chunks over threads
+        Case(cin: 5, cout: 9, h: 11, w: 7, kh: 3, kw: 1, pad: (1, 0)),           // 3×1: flat but padded; flat pixel weight gradient
     ]
 
     @Test(arguments: 0..<directCases.count)

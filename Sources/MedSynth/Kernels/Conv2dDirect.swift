@@ -39,19 +39,6 @@ typealias ConvVector = SIMD16<Float>
     UnsafeMutableRawPointer(p).storeBytes(of: v, as: ConvVector.self)
 }
 
-/// The first `n` lanes from p (1 ≤ n ≤ 16), zeros after: never reads past p + n.
-@inline(__always) private func loadVector(_ p: UnsafePointer<Float>, lanes n: Int) -> ConvVector {
-    if n == 16 { return loadVector(p) }
-    var v = ConvVector()
-    for l in 0..<n { v[l] = p[l] }
-    return v
-}
-
-@inline(__always) private func storeVector(_ p: UnsafeMutablePointer<Float>, _ v: ConvVector, lanes n: Int) {
-    if n == 16 { storeVector(p, v); return }
-    for l in 0..<n { p[l] = v[l] }
-}
-
 // MARK: - packed image layout
 
 /// Where each input value goes in the padded, phase-split copy of an image (see the file comment).
@@ -77,6 +64,14 @@ struct DirectLayout {
         plane = rows * rowPitch
         imageCount = g.inChannels * plane + DirectLayout.slack
     }
+
+    /// 1-wide kernels at stride 1: packed rows are exactly Wo wide, so output (oy, ox) reads from
+    /// oy·Wo + ox in every tap's frame and vectors can run over whole output planes.
+    var isFlat: Bool { g.kernelW == 1 && g.strideW == 1 && g.strideH == 1 }
+
+    /// The packed image would be the image itself (flat, unpadded), and vectors over whole output
+    /// planes never read past an image's last plane: use the input in place.
+    var isIdentity: Bool { isFlat && g.padH == 0 && g.padW == 0 && g.outPlane % 16 == 0 }
 
     /// Offset of tap (c, ki, kj) in a packed group (c counted from the group's first channel).
     @inline(__always)
@@ -187,9 +182,8 @@ struct FwdTileArgs {
     var input: UnsafePointer<Float>
     var taps: UnsafePointer<Int>
     var k: Int
-    /// Per vector: offset of its first pixel in the packed input, in the output plane, and how many
-    /// of its 16 lanes are real outputs.
-    var inBase: UnsafePointer<Int>, outBase: UnsafePointer<Int>, lanes: UnsafePointer<Int>
+    /// Per vector: offset of its first pixel in the packed input and in the output plane.
+    var inBase: UnsafePointer<Int>, outBase: UnsafePointer<Int>
     /// Output plane of the block's first channel, and floats between channel planes.
     var output: UnsafeMutablePointer<Float>
     var outStride: Int
@@ -199,16 +193,24 @@ struct FwdTileArgs {
     var accumulate: Bool
 }
 
-/// out[m, v] (+)= Σ_k w[k, m] · in[tap_k + base_v], in registers (MR·NV ≤ 24 accumulators).
+/// out[m, v] (+)= Σ_k w[k, m] · in[tap_k + base_v], in registers (MR·NV ≤ 24 accumulators), for
+/// whole vectors (the driver stages tiles with partial vectors, see `DirectConv.runTiles`).
+/// Written so that the accumulators are only ever indexed by constants: LLVM then keeps all of
+/// them in registers (a conditional on the store side, or handing them to a call, sends them
+/// through a 1.5 KB stack buffer on every tile).
 enum FwdTile<let MR: Int, let NV: Int> {
     @inline(never)
     static func run(_ a: FwdTileArgs) {
         var acc = InlineArray<24, ConvVector>(repeating: ConvVector())
-        for m in 0..<MR {
-            let row = a.output + m * a.outStride
-            let b = a.accumulate ? ConvVector() : a.bias.map { ConvVector(repeating: $0[m]) } ?? ConvVector()
-            for v in 0..<NV {
-                acc[m * NV + v] = a.accumulate ? loadVector(row + a.outBase[v], lanes: a.lanes[v]) : b
+        if a.accumulate {
+            for m in 0..<MR {
+                let row = a.output + m * a.outStride
+                for v in 0..<NV { acc[m * NV + v] = loadVector(row + a.outBase[v]) }
+            }
+        } else if let bias = a.bias {
+            for m in 0..<MR {
+                let b = ConvVector(repeating: bias[m])
+                for v in 0..<NV { acc[m * NV + v] = b }
             }
         }
         var x = InlineArray<12, UnsafePointer<Float>>(repeating: a.input)
@@ -224,7 +226,7 @@ enum FwdTile<let MR: Int, let NV: Int> {
         }
         for m in 0..<MR {
             let row = a.output + m * a.outStride
-            for v in 0..<NV { storeVector(row + a.outBase[v], acc[m * NV + v], lanes: a.lanes[v]) }
+            for v in 0..<NV { storeVector(row + a.outBase[v], acc[m * NV + v]) }
         }
     }
 }
@@ -425,27 +427,30 @@ enum DirectConv {
         let taps = g.kernelH * g.kernelW
         let (groups, rowsPerGroup) = (g.groups, transposed ? g.inPerGroup : g.outPerGroup)
         let k = transposed ? g.outPerGroup * taps : g.colRows
-        ThreadPool.shared.forRanges(groups, grain: max(1, 65536 / max(1, rowsPerGroup * k))) { lo, hi in
-            for group in lo..<hi {
-                var r0 = 0
-                while r0 < rowsPerGroup {
-                    let mr = blockHeight(rowsPerGroup - r0)
-                    let block = dst + (group * rowsPerGroup + r0) * k
+        // blocks of 8 rows (the last ones of a group smaller) over the threads
+        let slots = (rowsPerGroup + 7) / 8
+        ThreadPool.shared.forRanges(groups * slots, grain: max(1, 32768 / max(1, 8 * k))) { lo, hi in
+            for item in lo..<hi {
+                let group = item / slots, r0 = (item % slots) * 8, r1 = min(rowsPerGroup, r0 + 8)
+                var b0 = r0
+                while b0 < r1 {
+                    let mr = blockHeight(r1 - b0)
+                    let block = dst + (group * rowsPerGroup + b0) * k
                     for m in 0..<mr {
                         if transposed {
-                            // block row m is input channel ci = r0 + m: kk' = co·taps + tap'
-                            let ci = r0 + m
+                            // block row m is input channel ci = b0 + m: kk' = co·taps + tap'
+                            let ci = b0 + m
                             for co in 0..<g.outPerGroup {
                                 let src = weight + ((group * g.outPerGroup + co) * g.inPerGroup + ci) * taps
                                 let d = block + co * taps * mr + m
                                 for tap in 0..<taps { d[tap * mr] = src[taps - 1 - tap] }
                             }
                         } else {
-                            let src = weight + (group * rowsPerGroup + r0 + m) * k
+                            let src = weight + (group * rowsPerGroup + b0 + m) * k
                             for kk in 0..<k { block[kk * mr + m] = src[kk] }
                         }
                     }
-                    r0 += mr
+                    b0 += mr
                 }
             }
         }
@@ -458,14 +463,16 @@ enum DirectConv {
         let layout = DirectLayout(g)
         let taps = layout.tapOffsets()
         let (ho, wo) = (g.outHeight, g.outWidth)
-        let perRow = (wo + 15) / 16, vectors = ho * perRow
+        // vectors along each output row, or along the whole plane when the layout is flat
+        let (rowCount, rowWidth) = layout.isFlat ? (1, g.outPlane) : (ho, wo)
+        let perRow = (rowWidth + 15) / 16, vectors = rowCount * perRow
         var inBase = [Int](repeating: 0, count: vectors), outBase = inBase, lanes = inBase
-        for oy in 0..<ho {
+        for oy in 0..<rowCount {
             for vx in 0..<perRow {
                 let i = oy * perRow + vx
                 inBase[i] = oy * g.strideH * layout.rowPitch + vx * 16
                 outBase[i] = oy * wo + vx * 16
-                lanes[i] = min(16, wo - vx * 16)
+                lanes[i] = min(16, rowWidth - vx * 16)
             }
         }
         let inImage = g.inChannels * g.height * g.width, outImage = g.outChannels * g.outPlane
@@ -485,7 +492,17 @@ enum DirectConv {
             }
 
             let threads = ThreadPool.shared.threadCount
-            if g.batch >= threads || chunks == 1 {
+            if layout.isIdentity {
+                // no copy: (image, chunk) pairs over the threads
+                ThreadPool.shared.run(count: g.batch * chunks) { _, lo, hi in
+                    var item = lo
+                    while item < hi {
+                        let n = item / chunks, c0 = item % chunks, c1 = min(chunks, c0 + (hi - item))
+                        run(n, c0, c1, x + n * inImage)
+                        item += c1 - c0
+                    }
+                }
+            } else if g.batch >= threads || chunks == 1 {
                 // images over threads, each packed into its thread's buffer just before use
                 let scratch = Storage(count: layout.imageCount * min(threads, g.batch))
                 ThreadPool.shared.run(count: g.batch) { participant, lo, hi in
@@ -520,26 +537,62 @@ enum DirectConv {
     static let chunk = 24
 
     /// Forward tiles over output vectors [v0, v1) of one image: every group, every channel block.
+    /// A tile with a partial vector (the end of a row whose width is not a multiple of 16) runs on a
+    /// staging buffer of whole vectors, and only its real lanes are copied to the output.
     static func runTiles(_ p: TilePass, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, _ v0: Int, _ v1: Int) {
-        for group in 0..<p.groups {
-            var c0 = 0
-            while c0 < p.channelsPerGroup {
-                let mr = blockHeight(p.channelsPerGroup - c0)
-                let c = group * p.channelsPerGroup + c0
-                var args = FwdTileArgs(weights: p.weights + c * p.k, input: input + group * p.inputGroupStride,
-                                       taps: p.taps, k: p.k, inBase: p.inBase, outBase: p.outBase, lanes: p.lanes,
-                                       output: output + c * p.outStride, outStride: p.outStride,
-                                       bias: p.bias.map { $0 + c }, accumulate: p.accumulate)
-                var v = v0
-                while v < v1 {
-                    let width = tileWidth(mr: mr, remaining: v1 - v)
-                    args.inBase = p.inBase + v; args.outBase = p.outBase + v; args.lanes = p.lanes + v
-                    forwardTile(mr: mr, nv: width, args)
-                    v += width
+        // staging: 24 vectors, then the 12 offsets of a staged tile's vectors
+        withUnsafeTemporaryAllocation(of: ConvVector.self, capacity: 24) { staging in
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: 12) { stagedBase in
+            let stage = UnsafeMutableRawPointer(staging.baseAddress!).assumingMemoryBound(to: Float.self)
+            let stagedBase = stagedBase.baseAddress!
+            for v in 0..<12 { stagedBase[v] = v * 16 }
+            for group in 0..<p.groups {
+                var c0 = 0
+                while c0 < p.channelsPerGroup {
+                    let mr = blockHeight(p.channelsPerGroup - c0)
+                    let c = group * p.channelsPerGroup + c0
+                    let out = output + c * p.outStride
+                    var args = FwdTileArgs(weights: p.weights + c * p.k, input: input + group * p.inputGroupStride,
+                                           taps: p.taps, k: p.k, inBase: p.inBase, outBase: p.outBase,
+                                           output: out, outStride: p.outStride,
+                                           bias: p.bias.map { $0 + c }, accumulate: p.accumulate)
+                    var v = v0
+                    while v < v1 {
+                        let width = tileWidth(mr: mr, remaining: v1 - v)
+                        args.inBase = p.inBase + v
+                        var whole = true
+                        for i in v..<(v + width) where p.lanes[i] != 16 { whole = false }
+                        if whole {
+                            args.outBase = p.outBase + v
+                            forwardTile(mr: mr, nv: width, args)
+                        } else {
+                            // stage [mr][width][16]: old values first when accumulating
+                            var staged = args
+                            staged.output = stage
+                            staged.outStride = width * 16
+                            staged.outBase = UnsafePointer(stagedBase)
+                            for m in 0..<mr {
+                                for i in 0..<width {
+                                    let n = p.lanes[v + i], src = out + m * p.outStride + p.outBase[v + i]
+                                    let dst = stage + (m * width + i) * 16
+                                    for l in 0..<16 { dst[l] = p.accumulate && l < n ? src[l] : 0 }
+                                }
+                            }
+                            forwardTile(mr: mr, nv: width, staged)
+                            for m in 0..<mr {
+                                for i in 0..<width {
+                                    let n = p.lanes[v + i], dst = out + m * p.outStride + p.outBase[v + i]
+                                    let src = stage + (m * width + i) * 16
+                                    for l in 0..<n { dst[l] = src[l] }
+                                }
+                            }
+                        }
+                        v += width
+                    }
+                    c0 += mr
                 }
-                c0 += mr
             }
-        }
+        }}
     }
 
     // MARK: forward
@@ -763,39 +816,46 @@ enum DirectConv {
     static func pixelWeightGradient(_ g: ConvGeometry, x: UnsafePointer<Float>, dy: UnsafePointer<Float>,
                                     dWeight: UnsafeMutablePointer<Float>) {
         let layout = DirectLayout(g)
-        let (ho, wo, opg, k) = (g.outHeight, g.outWidth, g.outPerGroup, g.colRows)
+        let (opg, k) = (g.outPerGroup, g.colRows)
+        // rows of pixels: output rows, or whole planes when the layout is flat
+        let (ho, wo) = layout.isFlat ? (1, g.outPlane) : (g.outHeight, g.outWidth)
         let inImage = g.inChannels * g.height * g.width, outImage = g.outChannels * g.outPlane
         let offsets = layout.tapOffsets()
         let threads = min(ThreadPool.shared.threadCount, g.batch)
         let laneCount = g.outChannels * k * 16
-        let pitch = (wo + 15) / 16 * 16, dyCount = g.outChannels * ho * pitch
-        let perThread = layout.imageCount + laneCount + dyCount
+        // dy rows padded with zeros to whole vectors, unless they are whole already (then dy is read in place)
+        let pitch = (wo + 15) / 16 * 16, dyCount = pitch == wo ? 0 : g.outChannels * ho * pitch
+        let packedCount = layout.isIdentity ? 0 : layout.imageCount
+        let perThread = packedCount + laneCount + dyCount
         let scratch = Storage(count: perThread * threads)
         offsets.withUnsafeBufferPointer { offsets in
             let offsets = offsets.baseAddress!
             ThreadPool.shared.run(count: g.batch, maxParticipants: threads) { participant, lo, hi in
-                let packed = scratch.pointer + participant * perThread, lanes = packed + layout.imageCount
-                let dyP = lanes + laneCount
-                layout.clear(packed)
+                let lanes = scratch.pointer + participant * perThread, packed = lanes + laneCount
+                let dyP = packed + packedCount
+                if packedCount > 0 { layout.clear(packed) }
                 lanes.update(repeating: 0, count: laneCount)
                 dyP.update(repeating: 0, count: dyCount)   // row padding stays zero
                 for n in lo..<hi {
-                    layout.pack(x + n * inImage, into: packed)
-                    if pitch == wo {
-                        (dyP).update(from: dy + n * outImage, count: outImage)
+                    let input: UnsafePointer<Float>
+                    if packedCount > 0 { layout.pack(x + n * inImage, into: packed); input = UnsafePointer(packed) } else { input = x + n * inImage }
+                    let dyImage: UnsafePointer<Float>
+                    if dyCount == 0 {
+                        dyImage = dy + n * outImage
                     } else {
                         for row in 0..<g.outChannels * ho { (dyP + row * pitch).update(from: dy + n * outImage + row * wo, count: wo) }
+                        dyImage = UnsafePointer(dyP)
                     }
                     for group in 0..<g.groups {
-                        var args = PixelWgtTileArgs(dy: dyP, dyStride: ho * pitch, pitch: pitch,
-                                                    input: packed + group * g.inPerGroup * layout.plane,
+                        var args = PixelWgtTileArgs(dy: dyImage, dyStride: ho * pitch, pitch: pitch,
+                                                    input: input + group * g.inPerGroup * layout.plane,
                                                     offsets: offsets, rows: ho, rowStep: g.strideH * layout.rowPitch, width: wo,
                                                     lanes: lanes, ldl: k * 16)
                         var c0 = 0
                         while c0 < opg {
                             let r = opg - c0, mr = r >= 4 ? 4 : r >= 2 ? 2 : 1
                             let co = group * opg + c0
-                            args.dy = UnsafePointer(dyP + co * ho * pitch)
+                            args.dy = dyImage + co * ho * pitch
                             var j = 0
                             while j < k {
                                 // 4×4, 2×6, 1×8 tiles; remainders shrink MJ
@@ -816,7 +876,7 @@ enum DirectConv {
         ThreadPool.shared.forRanges(g.outChannels * k, grain: 4096) { lo, hi in
             for i in lo..<hi {
                 var s: Float = 0
-                for t in 0..<threads { s += loadVector(scratch.pointer + t * perThread + layout.imageCount + i * 16).sum() }
+                for t in 0..<threads { s += loadVector(scratch.pointer + t * perThread + i * 16).sum() }
                 dWeight[i] += s
             }
         }
@@ -870,13 +930,16 @@ enum DirectConv {
         } else {
             offsets = layout.tapOffsets()
         }
-        // Output rows per block: about 256 pixels, so a block of dyᵀ stays in L1 across the taps.
-        let rowBlock = max(1, min(ho, 256 / wo))
+        // Pixel blocks of about 256, so a block of dyᵀ stays in L1 across the taps: output rows, or
+        // stretches of a whole plane when the layout is flat.
+        let (blockRows, blockWidth) = layout.isFlat ? (1, min(256, g.outPlane)) : (max(1, min(ho, 256 / wo)), wo)
+        let blocks = layout.isFlat ? (g.outPlane + 255) / 256 : (ho + blockRows - 1) / blockRows
         let channelVectors = ldc / 16
 
         let threads = min(ThreadPool.shared.threadCount, g.batch)
         let partialCount = g.groups * k * ldc
-        let perThread = layout.imageCount + ho * wo * ldc + partialCount
+        let packedCount = layout.isIdentity ? 0 : layout.imageCount
+        let perThread = packedCount + ho * wo * ldc + partialCount
         let scratch = Storage(count: perThread * threads)
         var used = [Bool](repeating: false, count: threads)
         offsets.withUnsafeBufferPointer { offsets in
@@ -885,27 +948,35 @@ enum DirectConv {
             ThreadPool.shared.run(count: g.batch, maxParticipants: threads) { participant, lo, hi in
                 usedFlags[participant] = true
                 let packed = scratch.pointer + participant * perThread
-                let dyT = packed + layout.imageCount
+                let dyT = packed + packedCount
                 let partial = dyT + ho * wo * ldc
                 partial.update(repeating: 0, count: partialCount)
-                layout.clear(packed)
+                if packedCount > 0 { layout.clear(packed) }
                 dyT.update(repeating: 0, count: ho * wo * ldc)   // channels opg..<ldc stay zero
                 for n in lo..<hi {
-                    layout.pack(x + n * inImage, into: packed)
+                    let image: UnsafePointer<Float>
+                    if packedCount > 0 { layout.pack(x + n * inImage, into: packed); image = UnsafePointer(packed) } else { image = x + n * inImage }
                     for group in 0..<g.groups {
                         transpose(dy + n * outImage + group * opg * g.outPlane, rows: opg, cols: g.outPlane, into: dyT, ld: ldc)
-                        let input = packed + group * g.inPerGroup * layout.plane
+                        let input = image + group * g.inPerGroup * layout.plane
                         let dWg = partial + group * k * ldc
-                        var oy0 = 0
-                        while oy0 < ho {
-                            let rows = min(rowBlock, ho - oy0)
+                        for block in 0..<blocks {
+                            // block of `rows` rows of `width` pixels, from output pixel p0 (row start oy0)
+                            let (rows, width, p0, inOffset): (Int, Int, Int, Int)
+                            if layout.isFlat {
+                                let start = block * 256
+                                (rows, width, p0, inOffset) = (1, min(blockWidth, g.outPlane - start), start, start)
+                            } else {
+                                let oy0 = block * blockRows
+                                (rows, width, p0, inOffset) = (min(blockRows, ho - oy0), wo, oy0 * wo, oy0 * g.strideH * layout.rowPitch)
+                            }
                             var cv0 = 0
                             while cv0 < channelVectors {
                                 // channel vectors per tile: 4, 2 or 1
                                 let r = channelVectors - cv0, nv = r >= 4 ? 4 : r >= 2 ? 2 : 1
-                                var args = WgtTileArgs(dyT: dyT + oy0 * wo * ldc + cv0 * 16, ldd: ldc,
-                                                       input: input + oy0 * g.strideH * layout.rowPitch, offsets: offsets,
-                                                       rows: rows, rowStep: g.strideH * layout.rowPitch, width: wo,
+                                var args = WgtTileArgs(dyT: dyT + p0 * ldc + cv0 * 16, ldd: ldc,
+                                                       input: input + inOffset, offsets: offsets,
+                                                       rows: rows, rowStep: g.strideH * layout.rowPitch, width: width,
                                                        dW: dWg + cv0 * 16, ldw: ldc)
                                 if byRows {
                                     // NV·NR·3 ≤ 24 accumulators: 4×2, 2×4, 1×4 (remainders 2, 1)
@@ -932,14 +1003,13 @@ enum DirectConv {
                                 }
                                 cv0 += nv
                             }
-                            oy0 += rows
                         }
                     }
                 }
             }
             // dWeight[group·opg + co, kk] += Σ_t partial_t[group, kk, co] (threads in order), by
             // 16×16 blocks transposed in registers, blocks of taps spread over the threads
-            let partials = (0..<threads).filter { usedFlags[$0] }.map { scratch.pointer + $0 * perThread + layout.imageCount + ho * wo * ldc }
+            let partials = (0..<threads).filter { usedFlags[$0] }.map { scratch.pointer + $0 * perThread + packedCount + ho * wo * ldc }
             partials.withUnsafeBufferPointer { partials in
                 let tapBlocks = (k + 15) / 16
                 ThreadPool.shared.run(count: g.groups * tapBlocks) { _, lo, hi in
