@@ -146,6 +146,7 @@ func referenceConv2dBackward(_ x: Tensor, _ w: Tensor, dy: [Float], stride: (Int
         Case(n: 3, cin: 50, cout: 16, h: 4, w: 4, kh: 1, kw: 1, pad: (0, 0)),    // in place, 3 images over threads
         Case(n: 1, cin: 16, cout: 8, h: 32, w: 32, kh: 1, kw: 1, pad: (0, 0), bias: false), // in place, one image's chunks over threads
         Case(cin: 5, cout: 9, h: 11, w: 7, kh: 3, kw: 1, pad: (1, 0)),           // 3×1: flat but padded; flat pixel weight gradient
+        Case(n: 1, cin: 2, cout: 3, h: 6, w: 70),                                // 5 vectors a row: row ends overlap, except at vector 24 (a chunk start)
     ]
 
     @Test(arguments: 0..<directCases.count)

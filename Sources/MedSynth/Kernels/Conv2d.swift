@@ -60,14 +60,14 @@ enum ConvKernel {
             }
         }
         if let dBias {
+            // channels over the threads; each channel summed by one thread, images in order
             let outImage = g.outChannels * g.outPlane
-            for co in 0..<g.outChannels {
-                var s: Float = 0
-                for n in 0..<g.batch {
-                    let row = dy + n * outImage + co * g.outPlane
-                    s += Reduce.sum(row, g.outPlane)
+            parallelRanges(g.outChannels, grain: max(1, 32768 / max(1, g.batch * g.outPlane))) { lo, hi in
+                for co in lo..<hi {
+                    var s: Float = 0
+                    for n in 0..<g.batch { s += Reduce.sum(dy + n * outImage + co * g.outPlane, g.outPlane) }
+                    dBias[co] += s
                 }
-                dBias[co] += s
             }
         }
     }

@@ -16,14 +16,21 @@
 //   c·plane + (oy·sH + ki·dH)·rowPitch + ((kj·dW) mod s)·Q + ⌊kj·dW / s⌋ + ox
 //   = tapOffset(c, ki, kj) + oy·sH·rowPitch + ox.
 //
+// 1-wide kernels at stride 1 line packed rows up with output rows, so vectors run over whole
+// output planes ("flat"), and an unpadded 1×1 convolution reads its input in place.
+//
 // The three products of a convolution:
-//   forward        y[co, p]  = Σ_k W[co, k] · xq[tap_k + base(p)]           (FwdTile: vectors along p)
+//   forward        y[co, p] = Σ_k W[co, k] · xq[tap_k + base(p)]       FwdTile: MR channels × NV
+//                  vectors of 16 pixels; a row's last vector overlaps its neighbour instead of
+//                  being partial, or (when accumulating) the tile is staged through a buffer
 //   input grad     stride 1: dx += the forward kernel on dy with W transposed and flipped, padding
 //                  d(k−1) − p; other strides (or wider padding): phase by phase (phasedInputGradient)
-//   weight grad    dW[co, k] += Σ_p dy[co, p] · xq[tap_k + base(p)]          (WgtTile*: vectors along co,
-//                  over dy transposed to [p, co], one partial dW per thread summed in a fixed order)
-// Every output element is summed by one thread in an order fixed by the geometry alone, so results
-// are bit-identical run to run (the weight gradient for a given thread count).
+//   weight grad    dW[co, k] += Σ_p dy[co, p] · xq[tap_k + base(p)]    WgtTile*: vectors along co over
+//                  dy transposed to [p, co]; or, for few channels per group or few taps,
+//                  PixelWgtTile: vectors along p with per-lane partial sums
+// Forward and input-gradient outputs are each summed by one thread in an order fixed by the
+// geometry, so they are bit-identical run to run and for any thread count. Weight gradients sum
+// one partial per thread, in thread order: bit-identical run to run for a given thread count.
 
 import Glibc
 
@@ -108,7 +115,7 @@ struct DirectLayout {
             guard count > 0 else { return }
             for c in 0..<g.inChannels {
                 let src = x + c * h * w + srcOffset, dstPlane = dst + c * plane + j0
-                for r in r0..<r1 { copy(src + (r - g.padH) * w, to: dstPlane + r * rowPitch, count) }
+                for r in r0..<r1 { (dstPlane + r * rowPitch).update(from: src + (r - g.padH) * w, count: count) }
             }
         } else if s == 2 {
             // phase p, index j holds input column 2j + p − padW; 16 indices of both phases come
@@ -160,15 +167,6 @@ struct DirectLayout {
             let ix = 2 * j + phase - g.padW
             if ix >= 0 && ix < g.width { drow[phase * phaseWidth + j] = srow[ix] }
         }
-    }
-
-    /// dst[0..<n] ← src[0..<n] by vectors: rows here are short, and a memcpy call per row costs
-    /// more than the copy.
-    @inline(__always)
-    private func copy(_ src: UnsafePointer<Float>, to dst: UnsafeMutablePointer<Float>, _ n: Int) {
-        var i = 0
-        while i + 16 <= n { storeVector(dst + i, loadVector(src + i)); i += 16 }
-        while i < n { dst[i] = src[i]; i += 1 }
     }
 }
 
@@ -308,8 +306,7 @@ enum WgtTileRows<let NV: Int, let NR: Int, let KW: Int> {
 /// Arguments of one pixel-vectorised weight-gradient tile: MR output channels × MJ taps, vectors
 /// along the output pixels of each row, partial sums kept per lane.
 struct PixelWgtTileArgs {
-    /// dy of the block's first channel, rows padded with zeros to `pitch` (a multiple of 16);
-    /// channel planes `dyStride` apart.
+    /// dy of the block's first channel, rows `pitch` apart, channel planes `dyStride` apart.
     var dy: UnsafePointer<Float>
     var dyStride: Int, pitch: Int
     /// Packed input of the group, and the MJ tap offsets.
@@ -322,8 +319,9 @@ struct PixelWgtTileArgs {
 }
 
 /// lanes[m, j] += dy[m, p] · in[offset_j + base(p)] over 16-pixel vectors, MR·MJ ≤ 16
-/// accumulators. In a row's last, partial vector the dy lanes past the row are zeros and the input
-/// lanes are masked to zero, so those lanes add exact zeros whatever the packed buffer holds there.
+/// accumulators. In a row's last, partial vector both the dy and the input lanes past the row are
+/// masked to zero, so those lanes add exact zeros whatever the buffers hold there (the caller
+/// makes sure whole-vector reads stay inside the buffers).
 enum PixelWgtTile<let MR: Int, let MJ: Int> {
     @inline(never)
     static func run(_ a: PixelWgtTileArgs) {
@@ -347,7 +345,7 @@ enum PixelWgtTile<let MR: Int, let MJ: Int> {
             }
             if rest > 0 {
                 var dv = InlineArray<4, ConvVector>(repeating: ConvVector())
-                for m in 0..<MR { dv[m] = loadVector(d + m * a.dyStride + ox) }
+                for m in 0..<MR { dv[m] = loadVector(d + m * a.dyStride + ox).replacing(with: 0, where: outside) }
                 for j in 0..<MJ {
                     let xv = loadVector(x[j] + rb + ox).replacing(with: 0, where: outside)
                     for m in 0..<MR { acc[m * MJ + j] = acc[m * MJ + j].addingProduct(dv[m], xv) }
@@ -376,7 +374,6 @@ struct TilePass {
 }
 
 enum DirectConv {
-    static let experiment: Int = { if let e = getenv("MEDSYNTH_CONV_EXP") { return Int(String(cString: e)) ?? 0 }; return 0 }()   // TEMP
     /// Height of the next output-channel block when `remaining` channels are left: 8, 4, 2 or 1.
     @inline(__always)
     static func blockHeight(_ remaining: Int) -> Int {
@@ -470,9 +467,10 @@ enum DirectConv {
         for oy in 0..<rowCount {
             for vx in 0..<perRow {
                 let i = oy * perRow + vx
-                inBase[i] = oy * g.strideH * layout.rowPitch + vx * 16
-                outBase[i] = oy * wo + vx * 16
-                lanes[i] = min(16, rowWidth - vx * 16)
+                let x0 = tailStart(vx * 16, width: rowWidth, index: i, overlap: !accumulate)
+                inBase[i] = oy * g.strideH * layout.rowPitch + x0
+                outBase[i] = oy * wo + x0
+                lanes[i] = min(16, rowWidth - x0)
             }
         }
         let inImage = g.inChannels * g.height * g.width, outImage = g.outChannels * g.outPlane
@@ -536,9 +534,20 @@ enum DirectConv {
     /// over them, and a block's weights stay in L1 while its tiles cover the chunk.
     static let chunk = 24
 
+    /// Where the vector that would start at `x0` of a row `width` wide starts. A row's last vector
+    /// is partial when the width is not a multiple of 16; when overwriting (not accumulating) and
+    /// the row is at least 16 wide, it moves back to end at the row's end instead, overlapping its
+    /// neighbour, whose lanes it recomputes bit for bit. Not across a chunk boundary (`index`
+    /// counts vectors from the start of the chunked sequence), which another thread may own.
+    @inline(__always)
+    static func tailStart(_ x0: Int, width: Int, index: Int, overlap: Bool) -> Int {
+        x0 + 16 <= width || !overlap || width < 16 || index % chunk == 0 ? x0 : width - 16
+    }
+
     /// Forward tiles over output vectors [v0, v1) of one image: every group, every channel block.
     /// A tile with a partial vector (the end of a row whose width is not a multiple of 16) runs on a
     /// staging buffer of whole vectors, and only its real lanes are copied to the output.
+    @inline(never)   // inlined into its callers, its vector copies stopped being inlined themselves
     static func runTiles(_ p: TilePass, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, _ v0: Int, _ v1: Int) {
         // staging: 24 vectors, then the 12 offsets of a staged tile's vectors
         withUnsafeTemporaryAllocation(of: ConvVector.self, capacity: 24) { staging in
@@ -571,11 +580,17 @@ enum DirectConv {
                             staged.output = stage
                             staged.outStride = width * 16
                             staged.outBase = UnsafePointer(stagedBase)
-                            for m in 0..<mr {
-                                for i in 0..<width {
-                                    let n = p.lanes[v + i], src = out + m * p.outStride + p.outBase[v + i]
-                                    let dst = stage + (m * width + i) * 16
-                                    for l in 0..<16 { dst[l] = p.accumulate && l < n ? src[l] : 0 }
+                            if p.accumulate {
+                                for m in 0..<mr {
+                                    for i in 0..<width {
+                                        let n = p.lanes[v + i], src = out + m * p.outStride + p.outBase[v + i]
+                                        let dst = stage + (m * width + i) * 16
+                                        if n == 16 {
+                                            storeVector(dst, loadVector(src))
+                                        } else {
+                                            for l in 0..<16 { dst[l] = l < n ? src[l] : 0 }
+                                        }
+                                    }
                                 }
                             }
                             forwardTile(mr: mr, nv: width, staged)
@@ -583,7 +598,7 @@ enum DirectConv {
                                 for i in 0..<width {
                                     let n = p.lanes[v + i], dst = out + m * p.outStride + p.outBase[v + i]
                                     let src = stage + (m * width + i) * 16
-                                    for l in 0..<n { dst[l] = src[l] }
+                                    if n == 16 { storeVector(dst, loadVector(src)) } else { for l in 0..<n { dst[l] = src[l] } }
                                 }
                             }
                         }
@@ -683,9 +698,10 @@ enum DirectConv {
                     let iy = a * sH + ry - g.padH
                     var b = b0
                     while b < b1 {
-                        inBase.append(a * colsDy + b)
-                        outBase.append(iy * pitchT + rx * colsT + b)
-                        lanes.append(min(16, b1 - b))
+                        let start = b0 + tailStart(b - b0, width: b1 - b0, index: inBase.count - phase.vectorStart, overlap: true)
+                        inBase.append(a * colsDy + start)
+                        outBase.append(iy * pitchT + rx * colsT + start)
+                        lanes.append(min(16, b1 - start))
                         b += 16
                     }
                 }
@@ -823,8 +839,10 @@ enum DirectConv {
         let offsets = layout.tapOffsets()
         let threads = min(ThreadPool.shared.threadCount, g.batch)
         let laneCount = g.outChannels * k * 16
-        // dy rows padded with zeros to whole vectors, unless they are whole already (then dy is read in place)
-        let pitch = (wo + 15) / 16 * 16, dyCount = pitch == wo ? 0 : g.outChannels * ho * pitch
+        // dy is read in place, except for the batch's last image when its rows end in a partial
+        // vector: the whole-vector read of its last row could run past dy, so that image goes
+        // through a copy with rows padded to whole vectors
+        let padded = (wo + 15) / 16 * 16, dyCount = padded == wo ? 0 : g.outChannels * ho * padded
         let packedCount = layout.isIdentity ? 0 : layout.imageCount
         let perThread = packedCount + laneCount + dyCount
         let scratch = Storage(count: perThread * threads)
@@ -835,16 +853,18 @@ enum DirectConv {
                 let dyP = packed + packedCount
                 if packedCount > 0 { layout.clear(packed) }
                 lanes.update(repeating: 0, count: laneCount)
-                dyP.update(repeating: 0, count: dyCount)   // row padding stays zero
                 for n in lo..<hi {
                     let input: UnsafePointer<Float>
                     if packedCount > 0 { layout.pack(x + n * inImage, into: packed); input = UnsafePointer(packed) } else { input = x + n * inImage }
-                    let dyImage: UnsafePointer<Float>
-                    if dyCount == 0 {
-                        dyImage = dy + n * outImage
+                    let dyImage: UnsafePointer<Float>, pitch: Int
+                    if dyCount == 0 || n < g.batch - 1 {
+                        (dyImage, pitch) = (dy + n * outImage, wo)
                     } else {
-                        for row in 0..<g.outChannels * ho { (dyP + row * pitch).update(from: dy + n * outImage + row * wo, count: wo) }
-                        dyImage = UnsafePointer(dyP)
+                        for row in 0..<g.outChannels * ho {
+                            (dyP + row * padded).update(from: dy + n * outImage + row * wo, count: wo)
+                            (dyP + row * padded + wo).update(repeating: 0, count: padded - wo)
+                        }
+                        (dyImage, pitch) = (UnsafePointer(dyP), padded)
                     }
                     for group in 0..<g.groups {
                         var args = PixelWgtTileArgs(dy: dyImage, dyStride: ho * pitch, pitch: pitch,
