@@ -35,8 +35,10 @@ test: setup test-swift test-python
 # OpenBLAS 0.3.21 mistakes AVX-512 CPUs it does not know (Zen 4) for Haswell; see python/medsynth/_cpu.py
 OPENBLAS_ENV := $(shell grep -q avx512vl /proc/cpuinfo 2>/dev/null && echo OPENBLAS_CORETYPE=SkylakeX)
 
+# Release build (with -enable-testing for @testable): the SIMD kernels are 100x slower unoptimised.
+# Its own scratch folder, so it does not rebuild the Python package's release build.
 test-swift: system-deps
-	env $(OPENBLAS_ENV) swift test
+	env $(OPENBLAS_ENV) swift test -c release -Xswiftc -enable-testing --scratch-path .build-test
 
 test-python: install
 	$(PYTHON) -m pytest -q python/tests

@@ -30,7 +30,10 @@ class BuildSwiftEngine(build_ext):
         bin_dir = subprocess.check_output(base + ["--show-bin-path"], text=True).strip()
         out_dir = Path(self.get_ext_fullpath("medsynth._engine")).parent
         out_dir.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(Path(bin_dir) / LIBRARY, out_dir / LIBRARY)
+        # copy, then rename over the old library: a running process keeps its mapped copy intact
+        staged = out_dir / (LIBRARY + ".tmp")
+        shutil.copy2(Path(bin_dir) / LIBRARY, staged)
+        os.replace(staged, out_dir / LIBRARY)
         for ext in self.extensions:
             ext.library_dirs.append(bin_dir)
         super().run()

@@ -167,91 +167,132 @@ static PyObject *py_memory_reset_peak(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
-/* ---- classifiers ---- */
+/* ---- handles ----
+   Classifiers and diffusion models are opaque engine handles inside capsules. One table per kind
+   of handle lets create/load/save/config be written once. */
 
-static const char *CLASSIFIER_CAPSULE = "medsynth.classifier";
+typedef struct {
+    const char *capsule;   /* capsule name, checked on every use */
+    const char *what;      /* for error messages */
+    int32_t (*create)(const char *config, void **out, char *err, size_t err_len);
+    int32_t (*load)(const char *path, void **out, char *err, size_t err_len);
+    int32_t (*save)(void *handle, const char *path, char *err, size_t err_len);
+    int32_t (*config)(void *handle, char *buf, size_t len, size_t *needed, char *err, size_t err_len);
+    void (*destroy)(void *handle);
+} handle_kind;
 
-static void classifier_capsule_free(PyObject *capsule) {
-    ms_classifier *m = (ms_classifier *)PyCapsule_GetPointer(capsule, CLASSIFIER_CAPSULE);
-    if (m) ms_classifier_free(m);
+static void capsule_destroy(PyObject *capsule) {
+    const handle_kind *kind = PyCapsule_GetContext(capsule);
+    void *handle = kind ? PyCapsule_GetPointer(capsule, kind->capsule) : NULL;
+    if (handle) kind->destroy(handle);
 }
 
-static ms_classifier *classifier_from(PyObject *capsule) {
-    if (!PyCapsule_IsValid(capsule, CLASSIFIER_CAPSULE)) {
-        PyErr_SetString(PyExc_TypeError, "expected a medsynth classifier handle");
+static PyObject *wrap_handle(void *handle, const handle_kind *kind) {
+    PyObject *capsule = PyCapsule_New(handle, kind->capsule, capsule_destroy);
+    if (!capsule) { kind->destroy(handle); return NULL; }
+    PyCapsule_SetContext(capsule, (void *)kind);
+    return capsule;
+}
+
+static void *unwrap_handle(PyObject *capsule, const handle_kind *kind) {
+    if (!PyCapsule_IsValid(capsule, kind->capsule)) {
+        PyErr_Format(PyExc_TypeError, "expected a medsynth %s handle", kind->what);
         return NULL;
     }
-    return (ms_classifier *)PyCapsule_GetPointer(capsule, CLASSIFIER_CAPSULE);
+    return PyCapsule_GetPointer(capsule, kind->capsule);
 }
 
-static PyObject *py_classifier_create(PyObject *self, PyObject *args) {
+static PyObject *handle_create(PyObject *args, const handle_kind *kind) {
     const char *config;
     char err[ERR_LEN] = "";
-    ms_classifier *m = NULL;
+    void *handle = NULL;
     if (!PyArg_ParseTuple(args, "s", &config)) return NULL;
     int32_t rc;
     Py_BEGIN_ALLOW_THREADS
-    rc = ms_classifier_create(config, &m, err, sizeof err);
+    rc = kind->create(config, &handle, err, sizeof err);
     Py_END_ALLOW_THREADS
     if (rc) return raise_status(rc, err);
-    return PyCapsule_New(m, CLASSIFIER_CAPSULE, classifier_capsule_free);
+    return wrap_handle(handle, kind);
 }
 
-static PyObject *py_classifier_load(PyObject *self, PyObject *args) {
+static PyObject *handle_load(PyObject *args, const handle_kind *kind) {
     PyObject *path_obj;
     char err[ERR_LEN] = "";
-    ms_classifier *m = NULL;
+    void *handle = NULL;
     if (!PyArg_ParseTuple(args, "O&", PyUnicode_FSConverter, &path_obj)) return NULL;
     int32_t rc;
     const char *path = PyBytes_AS_STRING(path_obj);
     Py_BEGIN_ALLOW_THREADS
-    rc = ms_classifier_load(path, &m, err, sizeof err);
+    rc = kind->load(path, &handle, err, sizeof err);
     Py_END_ALLOW_THREADS
     Py_DECREF(path_obj);
     if (rc) return raise_status(rc, err);
-    return PyCapsule_New(m, CLASSIFIER_CAPSULE, classifier_capsule_free);
+    return wrap_handle(handle, kind);
 }
 
-typedef int32_t (*config_fn)(void *, char *, size_t, size_t *, char *, size_t);
-
-/* Two calls: the first learns the size, the second fills a buffer of that size. */
-static PyObject *config_string(void *handle, config_fn fn) {
-    char err[ERR_LEN] = "";
-    size_t needed = 0;
-    char small[1];
-    fn(handle, small, 0, &needed, err, sizeof err);
-    if (needed == 0) return raise_status(MS_ERR_RUNTIME, err);
-    char *buf = PyMem_Malloc(needed);
-    if (!buf) return PyErr_NoMemory();
-    int32_t rc = fn(handle, buf, needed, &needed, err, sizeof err);
-    PyObject *result = rc ? raise_status(rc, err) : PyUnicode_FromString(buf);
-    PyMem_Free(buf);
-    return result;
-}
-
-static PyObject *py_classifier_config(PyObject *self, PyObject *args) {
-    PyObject *cap;
-    if (!PyArg_ParseTuple(args, "O", &cap)) return NULL;
-    ms_classifier *m = classifier_from(cap);
-    if (!m) return NULL;
-    return config_string(m, (config_fn)ms_classifier_config);
-}
-
-static PyObject *py_classifier_save(PyObject *self, PyObject *args) {
+static PyObject *handle_save(PyObject *args, const handle_kind *kind) {
     PyObject *cap, *path_obj;
     char err[ERR_LEN] = "";
     if (!PyArg_ParseTuple(args, "OO&", &cap, PyUnicode_FSConverter, &path_obj)) return NULL;
-    ms_classifier *m = classifier_from(cap);
-    if (!m) { Py_DECREF(path_obj); return NULL; }
+    void *handle = unwrap_handle(cap, kind);
+    if (!handle) { Py_DECREF(path_obj); return NULL; }
     int32_t rc;
     const char *path = PyBytes_AS_STRING(path_obj);
     Py_BEGIN_ALLOW_THREADS
-    rc = ms_classifier_save(m, path, err, sizeof err);
+    rc = kind->save(handle, path, err, sizeof err);
     Py_END_ALLOW_THREADS
     Py_DECREF(path_obj);
     if (rc) return raise_status(rc, err);
     Py_RETURN_NONE;
 }
+
+/* The configuration as a JSON string: one call learns the size, the second fills the buffer. */
+static PyObject *handle_config(PyObject *args, const handle_kind *kind) {
+    PyObject *cap;
+    if (!PyArg_ParseTuple(args, "O", &cap)) return NULL;
+    void *handle = unwrap_handle(cap, kind);
+    if (!handle) return NULL;
+    char err[ERR_LEN] = "";
+    size_t needed = 0;
+    char small[1];
+    kind->config(handle, small, 0, &needed, err, sizeof err);
+    if (needed == 0) return raise_status(MS_ERR_RUNTIME, err);
+    char *buf = PyMem_Malloc(needed);
+    if (!buf) return PyErr_NoMemory();
+    int32_t rc = kind->config(handle, buf, needed, &needed, err, sizeof err);
+    PyObject *result = rc ? raise_status(rc, err) : PyUnicode_FromString(buf);
+    PyMem_Free(buf);
+    return result;
+}
+
+/* ---- classifiers ---- */
+
+static int32_t classifier_create(const char *c, void **out, char *e, size_t n) {
+    ms_classifier *m = NULL;
+    int32_t rc = ms_classifier_create(c, &m, e, n);
+    *out = m;
+    return rc;
+}
+static int32_t classifier_load(const char *p, void **out, char *e, size_t n) {
+    ms_classifier *m = NULL;
+    int32_t rc = ms_classifier_load(p, &m, e, n);
+    *out = m;
+    return rc;
+}
+static int32_t classifier_save(void *h, const char *p, char *e, size_t n) { return ms_classifier_save(h, p, e, n); }
+static int32_t classifier_config(void *h, char *b, size_t l, size_t *need, char *e, size_t n) {
+    return ms_classifier_config(h, b, l, need, e, n);
+}
+static void classifier_destroy(void *h) { ms_classifier_free(h); }
+
+static const handle_kind CLASSIFIER = {"medsynth.classifier", "classifier", classifier_create, classifier_load,
+                                       classifier_save, classifier_config, classifier_destroy};
+
+static ms_classifier *classifier_from(PyObject *capsule) { return unwrap_handle(capsule, &CLASSIFIER); }
+static PyObject *py_classifier_create(PyObject *self, PyObject *args) { return handle_create(args, &CLASSIFIER); }
+static PyObject *py_classifier_load(PyObject *self, PyObject *args) { return handle_load(args, &CLASSIFIER); }
+static PyObject *py_classifier_save(PyObject *self, PyObject *args) { return handle_save(args, &CLASSIFIER); }
+static PyObject *py_classifier_config(PyObject *self, PyObject *args) { return handle_config(args, &CLASSIFIER); }
 
 /* fit(handle, x[n,c,h,w] f32, y[n] i64, x_val or None, y_val or None, options_json, callback) -> history_json */
 static PyObject *py_classifier_fit(PyObject *self, PyObject *args) {
@@ -333,72 +374,32 @@ static PyObject *py_classifier_predict_proba(PyObject *self, PyObject *args) {
 
 /* ---- diffusion models ---- */
 
-static const char *DIFFUSION_CAPSULE = "medsynth.diffusion";
-
-static void diffusion_capsule_free(PyObject *capsule) {
-    ms_diffusion *m = (ms_diffusion *)PyCapsule_GetPointer(capsule, DIFFUSION_CAPSULE);
-    if (m) ms_diffusion_free(m);
-}
-
-static ms_diffusion *diffusion_from(PyObject *capsule) {
-    if (!PyCapsule_IsValid(capsule, DIFFUSION_CAPSULE)) {
-        PyErr_SetString(PyExc_TypeError, "expected a medsynth diffusion model handle");
-        return NULL;
-    }
-    return (ms_diffusion *)PyCapsule_GetPointer(capsule, DIFFUSION_CAPSULE);
-}
-
-static PyObject *py_diffusion_create(PyObject *self, PyObject *args) {
-    const char *config;
-    char err[ERR_LEN] = "";
+static int32_t diffusion_create(const char *c, void **out, char *e, size_t n) {
     ms_diffusion *m = NULL;
-    if (!PyArg_ParseTuple(args, "s", &config)) return NULL;
-    int32_t rc;
-    Py_BEGIN_ALLOW_THREADS
-    rc = ms_diffusion_create(config, &m, err, sizeof err);
-    Py_END_ALLOW_THREADS
-    if (rc) return raise_status(rc, err);
-    return PyCapsule_New(m, DIFFUSION_CAPSULE, diffusion_capsule_free);
+    int32_t rc = ms_diffusion_create(c, &m, e, n);
+    *out = m;
+    return rc;
 }
-
-static PyObject *py_diffusion_load(PyObject *self, PyObject *args) {
-    PyObject *path_obj;
-    char err[ERR_LEN] = "";
+static int32_t diffusion_load(const char *p, void **out, char *e, size_t n) {
     ms_diffusion *m = NULL;
-    if (!PyArg_ParseTuple(args, "O&", PyUnicode_FSConverter, &path_obj)) return NULL;
-    int32_t rc;
-    const char *path = PyBytes_AS_STRING(path_obj);
-    Py_BEGIN_ALLOW_THREADS
-    rc = ms_diffusion_load(path, &m, err, sizeof err);
-    Py_END_ALLOW_THREADS
-    Py_DECREF(path_obj);
-    if (rc) return raise_status(rc, err);
-    return PyCapsule_New(m, DIFFUSION_CAPSULE, diffusion_capsule_free);
+    int32_t rc = ms_diffusion_load(p, &m, e, n);
+    *out = m;
+    return rc;
 }
+static int32_t diffusion_save(void *h, const char *p, char *e, size_t n) { return ms_diffusion_save(h, p, e, n); }
+static int32_t diffusion_config(void *h, char *b, size_t l, size_t *need, char *e, size_t n) {
+    return ms_diffusion_config(h, b, l, need, e, n);
+}
+static void diffusion_destroy(void *h) { ms_diffusion_free(h); }
 
-static PyObject *py_diffusion_config(PyObject *self, PyObject *args) {
-    PyObject *cap;
-    if (!PyArg_ParseTuple(args, "O", &cap)) return NULL;
-    ms_diffusion *m = diffusion_from(cap);
-    if (!m) return NULL;
-    return config_string(m, (config_fn)ms_diffusion_config);
-}
+static const handle_kind DIFFUSION = {"medsynth.diffusion", "diffusion model", diffusion_create, diffusion_load,
+                                      diffusion_save, diffusion_config, diffusion_destroy};
 
-static PyObject *py_diffusion_save(PyObject *self, PyObject *args) {
-    PyObject *cap, *path_obj;
-    char err[ERR_LEN] = "";
-    if (!PyArg_ParseTuple(args, "OO&", &cap, PyUnicode_FSConverter, &path_obj)) return NULL;
-    ms_diffusion *m = diffusion_from(cap);
-    if (!m) { Py_DECREF(path_obj); return NULL; }
-    int32_t rc;
-    const char *path = PyBytes_AS_STRING(path_obj);
-    Py_BEGIN_ALLOW_THREADS
-    rc = ms_diffusion_save(m, path, err, sizeof err);
-    Py_END_ALLOW_THREADS
-    Py_DECREF(path_obj);
-    if (rc) return raise_status(rc, err);
-    Py_RETURN_NONE;
-}
+static ms_diffusion *diffusion_from(PyObject *capsule) { return unwrap_handle(capsule, &DIFFUSION); }
+static PyObject *py_diffusion_create(PyObject *self, PyObject *args) { return handle_create(args, &DIFFUSION); }
+static PyObject *py_diffusion_load(PyObject *self, PyObject *args) { return handle_load(args, &DIFFUSION); }
+static PyObject *py_diffusion_save(PyObject *self, PyObject *args) { return handle_save(args, &DIFFUSION); }
+static PyObject *py_diffusion_config(PyObject *self, PyObject *args) { return handle_config(args, &DIFFUSION); }
 
 /* fit(handle, x [n,c,h,w] f32, labels [n] i64 or None, options_json, callback) -> summary_json */
 static PyObject *py_diffusion_fit(PyObject *self, PyObject *args) {
