@@ -117,3 +117,14 @@ def test_interpreter_survives_garbage_in_a_subprocess(tmp_path):
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "survived" in result.stdout
+
+
+def test_impossible_batch_sizes_raise_memory_error():
+    """A request that cannot fit in memory is refused before it starts, not half-way through."""
+    x = np.random.default_rng(0).random((2, 256, 256), dtype=np.float32)
+    model = medsynth.DiffusionModel(base_channels=32, seed=0)
+    with pytest.raises(MemoryError, match="batch size 4096"):
+        model.fit(x, np.array([0, 1]), steps=1, batch_size=4096, progress=False)
+    model.fit(x, np.array([0, 1]), steps=1, batch_size=2, progress=False)    # and the model still works
+    with pytest.raises(MemoryError, match="batches of"):
+        model.sample(n_per_class=1024, batch_size=2048, progress=False)

@@ -28,6 +28,8 @@ public final class DiffusionModel {
     /// Optimiser steps taken over the model's life.
     public internal(set) var trainedSteps = 0
     var optimizer: AdamW?
+    /// Engine memory one image needs in a sampling step (measured once).
+    var samplingBytesPerImage: Int? = nil
 
     public init(config: DiffusionConfig) throws {
         try config.validate()

@@ -29,6 +29,7 @@ extension DiffusionModel {
                 + "Train longer, lower ema_decay, or sample with use_ema=False"))
         }
         let guided = isConditional && options.guidanceScale != 1
+        try checkSamplingMemory(batchSize: min(options.batchSize, n) * (guided ? 2 : 1))
         if useEMA { ema?.swap() }
         defer { if useEMA { ema?.swap() } }
         unet.eval()
@@ -94,6 +95,20 @@ extension DiffusionModel {
             for i in 0..<(b * count) { dst[i] = (min(1, max(-1, x.data[i])) + 1) * half + low }
         }
         return timesteps.count
+    }
+
+    /// Measures (once) what one image costs in a model evaluation and checks a batch fits.
+    func checkSamplingMemory(batchSize: Int) throws {
+        let u = config.unet
+        if samplingBytesPerImage == nil {
+            unet.eval()
+            samplingBytesPerImage = try MemoryBudget.peakBytes {
+                let x = Tensor(zeros: [1, u.inChannels, u.imageSize, u.imageSize])
+                _ = try withoutGrad { try unet.forward(x, timesteps: [0], labels: isConditional ? [0] : nil) }
+            }
+        }
+        try MemoryBudget.check(bytes: (samplingBytesPerImage ?? 0) * batchSize * 5 / 4 + 4 * imageCount * batchSize * 4,
+                               what: "sampling \(u.imageSize)x\(u.imageSize) images in batches of \(batchSize)")
     }
 
     /// The network's output at timestep t, with classifier-free guidance ε_u + s·(ε_c − ε_u) when

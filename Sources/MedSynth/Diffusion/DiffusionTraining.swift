@@ -138,12 +138,10 @@ extension DiffusionModel {
     func preflight(batchSize: Int) throws {
         let u = config.unet
         unet.eval()
-        let before = Storage.currentBytes
-        Storage.resetPeak()
-        let x = Tensor(zeros: [1, u.inChannels, u.imageSize, u.imageSize])
-        let out = try unet.forward(x, timesteps: [0], labels: isConditional ? [0] : nil)
-        try mean(out).backward()
-        let perImage = max(0, Storage.peakBytesSinceReset - before)
+        let perImage = try MemoryBudget.peakBytes {
+            let x = Tensor(zeros: [1, u.inChannels, u.imageSize, u.imageSize])
+            try mean(try unet.forward(x, timesteps: [0], labels: isConditional ? [0] : nil)).backward()
+        }
         unet.zeroGrad()
         try MemoryBudget.check(bytes: perImage * batchSize * 5 / 4 + unet.parameterCount * 4 * 5,
                                what: "training a \(u.imageSize)x\(u.imageSize) diffusion model with batch size \(batchSize)")

@@ -62,6 +62,15 @@ public enum MemoryBudget {
         return Int.max
     }
 
+    /// The most engine memory `body` holds at once beyond what was live before it (approximate when
+    /// other threads allocate at the same time).
+    public static func peakBytes(during body: () throws -> Void) rethrows -> Int {
+        let before = Storage.currentBytes
+        Storage.resetPeak()
+        try body()
+        return max(0, Storage.peakBytesSinceReset - before)
+    }
+
     /// Throws `.outOfMemory` when `bytes` exceeds what is available now.
     public static func check(bytes: Int, what: String) throws {
         let available = availableBytes()

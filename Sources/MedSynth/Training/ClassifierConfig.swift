@@ -53,8 +53,8 @@ public struct ClassifierConfig: Equatable {
         let arch = try ClassifierArchitecture.named(architecture)
         try require(numClasses >= 2 && numClasses <= 100_000, "num_classes must be between 2 and 100000, got \(numClasses)")
         try require(inChannels >= 1 && inChannels <= 64, "in_channels must be between 1 and 64, got \(inChannels)")
-        try require(imageSize >= arch.minImageSize && imageSize <= 4096,
-                    "\(architecture) needs images of at least \(arch.minImageSize)x\(arch.minImageSize) pixels (and at most 4096), got image_size \(imageSize)")
+        try require(imageSize >= arch.minImageSize && imageSize <= 1024,
+                    "\(architecture) needs images of at least \(arch.minImageSize)x\(arch.minImageSize) pixels (and at most 1024), got image_size \(imageSize)")
         try require(mean.count == inChannels && std.count == inChannels, "mean and std need one value per input channel")
         try require(mean.allSatisfy { $0.isFinite } && std.allSatisfy { $0.isFinite && $0 > 0 }, "mean must be finite and std positive")
         try require(classNames.count == numClasses, "class_names needs \(numClasses) names, got \(classNames.count)")

@@ -129,12 +129,11 @@ extension ImageClassifier {
     func preflight(_ train: ImageSet, batchSize: Int) throws {
         let probe = min(2, train.count)
         model.eval()
-        let before = Storage.currentBytes
-        Storage.resetPeak()
-        let out = try model(batch(train, Array(0..<probe)[...]))
-        try require(out.shape == [probe, config.numClasses], "the model produced \(out.shape) for \(probe) images")
-        try out.backward()
-        let perImage = max(0, Storage.peakBytesSinceReset - before) / probe
+        let perImage = try MemoryBudget.peakBytes {
+            let out = try model(batch(train, Array(0..<probe)[...]))
+            try require(out.shape == [probe, config.numClasses], "the model produced \(out.shape) for \(probe) images")
+            try out.backward()
+        } / probe
         model.zeroGrad()
         let parameterBytes = model.parameterCount * 4 * 4   // weights, gradients, two AdamW moments
         try MemoryBudget.check(bytes: perImage * batchSize * 5 / 4 + parameterBytes,

@@ -28,6 +28,8 @@ public final class ImageClassifier {
     public let model: Layer
     /// False until the first `fit` has measured the input mean and standard deviation.
     public internal(set) var normalizationFitted = false
+    /// Engine memory one image needs in an inference pass (measured once).
+    var inferenceBytesPerImage: Int? = nil
 
     public init(config: ClassifierConfig) throws {
         try config.validate()
@@ -100,6 +102,7 @@ public final class ImageClassifier {
                                      progress: Progress = .silent) throws {
         try check(set, what: "input", needLabels: false)
         try require(batchSize >= 1, "batch_size must be at least 1")
+        try checkInferenceMemory(set, batchSize: batchSize)
         model.eval()
         let k = config.numClasses
         var start = 0
@@ -118,6 +121,7 @@ public final class ImageClassifier {
     /// Mean cross-entropy and accuracy on a labelled set (evaluation mode).
     public func evaluate(_ set: ImageSet, batchSize: Int = 64, weights: Tensor? = nil) throws -> (loss: Double, accuracy: Double) {
         try check(set, what: "validation set", needLabels: true)
+        try checkInferenceMemory(set, batchSize: batchSize)
         model.eval()
         var lossSum = 0.0, correct = 0
         guard let labels = set.labels else { throw MedSynthError.invalidArgument("validation set needs labels") }
@@ -134,6 +138,18 @@ public final class ImageClassifier {
             }
         }
         return (lossSum / Double(set.count), Double(correct) / Double(set.count))
+    }
+
+    /// Measures (once) what one image costs in inference and checks `batchSize` of them fit.
+    func checkInferenceMemory(_ set: ImageSet, batchSize: Int) throws {
+        if inferenceBytesPerImage == nil {
+            model.eval()
+            inferenceBytesPerImage = try MemoryBudget.peakBytes {
+                _ = try withoutGrad { try model(batch(set, [0][...])) }
+            }
+        }
+        try MemoryBudget.check(bytes: (inferenceBytesPerImage ?? 0) * min(batchSize, set.count) * 5 / 4,
+                               what: "\(config.architecture) inference with batch size \(batchSize)")
     }
 
     static func correctCount(_ logits: Tensor, _ targets: [Int]) -> Int {
