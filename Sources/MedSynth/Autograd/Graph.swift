@@ -74,7 +74,7 @@ extension Tensor {
     public func backward(seed: Tensor? = nil, cancel: CancelToken = .never) throws {
         let order = topologicalOrder()
         if let seed {
-            precondition(seed.count == count)
+            try require(seed.count == count, "backward: the seed has \(seed.count) values, the tensor \(count)")
             grad = seed.copy()
         } else {
             let g = Tensor(repeating: 1, shape: shape)

@@ -81,8 +81,8 @@ public final class Tensor {
     public func fill(_ value: Float) { data.update(repeating: value, count: count) }
 
     /// Copies `other`'s data into this tensor (same element count).
-    public func assign(_ other: Tensor) {
-        precondition(other.count == count)
+    public func assign(_ other: Tensor) throws {
+        try require(other.count == count, "assign: \(other.count) values into a tensor of \(count)")
         data.update(from: other.data, count: count)
     }
 }
