@@ -41,10 +41,7 @@ public struct DiffusionConfig {
             guard let p = PredictionType(rawValue: s) else { throw MedSynthError.invalidArgument("prediction must be 'epsilon' or 'v', got '\(s)'") }
             prediction = p
         }
-        if let v = try json.int("seed") {
-            try require(v >= 0, "seed must be non-negative")
-            seed = UInt64(v)
-        }
+        if let v = try json.seed() { seed = v }
         if let r = try json.doubleArray("data_range") {
             try require(r.count == 2 && r[0].isFinite && r[1].isFinite && r[0] < r[1], "data_range must be [low, high] with low < high")
             dataRange = (Float(r[0]), Float(r[1]))
@@ -144,10 +141,7 @@ public struct DiffusionTrainingOptions {
         if let v = try json.string("checkpoint") { checkpoint = v }
         if let v = try json.int("checkpoint_every") { checkpointEvery = v }
         if let v = try json.bool("resume") { resume = v }
-        if let v = try json.int("seed") {
-            try require(v >= 0, "seed must be non-negative")
-            seed = UInt64(v)
-        }
+        if let v = try json.seed() { seed = v }
         try validate()
     }
 
@@ -213,10 +207,7 @@ public struct SamplingOptions {
         if let v = try json.int("steps") { steps = v }
         if let v = try json.double("eta") { eta = v }
         if let v = try json.double("guidance_scale") { guidanceScale = Float(v) }
-        if let v = try json.int("seed") {
-            try require(v >= 0, "seed must be non-negative")
-            seed = UInt64(v)
-        }
+        if let v = try json.seed() { seed = v }
         if let v = try json.int("batch_size") { batchSize = v }
         if let v = try json.bool("use_ema") { useEMA = v }
         if let v = try json.bool("clip") { clip = v }

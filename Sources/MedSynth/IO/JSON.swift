@@ -278,6 +278,12 @@ extension JSON {
     }
     public func int(_ key: String) throws -> Int? { try field(key, { $0.int }, kind: "an integer") }
     public func double(_ key: String) throws -> Double? { try field(key, { $0.double }, kind: "a number") }
+    /// A random seed: a non-negative integer.
+    public func seed(_ key: String = "seed") throws -> UInt64? {
+        guard let v = try int(key) else { return nil }
+        try require(v >= 0, "'\(key)' must be a non-negative integer, got \(v)")
+        return UInt64(v)
+    }
     public func string(_ key: String) throws -> String? { try field(key, { $0.string }, kind: "a string") }
     public func bool(_ key: String) throws -> Bool? { try field(key, { $0.bool }, kind: "true or false") }
     public func intArray(_ key: String) throws -> [Int]? {

@@ -35,9 +35,8 @@ public struct ClassifierConfig: Equatable {
         guard let numClasses = try json.int("num_classes") else { throw MedSynthError.invalidArgument("classifier config needs 'num_classes'") }
         guard let inChannels = try json.int("in_channels") else { throw MedSynthError.invalidArgument("classifier config needs 'in_channels'") }
         guard let imageSize = try json.int("image_size") else { throw MedSynthError.invalidArgument("classifier config needs 'image_size'") }
-        let seed = try json.int("seed") ?? 0
-        try require(seed >= 0, "seed must be non-negative")
-        self.init(architecture: architecture, numClasses: numClasses, inChannels: inChannels, imageSize: imageSize, seed: UInt64(seed))
+        self.init(architecture: architecture, numClasses: numClasses, inChannels: inChannels, imageSize: imageSize,
+                  seed: try json.seed() ?? 0)
         if let m = try json.doubleArray("mean") { mean = m.map { Float($0) } }
         if let s = try json.doubleArray("std") { std = s.map { Float($0) } }
         if let names = json["class_names"]?.array {

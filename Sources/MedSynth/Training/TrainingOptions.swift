@@ -47,10 +47,7 @@ public struct ClassifierTrainingOptions {
         if let v = try json.double("grad_clip") { gradClip = Float(v) }
         if let v = try json.string("checkpoint") { checkpoint = v }
         if let v = try json.bool("resume") { resume = v }
-        if let v = try json.int("seed") {
-            try require(v >= 0, "seed must be non-negative")
-            seed = UInt64(v)
-        }
+        if let v = try json.seed() { seed = v }
         try validate()
     }
 
