@@ -216,3 +216,16 @@ def test_generate_from_a_dataset_object(two_shapes):
                                        train={"steps": 2, "batch_size": 4}, steps=2, progress=False)
     assert images.shape == (2, 16, 16) and images.dtype == np.float32
     assert sorted(labels.tolist()) == [0, 1]
+
+
+def test_augmentation_changes_training_and_stays_reproducible(two_shapes):
+    X, y = two_shapes
+    kw = dict(steps=3, batch_size=8, progress=False)
+    plain = medsynth.DiffusionModel(**TINY).fit(X[:16], y[:16], **kw)
+    augmented = [medsynth.DiffusionModel(**TINY).fit(X[:16], y[:16], hflip=True, translate=2, rotate=10, **kw)
+                 for _ in range(2)]
+    sample = lambda m: m.sample(labels=[0, 1], steps=2, use_ema=False, output="float", progress=False)[0]
+    np.testing.assert_array_equal(sample(augmented[0]), sample(augmented[1]))
+    assert not np.array_equal(sample(plain), sample(augmented[0]))
+    with pytest.raises(ValueError, match="rotate"):
+        medsynth.DiffusionModel(**TINY).fit(X[:16], y[:16], rotate=500, **kw)

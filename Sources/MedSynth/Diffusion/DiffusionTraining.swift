@@ -34,6 +34,7 @@ extension DiffusionModel {
         let count = imageCount
         let scale = 2 / ((config.dataRange?.high ?? 1) - (config.dataRange?.low ?? 0)), low = config.dataRange?.low ?? 0
         let logEvery = max(1, min(100, options.steps / 20))
+        let augmentScratch = options.augmentation.isIdentity ? nil : Storage(count: count)
         var intervalLoss = 0.0, intervalCount = 0, lastLoss = Double.nan
         defer { unet.eval() }
         unet.train()
@@ -54,11 +55,10 @@ extension DiffusionModel {
             }
             // x₀ in [−1, 1], augmented; timesteps, noise, labels with CFG dropout
             let x0 = Tensor(uninitialized: [batchSize, config.unet.inChannels, config.unet.imageSize, config.unet.imageSize])
-            let scratch = [Float](repeating: 0, count: count)
             for (b, index) in indices.enumerated() {
                 let src = data.images + index * count, dst = x0.data + b * count
                 for i in 0..<count { dst[i] = (src[i] - low) * scale - 1 }
-                if !options.augmentation.isIdentity { augment(dst, options.augmentation, rng: rng, scratch: scratch) }
+                if let scratch = augmentScratch { augment(dst, options.augmentation, rng: rng, scratch: scratch.pointer) }
             }
             let timesteps = (0..<batchSize).map { _ in rng.int(below: config.timesteps) }
             let noise = Tensor(uninitialized: x0.shape)
@@ -118,19 +118,17 @@ extension DiffusionModel {
                         ("final_loss", .number(lastLoss)), ("history", .array(history))])
     }
 
-    func augment(_ image: UnsafeMutablePointer<Float>, _ a: Augmentation, rng: RandomGenerator, scratch: [Float]) {
+    /// Applies a random draw of the augmentation to one image in place (`scratch` holds a copy).
+    func augment(_ image: UnsafeMutablePointer<Float>, _ a: Augmentation, rng: RandomGenerator,
+                 scratch: UnsafeMutablePointer<Float>) {
         let u = config.unet
         let flipH = a.horizontalFlip && rng.uniform() < 0.5
         let flipV = a.verticalFlip && rng.uniform() < 0.5
         let dx = a.translate * (2 * rng.uniform() - 1), dy = a.translate * (2 * rng.uniform() - 1)
         let angle = a.rotate * (2 * rng.uniform() - 1)
-        var copy = scratch
-        copy.withUnsafeMutableBufferPointer { buffer in
-            guard let base = buffer.baseAddress else { return }
-            base.update(from: image, count: imageCount)
-            AugmentKernel.apply(base, image, channels: u.inChannels, height: u.imageSize, width: u.imageSize,
-                                flipH: flipH, flipV: flipV, shiftX: dx, shiftY: dy, degrees: angle)
-        }
+        scratch.update(from: image, count: imageCount)
+        AugmentKernel.apply(scratch, image, channels: u.inChannels, height: u.imageSize, width: u.imageSize,
+                            flipH: flipH, flipV: flipV, shiftX: dx, shiftY: dy, degrees: angle)
     }
 
     /// A forward and backward pass on one noisy image (evaluation mode), to check the memory a
