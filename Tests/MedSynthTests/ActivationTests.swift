@@ -1,6 +1,7 @@
 import Testing
 import Glibc
 @testable import MedSynth
+@testable import MedSynthCore
 
 /// Standard-normal values scaled by `scale`, moved at least 0.1 away from each of `kinks` so that
 /// finite differences (step 0.01) never straddle a point where the derivative jumps.

@@ -1,5 +1,6 @@
 import Testing
 @testable import MedSynth
+@testable import MedSynthCore
 
 /// Elementwise f(a, b) with NumPy broadcasting, by explicit multi-indices: the definition the
 /// simplified kernels must match.

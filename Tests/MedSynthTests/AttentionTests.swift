@@ -1,6 +1,7 @@
 import Glibc
 import Testing
 @testable import MedSynth
+@testable import MedSynthCore
 
 /// softmax(scale · q kᵀ) v per head, straight from the definition in double precision.
 func referenceAttention(_ q: Tensor, _ k: Tensor, _ v: Tensor, scale: Double? = nil) -> [Float] {

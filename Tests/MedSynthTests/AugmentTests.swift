@@ -1,5 +1,6 @@
 import Testing
 @testable import MedSynth
+@testable import MedSynthCore
 
 @Suite struct AugmentTests {
     /// A 2-channel 3×4 image whose pixels are all different: value = 100·c + 10·y + x.

@@ -5,6 +5,7 @@
 
 import Testing
 @testable import MedSynth
+@testable import MedSynthCore
 
 /// A generated shapes set held in arrays (the ImageSet borrows them inside `with`).
 private struct Shapes {

@@ -1,5 +1,6 @@
 import Testing
 @testable import MedSynth
+@testable import MedSynthCore
 
 /// Direct 7-loop convolution, the definition the kernels must match.
 func referenceConv2d(_ x: Tensor, _ w: Tensor, _ b: Tensor?, stride: (Int, Int), padding: (Int, Int),

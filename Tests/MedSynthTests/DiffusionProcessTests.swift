@@ -1,6 +1,7 @@
 import Testing
 import Glibc
 @testable import MedSynth
+@testable import MedSynthCore
 
 @Suite struct DiffusionProcessTests {
     @Test func linearAndCosineSchedules() throws {

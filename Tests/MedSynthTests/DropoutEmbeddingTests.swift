@@ -1,5 +1,6 @@
 import Testing
 @testable import MedSynth
+@testable import MedSynthCore
 
 @Suite struct DropoutEmbeddingTests {
     // MARK: dropout

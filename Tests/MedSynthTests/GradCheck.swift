@@ -2,6 +2,7 @@
 
 import Testing
 @testable import MedSynth
+@testable import MedSynthCore
 
 /// A tensor of standard-normal values (seeded), optionally requiring a gradient.
 func randomTensor(_ shape: [Int], seed: UInt64, scale: Float = 1, requiresGrad: Bool = true) -> Tensor {

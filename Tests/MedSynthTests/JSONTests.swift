@@ -3,6 +3,7 @@
 
 import Testing
 @testable import MedSynth
+@testable import MedSynthCore
 
 @Suite struct JSONTests {
     // MARK: - round trips and exact text

@@ -1,5 +1,6 @@
 import Testing
 @testable import MedSynth
+@testable import MedSynthCore
 
 /// C = A·B for row-major [m, k]·[k, n] read at the given offsets, accumulated in double.
 func referenceMatmul(_ a: Tensor, _ aOffset: Int, _ b: Tensor, _ bOffset: Int, m: Int, k: Int, n: Int) -> [Float] {

@@ -1,6 +1,7 @@
 import Glibc
 import Testing
 @testable import MedSynth
+@testable import MedSynthCore
 
 @Suite struct LossTests {
     // MARK: - cross entropy, hand-computed

@@ -3,6 +3,7 @@
 
 import Testing
 @testable import MedSynth
+@testable import MedSynthCore
 
 private func simpleCNN(seed: UInt64, classes: Int = 4, channels: Int = 1) -> Layer {
     SimpleCNN.make(inChannels: channels, numClasses: classes, rng: RandomGenerator(seed: seed))

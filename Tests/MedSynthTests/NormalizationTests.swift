@@ -1,6 +1,7 @@
 import Testing
 import Glibc
 @testable import MedSynth
+@testable import MedSynthCore
 
 /// Batch norm by its definition, in Double: x viewed as [N, C, S].
 func referenceBatchNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, mean: [Double]? = nil, variance: [Double]? = nil,

@@ -3,6 +3,7 @@
 
 import Testing
 @testable import MedSynth
+@testable import MedSynthCore
 
 /// A parameter (requiresGrad) holding `values`.
 private func parameter(_ values: [Float]) -> Tensor { Tensor(values, shape: [values.count], requiresGrad: true) }

@@ -3,6 +3,7 @@
 
 import Testing
 @testable import MedSynth
+@testable import MedSynthCore
 
 // MARK: - a PNG encoder by hand (stored deflate blocks), independent of libpng
 

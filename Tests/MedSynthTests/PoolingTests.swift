@@ -1,5 +1,6 @@
 import Testing
 @testable import MedSynth
+@testable import MedSynthCore
 
 /// Distinct values (a shuffled ramp with spacing 0.05), so no two values of a max-pool window are
 /// within the finite-difference step of each other: the argmax never flips during a gradient check.

@@ -3,6 +3,7 @@
 
 import Testing
 @testable import MedSynth
+@testable import MedSynthCore
 
 private func words(_ t: (UInt32, UInt32, UInt32, UInt32)) -> [UInt32] { [t.0, t.1, t.2, t.3] }
 

@@ -3,6 +3,7 @@
 
 import Testing
 @testable import MedSynth
+@testable import MedSynthCore
 
 /// A safetensors file from a header text and a data section: [u64 LE length][header][data].
 private func rawFile(_ header: String, _ data: [UInt8] = []) -> [UInt8] {

@@ -1,5 +1,6 @@
 import Testing
 @testable import MedSynth
+@testable import MedSynthCore
 
 /// Permutation by explicit multi-indices: out[i] = x[j] with j[perm[k]] = i[k].
 func referencePermute(_ x: Tensor, _ perm: [Int]) -> [Float] {

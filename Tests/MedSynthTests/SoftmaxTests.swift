@@ -1,6 +1,7 @@
 import Glibc
 import Testing
 @testable import MedSynth
+@testable import MedSynthCore
 
 /// Softmax (or log-softmax) along `dim` of a row-major tensor, straight from the definition in
 /// double precision (with the max subtracted, so large values stay finite).

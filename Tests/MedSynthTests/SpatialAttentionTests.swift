@@ -1,6 +1,7 @@
 import Testing
 import Glibc
 @testable import MedSynth
+@testable import MedSynthCore
 
 @Suite struct SpatialAttentionTests {
     /// Naive reference: per image and head, softmax(s·qᵀk) applied to v.

@@ -3,6 +3,7 @@
 import Glibc
 import Testing
 @testable import MedSynth
+@testable import MedSynthCore
 
 /// Runs `body` with a fresh directory under $TMPDIR (or /tmp), removed with its files afterwards.
 /// A closure rather than an object with a deinit: ARC may release an object after its last use,

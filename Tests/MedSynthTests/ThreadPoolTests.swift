@@ -5,6 +5,7 @@
 import Glibc
 import Testing
 @testable import MedSynth
+@testable import MedSynthCore
 
 private final class ThreadBody {
     let body: () -> Void

@@ -1,5 +1,6 @@
 import Testing
 @testable import MedSynth
+@testable import MedSynthCore
 
 @Suite struct UNetTests {
     static let reference = UNetConfig(imageSize: 64, inChannels: 1, baseChannels: 32, channelMultipliers: [1, 2, 4],

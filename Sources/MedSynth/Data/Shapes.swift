@@ -4,6 +4,8 @@
 // model must use convolutions to tell classes apart. Nothing is downloaded: the project makes its
 // own default data.
 
+import MedSynthCore
+
 import Glibc
 
 public enum ShapesDataset {
@@ -32,7 +34,7 @@ public enum ShapesDataset {
 
     /// 1 inside the shape, 0 outside, for offsets (dx, dy) from the centre in units of the radius.
     @inline(__always)
-    static func inside(_ shape: Int, _ dx: Float, _ dy: Float, period: Float) -> Bool {
+    package static func inside(_ shape: Int, _ dx: Float, _ dy: Float, period: Float) -> Bool {
         let r2 = dx * dx + dy * dy
         switch shape {
         case 0: return r2 <= 1
@@ -46,7 +48,7 @@ public enum ShapesDataset {
         }
     }
 
-    static func draw(shape: Int, into out: UnsafeMutablePointer<Float>, size: Int, channels: Int, rng: RandomGenerator) {
+    package static func draw(shape: Int, into out: UnsafeMutablePointer<Float>, size: Int, channels: Int, rng: RandomGenerator) {
         let s = Float(size)
         let radius = s * (0.18 + 0.12 * rng.uniform())
         let cx = radius + (s - 2 * radius) * rng.uniform(), cy = radius + (s - 2 * radius) * rng.uniform()

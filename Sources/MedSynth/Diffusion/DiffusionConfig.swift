@@ -1,6 +1,8 @@
 // Configuration and options of diffusion models: what is stored with a model, how it trains,
 // how it samples. Each parses from the JSON the Python layer sends and rejects unknown keys.
 
+import MedSynthCore
+
 public struct DiffusionConfig {
     public var unet: UNetConfig
     public var schedule: BetaSchedule = .linear
@@ -21,7 +23,7 @@ public struct DiffusionConfig {
         classNames = (0..<max(0, min(unet.numClasses, 10_000))).map { String($0) }
     }
 
-    static let keys: Set<String> = UNetConfig.keys.union(["schedule", "timesteps", "beta_start", "beta_end", "prediction",
+    package static let keys: Set<String> = UNetConfig.keys.union(["schedule", "timesteps", "beta_start", "beta_end", "prediction",
                                                           "seed", "data_range", "class_names", "data_dtype", "parameters",
                                                           "trained_steps", "ema_updates"])
 
@@ -116,7 +118,7 @@ public struct DiffusionTrainingOptions {
     public var resume = false
     public var seed: UInt64 = 0
 
-    static let keys: Set<String> = ["steps", "batch_size", "lr", "weight_decay", "warmup_steps", "lr_schedule", "ema_decay",
+    package static let keys: Set<String> = ["steps", "batch_size", "lr", "weight_decay", "warmup_steps", "lr_schedule", "ema_decay",
                                     "p_uncond", "min_snr_gamma", "grad_clip", "hflip", "vflip", "translate", "rotate",
                                     "checkpoint", "checkpoint_every", "resume", "seed"]
 
@@ -162,7 +164,7 @@ public struct DiffusionTrainingOptions {
         if resume { try require(checkpoint != nil, "resume needs a checkpoint path") }
     }
 
-    var schedule: LRSchedule {
+    package var schedule: LRSchedule {
         let warmup = warmupSteps ?? min(500, steps / 10)
         return lrSchedule == "cosine"
             ? .cosine(warmupSteps: warmup, totalSteps: steps, minLR: 0)
@@ -170,7 +172,7 @@ public struct DiffusionTrainingOptions {
     }
 
     /// The options that must match for a checkpoint to be resumed exactly.
-    var resumeKey: JSON {
+    package var resumeKey: JSON {
         .object([("steps", .number(Double(steps))), ("batch_size", .number(Double(batchSize))),
                  ("seed", .number(Double(seed))), ("lr", .number(Double(learningRate)))])
     }
@@ -192,7 +194,7 @@ public struct SamplingOptions {
     public var clip = true
     public var spacing: TimestepSpacing = .linspace
 
-    static let keys: Set<String> = ["sampler", "steps", "eta", "guidance_scale", "seed", "batch_size", "use_ema", "clip", "spacing"]
+    package static let keys: Set<String> = ["sampler", "steps", "eta", "guidance_scale", "seed", "batch_size", "use_ema", "clip", "spacing"]
 
     public init() {}
 

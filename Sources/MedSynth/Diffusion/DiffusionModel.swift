@@ -8,11 +8,13 @@
 // same seed gives the same images whatever the batch size (bit for bit at the same batch size; the
 // linear layers' sgemm may round edge tiles differently when the batch changes).
 
+import MedSynthCore
+
 import Glibc
 
 /// Mixes integers into a generator seed (SplitMix64's finaliser).
 @inline(__always)
-func mixSeed(_ a: UInt64, _ b: UInt64, _ c: UInt64 = 0) -> UInt64 {
+package func mixSeed(_ a: UInt64, _ b: UInt64, _ c: UInt64 = 0) -> UInt64 {
     var z = a &+ 0x9E37_79B9_7F4A_7C15 &* (b &+ 1) &+ 0xBF58_476D_1CE4_E5B9 &* (c &+ 1)
     z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
     z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
@@ -27,9 +29,9 @@ public final class DiffusionModel {
     public internal(set) var ema: ExponentialMovingAverage?
     /// Optimiser steps taken over the model's life.
     public internal(set) var trainedSteps = 0
-    var optimizer: AdamW?
+    package var optimizer: AdamW?
     /// Engine memory one image needs in a sampling step (measured once).
-    var samplingBytesPerImage: Int? = nil
+    package var samplingBytesPerImage: Int? = nil
 
     public init(config: DiffusionConfig) throws {
         try config.validate()
@@ -39,9 +41,9 @@ public final class DiffusionModel {
         unet.eval()
     }
 
-    public var imageCount: Int { config.unet.inChannels * config.unet.imageSize * config.unet.imageSize }
+    public var valuesPerImage: Int { config.unet.inChannels * config.unet.imageSize * config.unet.imageSize }
     public var isConditional: Bool { config.unet.numClasses > 0 }
-    var nullClass: Int { config.unet.numClasses }
+    package var nullClass: Int { config.unet.numClasses }
 
     public var configJSON: JSON {
         config.json(extra: [("parameters", .number(Double(unet.parameterCount))),
@@ -51,13 +53,13 @@ public final class DiffusionModel {
 
     // MARK: - data
 
-    func checkData(_ set: ImageSet, needLabels: Bool) throws {
+    package func checkData(_ set: ImageSet, needLabels: Bool) throws {
         let u = config.unet
         try require(set.count >= 1, "the training set is empty")
         try require(set.channels == u.inChannels, "images have \(set.channels) channel(s), the model takes \(u.inChannels)")
         try require(set.height == u.imageSize && set.width == u.imageSize,
                     "images are \(set.height)x\(set.width), the model takes \(u.imageSize)x\(u.imageSize); resize them first")
-        try CAPI.requireFinite(set.images, set.count * set.imageSize, "the training images")
+        try requireFinite(set.images, set.count * set.valuesPerImage, "the training images")
         if needLabels {
             guard let labels = set.labels else { throw MedSynthError.invalidArgument("a class-conditional model needs labels") }
             for i in 0..<set.count where labels[i] < 0 || labels[i] >= Int64(u.numClasses) {
@@ -67,17 +69,17 @@ public final class DiffusionModel {
     }
 
     /// The min and max of the data, the range mapped to [−1, 1].
-    static func measureRange(_ set: ImageSet) -> (Float, Float) {
+    package static func measureRange(_ set: ImageSet) -> (Float, Float) {
         var lo = Float.infinity, hi = -Float.infinity
-        for i in 0..<(set.count * set.imageSize) { lo = min(lo, set.images[i]); hi = max(hi, set.images[i]) }
+        for i in 0..<(set.count * set.valuesPerImage) { lo = min(lo, set.images[i]); hi = max(hi, set.images[i]) }
         return hi > lo ? (lo, hi) : (lo, lo + 1)
     }
 
     // MARK: - saving
 
-    static let kind = "medsynth.diffusion"
+    package static let kind = "medsynth.diffusion"
 
-    func stateEntries(includeTraining: Bool) -> [SafetensorsEntry] {
+    package func stateEntries(includeTraining: Bool) -> [SafetensorsEntry] {
         var entries = unet.stateEntries()
         if let ema {
             let names = unet.namedParameters().map { $0.0 }
@@ -87,7 +89,7 @@ public final class DiffusionModel {
         return entries
     }
 
-    func metadata(extra: [(String, String)] = []) -> [(String, String)] {
+    package func metadata(extra: [(String, String)] = []) -> [(String, String)] {
         [("format", "pt"), ("medsynth_kind", Self.kind), ("medsynth_version", medsynthVersion),
          ("config", configJSON.serialized), ("ema_decay", String(ema?.decay ?? 0))] + extra
     }
@@ -116,7 +118,7 @@ public final class DiffusionModel {
     }
 
     /// Loads weights (and EMA weights, when present) from a checkpoint file.
-    func restore(_ file: SafetensorsFile, emaDecay: Float) throws {
+    package func restore(_ file: SafetensorsFile, emaDecay: Float) throws {
         let modelKeys = Set(unet.stateEntries().map { $0.name })
         try unet.loadState(file.entries.filter { modelKeys.contains($0.name) })
         let names = unet.namedParameters().map { $0.0 }

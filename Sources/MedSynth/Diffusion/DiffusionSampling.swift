@@ -1,6 +1,8 @@
 // Sampling: batched reverse diffusion with DDPM, DDIM or DPM-Solver++(2M), classifier-free
 // guidance, EMA weights by default, per-image seeded noise.
 
+import MedSynthCore
+
 import Glibc
 
 extension DiffusionModel {
@@ -45,12 +47,12 @@ extension DiffusionModel {
     /// The reverse process for every requested image, batch by batch, with `denoiser(x, t, labels)`
     /// giving the network's (guided) output. Writes images in the data's range; returns the number
     /// of model evaluations per batch.
-    func runSampler(labels: [Int], options: SamplingOptions, into out: UnsafeMutablePointer<Float>, progress: Progress,
+    package func runSampler(labels: [Int], options: SamplingOptions, into out: UnsafeMutablePointer<Float>, progress: Progress,
                     denoiser: (Tensor, Int, [Int]) throws -> Tensor) throws -> Int {
         let n = labels.count
         let timesteps = DiffusionSampling.timesteps(count: options.steps, of: config.timesteps, spacing: options.spacing,
                                                     sampler: options.sampler)
-        let count = imageCount
+        let count = valuesPerImage
         let batches = (n + options.batchSize - 1) / options.batchSize
         let totalUnits = batches * timesteps.count
         let (low, high) = config.dataRange ?? (0, 1)
@@ -98,7 +100,7 @@ extension DiffusionModel {
     }
 
     /// Measures (once) what one image costs in a model evaluation and checks a batch fits.
-    func checkSamplingMemory(batchSize: Int) throws {
+    package func checkSamplingMemory(batchSize: Int) throws {
         let u = config.unet
         if samplingBytesPerImage == nil {
             unet.eval()
@@ -107,13 +109,13 @@ extension DiffusionModel {
                 _ = try withoutGrad { try unet.forward(x, timesteps: [0], labels: isConditional ? [0] : nil) }
             }
         }
-        try MemoryBudget.check(bytes: (samplingBytesPerImage ?? 0) * batchSize * 5 / 4 + 4 * imageCount * batchSize * 4,
+        try MemoryBudget.check(bytes: (samplingBytesPerImage ?? 0) * batchSize * 5 / 4 + 4 * valuesPerImage * batchSize * 4,
                                what: "sampling \(u.imageSize)x\(u.imageSize) images in batches of \(batchSize)")
     }
 
     /// The network's output at timestep t, with classifier-free guidance ε_u + s·(ε_c − ε_u) when
     /// `guided` (the conditional and unconditional halves run as one batch).
-    func modelOutput(_ x: Tensor, t: Int, labels: [Int], guided: Bool, scale: Float) throws -> Tensor {
+    package func modelOutput(_ x: Tensor, t: Int, labels: [Int], guided: Bool, scale: Float) throws -> Tensor {
         let b = x.shape[0]
         guard isConditional else {
             return try unet.forward(x, timesteps: [Float](repeating: Float(t), count: b), labels: nil)

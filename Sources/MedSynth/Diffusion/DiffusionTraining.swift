@@ -2,6 +2,8 @@
 // classifier-free-guidance label dropout, AdamW with warmup and cosine decay, global-norm
 // clipping, EMA, periodic atomic checkpoints, exact resume, and a stop on a non-finite loss.
 
+import MedSynthCore
+
 import Glibc
 
 extension DiffusionModel {
@@ -31,7 +33,7 @@ extension DiffusionModel {
         self.ema = average
 
         let lrSchedule = options.schedule
-        let count = imageCount
+        let count = valuesPerImage
         let scale = 2 / ((config.dataRange?.high ?? 1) - (config.dataRange?.low ?? 0)), low = config.dataRange?.low ?? 0
         let logEvery = max(1, min(100, options.steps / 20))
         let augmentScratch = options.augmentation.isIdentity ? nil : Storage(count: count)
@@ -119,21 +121,21 @@ extension DiffusionModel {
     }
 
     /// Applies a random draw of the augmentation to one image in place (`scratch` holds a copy).
-    func augment(_ image: UnsafeMutablePointer<Float>, _ a: Augmentation, rng: RandomGenerator,
+    package func augment(_ image: UnsafeMutablePointer<Float>, _ a: Augmentation, rng: RandomGenerator,
                  scratch: UnsafeMutablePointer<Float>) {
         let u = config.unet
         let flipH = a.horizontalFlip && rng.uniform() < 0.5
         let flipV = a.verticalFlip && rng.uniform() < 0.5
         let dx = a.translate * (2 * rng.uniform() - 1), dy = a.translate * (2 * rng.uniform() - 1)
         let angle = a.rotate * (2 * rng.uniform() - 1)
-        scratch.update(from: image, count: imageCount)
+        scratch.update(from: image, count: valuesPerImage)
         AugmentKernel.apply(scratch, image, channels: u.inChannels, height: u.imageSize, width: u.imageSize,
                             flipH: flipH, flipV: flipV, shiftX: dx, shiftY: dy, degrees: angle)
     }
 
     /// A forward and backward pass on one noisy image (evaluation mode), to check the memory a
     /// training step will need before it starts.
-    func preflight(batchSize: Int) throws {
+    package func preflight(batchSize: Int) throws {
         let u = config.unet
         unet.eval()
         let perImage = try MemoryBudget.peakBytes {
@@ -147,13 +149,13 @@ extension DiffusionModel {
 
     // MARK: - checkpoints
 
-    func writeTrainingCheckpoint(_ path: String, step: Int, options: DiffusionTrainingOptions, history: [JSON]) throws {
+    package func writeTrainingCheckpoint(_ path: String, step: Int, options: DiffusionTrainingOptions, history: [JSON]) throws {
         let run = JSON.object([("step", .number(Double(step))), ("options", options.resumeKey), ("history", .array(history))])
         try SafetensorsFile(metadata: metadata(extra: [("training", run.serialized)]),
                             entries: stateEntries(includeTraining: true)).write(to: path)
     }
 
-    func resumeRun(from path: String, options: DiffusionTrainingOptions, optimizer: AdamW,
+    package func resumeRun(from path: String, options: DiffusionTrainingOptions, optimizer: AdamW,
                    ema: inout ExponentialMovingAverage?) throws -> (Int, [JSON]) {
         let file = try SafetensorsFile.read(path)
         guard file.metadata("medsynth_kind") == Self.kind, let runText = file.metadata("training"),

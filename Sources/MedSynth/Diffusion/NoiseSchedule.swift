@@ -5,6 +5,8 @@
 // f(t) = cos²(((t/T) + s)/(1 + s) · π/2), s = 0.008, β clipped at 0.999 (Nichol & Dhariwal 2021;
 // diffusers "squaredcos_cap_v2"). Everything is kept in double precision; timesteps are 0-based.
 
+import MedSynthCore
+
 import Glibc
 
 public enum BetaSchedule: String, CaseIterable {
@@ -42,7 +44,7 @@ public struct NoiseSchedule {
     }
 
     /// A schedule with the given β (for tests and custom schedules).
-    init(betas: [Double]) {
+    package init(betas: [Double]) {
         kind = .linear
         self.betas = betas
         var product = 1.0
@@ -84,7 +86,7 @@ public struct NoiseSchedule {
 
     /// (x̂₀, ε̂) from the network's output at timestep t for the current sample x_t (elementwise).
     @inline(__always)
-    func decompose(_ prediction: PredictionType, output: Float, sample: Float, t: Int) -> (x0: Float, eps: Float) {
+    package func decompose(_ prediction: PredictionType, output: Float, sample: Float, t: Int) -> (x0: Float, eps: Float) {
         let a = alphaBars[t].squareRoot(), s = (1 - alphaBars[t]).squareRoot()
         switch prediction {
         case .epsilon:

@@ -13,6 +13,8 @@
 // x̂₀ is clipped to [−1, 1] when `clip` is set (pixel-space models; MONAI's clip_sample); DDIM then
 // re-derives ε̂ from the clipped x̂₀.
 
+import MedSynthCore
+
 import Glibc
 
 public enum SamplerKind: String, CaseIterable {
@@ -55,7 +57,7 @@ public enum DiffusionSampling {
     }
 
     @inline(__always)
-    static func clipped(_ v: Float, _ clip: Bool) -> Float { clip ? min(1, max(-1, v)) : v }
+    package static func clipped(_ v: Float, _ clip: Bool) -> Float { clip ? min(1, max(-1, v)) : v }
 
     /// One DDPM ancestral step t → t−1. `noise` is z ~ N(0, I) (unused at t = 0).
     public static func ddpmStep(_ s: NoiseSchedule, _ prediction: PredictionType, output: UnsafePointer<Float>,
@@ -95,7 +97,7 @@ public enum DiffusionSampling {
     }
 
     /// λ(t) = log(α_t/σ_t) (+∞ for the clean image).
-    static func lambda(_ s: NoiseSchedule, _ t: Int) -> Double {
+    package static func lambda(_ s: NoiseSchedule, _ t: Int) -> Double {
         let ab = s.alphaBar(t)
         return t < 0 ? .infinity : 0.5 * log(ab) - 0.5 * log(1 - ab)
     }

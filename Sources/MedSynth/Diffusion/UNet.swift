@@ -5,16 +5,18 @@
 // the middle; strided-convolution down path, nearest-upsample + convolution up path, skip
 // connections concatenated on the way up.
 
+import MedSynthCore
+
 import Glibc
 
 /// GroupNorm → SiLU → conv3×3 → + Linear(SiLU(emb)) → GroupNorm → SiLU → dropout → conv3×3, plus
 /// the input (through a 1×1 convolution when the channel count changes).
-final class UNetResBlock: Module {
-    let n1: GroupNorm, c1: Conv2d, t: Linear, n2: GroupNorm, c2: Conv2d, skip: Conv2d?
-    let dropout: Float
-    var generator = RandomGenerator(seed: 0)
+package final class UNetResBlock: Module {
+    package let n1: GroupNorm, c1: Conv2d, t: Linear, n2: GroupNorm, c2: Conv2d, skip: Conv2d?
+    package let dropout: Float
+    package var generator = RandomGenerator(seed: 0)
 
-    init(_ cin: Int, _ cout: Int, embedding: Int, groups: Int, dropout: Float, rng: RandomGenerator) {
+    package init(_ cin: Int, _ cout: Int, embedding: Int, groups: Int, dropout: Float, rng: RandomGenerator) {
         n1 = GroupNorm(groups: groups, channels: cin)
         c1 = Conv2d(cin, cout, kernelSize: 3, padding: 1, rng: rng)
         t = Linear(embedding, cout, rng: rng)
@@ -32,23 +34,23 @@ final class UNetResBlock: Module {
     }
 
     /// `activatedEmbedding` is SiLU(emb) [B, E], shared by all blocks of one forward pass.
-    func forward(_ x: Tensor, _ activatedEmbedding: Tensor) throws -> Tensor {
+    package func forward(_ x: Tensor, _ activatedEmbedding: Tensor) throws -> Tensor {
         var h = try c1(try n1.withSiLU(x))
         let e = try t(activatedEmbedding)
         h = try h + (try reshape(e, [e.shape[0], e.shape[1], 1, 1]))
         h = try n2.withSiLU(h)
-        if dropout > 0 { h = try MedSynth.dropout(h, p: Double(dropout), training: isTraining, generator: generator) }
+        if dropout > 0 { h = try MedSynthCore.dropout(h, p: Double(dropout), training: isTraining, generator: generator) }
         h = try c2(h)
         return try h + (try skip.map { try $0(x) } ?? x)
     }
 }
 
 /// GroupNorm → 1×1 conv to q, k, v → self-attention over the pixels → 1×1 conv, plus the input.
-final class UNetAttentionBlock: Module {
-    let n: GroupNorm, qkv: Conv2d, o: Conv2d
-    let heads: Int
+package final class UNetAttentionBlock: Module {
+    package let n: GroupNorm, qkv: Conv2d, o: Conv2d
+    package let heads: Int
 
-    init(_ channels: Int, heads: Int, groups: Int, rng: RandomGenerator) {
+    package init(_ channels: Int, heads: Int, groups: Int, rng: RandomGenerator) {
         n = GroupNorm(groups: groups, channels: channels)
         qkv = Conv2d(channels, 3 * channels, kernelSize: 1, rng: rng)
         o = Conv2d(channels, channels, kernelSize: 1, rng: rng)
@@ -59,20 +61,20 @@ final class UNetAttentionBlock: Module {
         registerChild("o", o)
     }
 
-    func forward(_ x: Tensor) throws -> Tensor {
+    package func forward(_ x: Tensor) throws -> Tensor {
         try x + (try o(try spatialSelfAttention(qkv: try qkv(try n(x)), heads: heads)))
     }
 }
 
 /// One entry of the down or up path: a residual block (with optional attention), or a resampler.
-final class UNetStage: Module {
-    enum Kind { case block, downsample, upsample }
-    let kind: Kind
-    let res: UNetResBlock?
-    let attention: UNetAttentionBlock?
-    let conv: Conv2d?
+package final class UNetStage: Module {
+    package enum Kind { case block, downsample, upsample }
+    package let kind: Kind
+    package let res: UNetResBlock?
+    package let attention: UNetAttentionBlock?
+    package let conv: Conv2d?
 
-    init(res: UNetResBlock, attention: UNetAttentionBlock?) {
+    package init(res: UNetResBlock, attention: UNetAttentionBlock?) {
         kind = .block
         self.res = res
         self.attention = attention
@@ -83,7 +85,7 @@ final class UNetStage: Module {
     }
 
     /// A stride-2 3×3 convolution (torch_ref: down.i.0).
-    init(downsample channels: Int, rng: RandomGenerator) {
+    package init(downsample channels: Int, rng: RandomGenerator) {
         kind = .downsample
         res = nil
         attention = nil
@@ -94,7 +96,7 @@ final class UNetStage: Module {
     }
 
     /// Nearest ×2 then a 3×3 convolution (torch_ref: up.i.1; index 0 is the parameter-free Upsample).
-    init(upsample channels: Int, rng: RandomGenerator) {
+    package init(upsample channels: Int, rng: RandomGenerator) {
         kind = .upsample
         res = nil
         attention = nil
@@ -104,7 +106,7 @@ final class UNetStage: Module {
         registerChild("1", c)
     }
 
-    func forward(_ x: Tensor, _ embedding: Tensor) throws -> Tensor {
+    package func forward(_ x: Tensor, _ embedding: Tensor) throws -> Tensor {
         switch kind {
         case .block:
             guard let res else { return x }
@@ -120,11 +122,11 @@ final class UNetStage: Module {
 
 public final class UNet: Module {
     public let config: UNetConfig
-    let timeLinear1: Linear, timeLinear2: Linear
-    let classEmbedding: Embedding?
-    let inputConv: Conv2d
-    let down: [UNetStage], mid: (UNetResBlock, UNetAttentionBlock, UNetResBlock), up: [UNetStage]
-    let outNorm: GroupNorm, outConv: Conv2d
+    package let timeLinear1: Linear, timeLinear2: Linear
+    package let classEmbedding: Embedding?
+    package let inputConv: Conv2d
+    package let down: [UNetStage], mid: (UNetResBlock, UNetAttentionBlock, UNetResBlock), up: [UNetStage]
+    package let outNorm: GroupNorm, outConv: Conv2d
 
     public init(_ config: UNetConfig, rng: RandomGenerator) throws {
         try config.validate()
@@ -199,13 +201,13 @@ public final class UNet: Module {
     }
 
     /// Makes dropout in every residual block draw from `generator`.
-    func setGenerator(_ generator: RandomGenerator) {
+    package func setGenerator(_ generator: RandomGenerator) {
         for m in modules() { (m as? UNetResBlock)?.generator = generator }
     }
 
     /// Sinusoidal embedding of timesteps [B] → [B, dim]: [sin(t·f_i), cos(t·f_i)],
     /// f_i = exp(−ln(10000)·i/half) (Vaswani et al. 2017; torch_ref's tembed).
-    static func timestepEmbedding(_ timesteps: [Float], dim: Int) -> Tensor {
+    package static func timestepEmbedding(_ timesteps: [Float], dim: Int) -> Tensor {
         let half = dim / 2
         let out = Tensor(zeros: [timesteps.count, dim])
         for (b, t) in timesteps.enumerated() {

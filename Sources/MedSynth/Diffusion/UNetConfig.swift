@@ -1,5 +1,7 @@
 // Configuration of the diffusion U-Net, as stored in checkpoints and sent from Python.
 
+import MedSynthCore
+
 public struct UNetConfig: Equatable {
     public var imageSize: Int
     public var inChannels: Int
@@ -70,7 +72,7 @@ public struct UNetConfig: Equatable {
         try require(numClasses >= 0 && numClasses <= 10_000, "num_classes must be between 0 and 10000")
     }
 
-    static let keys: Set<String> = ["image_size", "in_channels", "out_channels", "base_channels", "channel_multipliers",
+    package static let keys: Set<String> = ["image_size", "in_channels", "out_channels", "base_channels", "channel_multipliers",
                                     "res_blocks", "attention_resolutions", "attention_heads", "dropout", "num_classes",
                                     "norm_groups"]
 

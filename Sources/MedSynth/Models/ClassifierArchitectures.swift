@@ -1,10 +1,12 @@
 // The registry of classifier architectures, by the names users pass from Python.
 
+import MedSynthCore
+
 public struct ClassifierArchitecture {
     public let name: String
     /// Smallest input side the architecture accepts.
     public let minImageSize: Int
-    let build: (_ inChannels: Int, _ numClasses: Int, _ rng: RandomGenerator) -> Layer
+    package let build: (_ inChannels: Int, _ numClasses: Int, _ rng: RandomGenerator) -> Layer
 
     public static let all: [ClassifierArchitecture] = [
         ClassifierArchitecture(name: "simple_cnn", minImageSize: 8, build: { SimpleCNN.make(inChannels: $0, numClasses: $1, rng: $2) }),

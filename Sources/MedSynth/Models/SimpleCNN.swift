@@ -3,6 +3,8 @@
 // average pooling, dropout and a linear head. 94k parameters at 4 classes; any input of 8×8 or
 // more. Keys: features.{0,1,4,5,8,9}.*, classifier.1.*.
 
+import MedSynthCore
+
 public enum SimpleCNN {
     public static func make(inChannels: Int, numClasses: Int, rng: RandomGenerator) -> Layer {
         let features = Sequential([

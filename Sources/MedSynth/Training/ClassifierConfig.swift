@@ -1,5 +1,7 @@
 // Configuration of an image classifier, as stored in checkpoints and exchanged with Python.
 
+import MedSynthCore
+
 public struct ClassifierConfig: Equatable {
     public var architecture: String
     public var numClasses: Int
@@ -12,7 +14,7 @@ public struct ClassifierConfig: Equatable {
     public var std: [Float]
     public var classNames: [String]
 
-    static let keys: Set<String> = ["architecture", "num_classes", "in_channels", "image_size", "seed", "mean", "std",
+    package static let keys: Set<String> = ["architecture", "num_classes", "in_channels", "image_size", "seed", "mean", "std",
                                     "class_names", "parameters", "normalization_fitted"]
 
     public init(architecture: String, numClasses: Int, inChannels: Int, imageSize: Int, seed: UInt64 = 0) {

@@ -5,6 +5,8 @@
 // run would, with no generator state to carry. Cancellation (Ctrl-C) is honoured between steps
 // and inside backward; the optimiser never applies a partial step, so the model stays usable.
 
+import MedSynthCore
+
 import Glibc
 
 extension ImageClassifier {
@@ -126,7 +128,7 @@ extension ImageClassifier {
     /// Runs one forward and backward pass on two images (evaluation mode: no state changes) to
     /// check that the architecture accepts the inputs and to measure the memory a training step
     /// will need; an impossible batch size becomes a MemoryError before training starts.
-    func preflight(_ train: ImageSet, batchSize: Int) throws {
+    package func preflight(_ train: ImageSet, batchSize: Int) throws {
         let probe = min(2, train.count)
         model.eval()
         let perImage = try MemoryBudget.peakBytes {
@@ -142,7 +144,7 @@ extension ImageClassifier {
 
     // MARK: - checkpoints
 
-    func writeCheckpoint(_ path: String, optimizer: Optimizer, epoch: Int, history: [JSON],
+    package func writeCheckpoint(_ path: String, optimizer: Optimizer, epoch: Int, history: [JSON],
                          best: (loss: Double, epoch: Int, state: [SafetensorsEntry])?, epochsWithoutImprovement: Int) throws {
         var entries = model.stateEntries() + optimizer.stateEntries()
         if let best {
@@ -158,7 +160,7 @@ extension ImageClassifier {
         try SafetensorsFile(metadata: metadata(extra: [("training", training.serialized)]), entries: entries).write(to: path)
     }
 
-    func resume(from path: String, optimizer: Optimizer) throws
+    package func resume(from path: String, optimizer: Optimizer) throws
         -> (Int, [JSON], (loss: Double, epoch: Int, state: [SafetensorsEntry])?, Int) {
         let file = try SafetensorsFile.read(path)
         guard let configText = file.metadata("config"), let trainingText = file.metadata("training") else {

@@ -2,26 +2,9 @@
 // training loop (AdamW or SGD, cross-entropy, optional validation with early stopping, atomic
 // per-epoch checkpoints that a later run resumes exactly).
 
+import MedSynthCore
+
 import Glibc
-
-/// A borrowed batch of images [n, c, h, w] with optional labels.
-public struct ImageSet {
-    public let images: UnsafePointer<Float>
-    public let count: Int
-    public let channels: Int, height: Int, width: Int
-    public let labels: UnsafePointer<Int64>?
-
-    public init(images: UnsafePointer<Float>, count: Int, channels: Int, height: Int, width: Int, labels: UnsafePointer<Int64>? = nil) {
-        self.images = images
-        self.count = count
-        self.channels = channels
-        self.height = height
-        self.width = width
-        self.labels = labels
-    }
-
-    var imageSize: Int { channels * height * width }
-}
 
 public final class ImageClassifier {
     public internal(set) var config: ClassifierConfig
@@ -29,7 +12,7 @@ public final class ImageClassifier {
     /// False until the first `fit` has measured the input mean and standard deviation.
     public internal(set) var normalizationFitted = false
     /// Engine memory one image needs in an inference pass (measured once).
-    var inferenceBytesPerImage: Int? = nil
+    package var inferenceBytesPerImage: Int? = nil
 
     public init(config: ClassifierConfig) throws {
         try config.validate()
@@ -43,13 +26,13 @@ public final class ImageClassifier {
 
     // MARK: - input checks
 
-    func check(_ set: ImageSet, what: String, needLabels: Bool) throws {
+    package func check(_ set: ImageSet, what: String, needLabels: Bool) throws {
         try require(set.count >= 1, "\(what) is empty")
         try require(set.channels == config.inChannels,
                     "\(what) has \(set.channels) channel(s) but the model takes \(config.inChannels)")
         try require(set.height == config.imageSize && set.width == config.imageSize,
                     "\(what) images are \(set.height)x\(set.width) but the model takes \(config.imageSize)x\(config.imageSize); resize them first")
-        try CAPI.requireFinite(set.images, set.count * set.imageSize, what)
+        try requireFinite(set.images, set.count * set.valuesPerImage, what)
         if needLabels {
             guard let labels = set.labels else { throw MedSynthError.invalidArgument("\(what) needs labels") }
             for i in 0..<set.count where labels[i] < 0 || labels[i] >= Int64(config.numClasses) {
@@ -59,15 +42,15 @@ public final class ImageClassifier {
     }
 
     /// Copies images `indices` of `set` into a normalised batch tensor.
-    func batch(_ set: ImageSet, _ indices: ArraySlice<Int>) -> Tensor {
+    package func batch(_ set: ImageSet, _ indices: ArraySlice<Int>) -> Tensor {
         let x = Tensor(uninitialized: [indices.count, set.channels, set.height, set.width])
         let plane = set.height * set.width
         let (mean, std) = (config.mean, config.std)
         let dst = x.data, src = set.images, idx = Array(indices)
-        parallelRanges(idx.count, grain: max(1, 65536 / max(1, set.imageSize))) { lo, hi in
+        parallelRanges(idx.count, grain: max(1, 65536 / max(1, set.valuesPerImage))) { lo, hi in
             for b in lo..<hi {
                 for c in 0..<set.channels {
-                    let s = src + idx[b] * set.imageSize + c * plane, d = dst + b * set.imageSize + c * plane
+                    let s = src + idx[b] * set.valuesPerImage + c * plane, d = dst + b * set.valuesPerImage + c * plane
                     let (m, inv) = (mean[c], 1 / std[c])
                     for i in 0..<plane { d[i] = (s[i] - m) * inv }
                 }
@@ -76,12 +59,12 @@ public final class ImageClassifier {
         return x
     }
 
-    func fitNormalization(_ set: ImageSet) {
+    package func fitNormalization(_ set: ImageSet) {
         let plane = set.height * set.width
         for c in 0..<set.channels {
             var sum = 0.0, sumSquares = 0.0
             for n in 0..<set.count {
-                let p = set.images + n * set.imageSize + c * plane
+                let p = set.images + n * set.valuesPerImage + c * plane
                 let s = Double(Reduce.sum(p, plane))
                 sum += s
                 sumSquares += Double(Reduce.centredSumOfSquares(p, plane, mean: Float(s / Double(plane)))) + s * s / Double(plane)
@@ -141,7 +124,7 @@ public final class ImageClassifier {
     }
 
     /// Measures (once) what one image costs in inference and checks `batchSize` of them fit.
-    func checkInferenceMemory(_ set: ImageSet, batchSize: Int) throws {
+    package func checkInferenceMemory(_ set: ImageSet, batchSize: Int) throws {
         if inferenceBytesPerImage == nil {
             model.eval()
             inferenceBytesPerImage = try MemoryBudget.peakBytes {
@@ -152,7 +135,7 @@ public final class ImageClassifier {
                                what: "\(config.architecture) inference with batch size \(batchSize)")
     }
 
-    static func correctCount(_ logits: Tensor, _ targets: [Int]) -> Int {
+    package static func correctCount(_ logits: Tensor, _ targets: [Int]) -> Int {
         let k = logits.shape[1]
         var correct = 0
         for (i, t) in targets.enumerated() {
@@ -166,9 +149,9 @@ public final class ImageClassifier {
 
     // MARK: - saving
 
-    static let kind = "medsynth.classifier"
+    package static let kind = "medsynth.classifier"
 
-    func metadata(extra: [(String, String)] = []) -> [(String, String)] {
+    package func metadata(extra: [(String, String)] = []) -> [(String, String)] {
         [("format", "pt"), ("medsynth_kind", Self.kind), ("medsynth_version", medsynthVersion),
          ("config", configJSON.serialized)] + extra
     }

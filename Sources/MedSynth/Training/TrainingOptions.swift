@@ -1,5 +1,7 @@
 // Options of a classifier training run, parsed from the JSON the Python layer sends.
 
+import MedSynthCore
+
 public struct ClassifierTrainingOptions {
     public var epochs = 10
     public var batchSize = 32
@@ -22,7 +24,7 @@ public struct ClassifierTrainingOptions {
     public var resume = false
     public var seed: UInt64 = 0
 
-    static let keys: Set<String> = ["epochs", "batch_size", "lr", "weight_decay", "optimizer", "momentum", "schedule",
+    package static let keys: Set<String> = ["epochs", "batch_size", "lr", "weight_decay", "optimizer", "momentum", "schedule",
                                     "warmup_epochs", "step_size_epochs", "gamma", "label_smoothing", "class_weights",
                                     "early_stopping_patience", "restore_best", "grad_clip", "checkpoint", "resume", "seed"]
 
@@ -69,7 +71,7 @@ public struct ClassifierTrainingOptions {
         if resume { try require(checkpoint != nil, "resume needs a checkpoint path") }
     }
 
-    func lrSchedule(stepsPerEpoch: Int) -> LRSchedule {
+    package func lrSchedule(stepsPerEpoch: Int) -> LRSchedule {
         switch schedule {
         case "cosine":
             return .cosine(warmupSteps: warmupEpochs * stepsPerEpoch, totalSteps: epochs * stepsPerEpoch, minLR: 0)

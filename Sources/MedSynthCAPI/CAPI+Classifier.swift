@@ -1,0 +1,101 @@
+// C ABI of image classifiers: a thin layer that validates arguments and calls ImageClassifier.
+
+import MedSynth
+import MedSynthCore
+
+import CMedSynth
+
+typealias ClassifierHandle = Handle<ImageClassifier>
+
+extension CAPI {
+    static func imageSet(_ x: UnsafePointer<Float>?, _ n: Int64, _ c: Int64, _ h: Int64, _ w: Int64,
+                         labels: UnsafePointer<Int64>?, what: String) throws -> ImageSet {
+        _ = try batchValueCount(n, c, h, w)
+        return ImageSet(images: try pointer(x, what), count: Int(n), channels: Int(c), height: Int(h), width: Int(w), labels: labels)
+    }
+}
+
+@c @implementation
+public func ms_classifier_create(_ configJSON: UnsafePointer<CChar>?, _ out: UnsafeMutablePointer<OpaquePointer?>?,
+                                 _ err: UnsafeMutablePointer<CChar>?, _ errLen: Int) -> Int32 {
+    CAPI.call(err, errLen) {
+        let out = try CAPI.pointer(out, "out")
+        let config = try ClassifierConfig(json: try CAPI.json(configJSON, "config"))
+        out.pointee = ClassifierHandle(try ImageClassifier(config: config)).opaque
+    }
+}
+
+@c @implementation
+public func ms_classifier_free(_ model: OpaquePointer?) { ClassifierHandle.release(model) }
+
+@c @implementation
+public func ms_classifier_config(_ model: OpaquePointer?, _ buf: UnsafeMutablePointer<CChar>?, _ bufLen: Int,
+                                 _ needed: UnsafeMutablePointer<Int>?, _ err: UnsafeMutablePointer<CChar>?,
+                                 _ errLen: Int) -> Int32 {
+    CAPI.call(err, errLen) {
+        let text = try ClassifierHandle.from(model).exclusive { $0.configJSON.serialized }
+        let size = text.utf8.count + 1
+        needed?.pointee = size
+        try require(buf != nil && bufLen >= size, "the buffer needs \(size) bytes")
+        CAPI.copy(text, to: buf, capacity: bufLen)
+    }
+}
+
+@c @implementation
+public func ms_classifier_fit(
+    _ model: OpaquePointer?, _ x: UnsafePointer<Float>?, _ n: Int64, _ c: Int64, _ h: Int64, _ w: Int64,
+    _ labels: UnsafePointer<Int64>?, _ xVal: UnsafePointer<Float>?, _ nVal: Int64, _ labelsVal: UnsafePointer<Int64>?,
+    _ optionsJSON: UnsafePointer<CChar>?, _ run: UnsafePointer<ms_run>?, _ resultJSON: UnsafeMutablePointer<CChar>?,
+    _ resultLen: Int, _ err: UnsafeMutablePointer<CChar>?, _ errLen: Int
+) -> Int32 {
+    CAPI.call(err, errLen) {
+        let handle = try ClassifierHandle.from(model)
+        let train = try CAPI.imageSet(x, n, c, h, w, labels: try CAPI.pointer(labels, "labels"), what: "x")
+        var validation: ImageSet? = nil
+        if xVal != nil || nVal > 0 {
+            validation = try CAPI.imageSet(xVal, nVal, c, h, w, labels: try CAPI.pointer(labelsVal, "validation labels"), what: "validation x")
+        }
+        let options = try ClassifierTrainingOptions(json: try CAPI.json(optionsJSON, "options"))
+        let history = try handle.exclusive { classifier in
+            try classifier.fit(train, validation: validation, options: options, progress: RunContext(run).progress)
+        }
+        CAPI.copy(history.serialized, to: resultJSON, capacity: resultLen)
+    }
+}
+
+@c @implementation
+public func ms_classifier_predict_proba(
+    _ model: OpaquePointer?, _ x: UnsafePointer<Float>?, _ n: Int64, _ c: Int64, _ h: Int64, _ w: Int64,
+    _ batchSize: Int64, _ probs: UnsafeMutablePointer<Float>?, _ probsCount: Int64, _ run: UnsafePointer<ms_run>?,
+    _ err: UnsafeMutablePointer<CChar>?, _ errLen: Int
+) -> Int32 {
+    CAPI.call(err, errLen) {
+        let handle = try ClassifierHandle.from(model)
+        let set = try CAPI.imageSet(x, n, c, h, w, labels: nil, what: "x")
+        let out = try CAPI.pointer(probs, "probs")
+        try require(batchSize >= 1 && batchSize <= 65536, "batch_size must be between 1 and 65536")
+        try handle.exclusive { classifier in
+            try require(probsCount == n * Int64(classifier.config.numClasses),
+                        "probs must hold \(n)x\(classifier.config.numClasses) values, got \(probsCount)")
+            try classifier.predictProbabilities(set, batchSize: Int(batchSize), into: out, progress: RunContext(run).progress)
+        }
+    }
+}
+
+@c @implementation
+public func ms_classifier_save(_ model: OpaquePointer?, _ path: UnsafePointer<CChar>?,
+                               _ err: UnsafeMutablePointer<CChar>?, _ errLen: Int) -> Int32 {
+    CAPI.call(err, errLen) {
+        let path = try CAPI.string(path, "path")
+        try ClassifierHandle.from(model).exclusive { try $0.save(to: path) }
+    }
+}
+
+@c @implementation
+public func ms_classifier_load(_ path: UnsafePointer<CChar>?, _ out: UnsafeMutablePointer<OpaquePointer?>?,
+                               _ err: UnsafeMutablePointer<CChar>?, _ errLen: Int) -> Int32 {
+    CAPI.call(err, errLen) {
+        let out = try CAPI.pointer(out, "out")
+        out.pointee = ClassifierHandle(try ImageClassifier.load(from: try CAPI.string(path, "path"))).opaque
+    }
+}

@@ -1,0 +1,144 @@
+// Modules: containers of parameters, buffers and child modules, named as in PyTorch so that
+// state dicts (and safetensors checkpoints) use torch's keys: `layer1.0.conv1.weight`.
+
+public enum ModuleError {
+    package static func missing(_ key: String) -> MedSynthError { .invalidArgument("checkpoint has no tensor '\(key)'") }
+}
+
+open class Module {
+    /// This module's own parameters (not its children's), in registration order.
+    public private(set) var localParameters: [(String, Tensor)] = []
+    /// Non-trainable state saved with the weights (BatchNorm running statistics).
+    public private(set) var localBuffers: [(String, Tensor)] = []
+    public private(set) var children: [(String, Module)] = []
+    /// Training mode (dropout active, batch norm uses batch statistics). Set with `train(_:)`.
+    public private(set) var isTraining = true
+
+    public init() {}
+
+    // MARK: registration
+
+    @discardableResult
+    public func registerParameter(_ name: String, _ t: Tensor) -> Tensor {
+        t.requiresGrad = true
+        localParameters.append((name, t))
+        return t
+    }
+
+    @discardableResult
+    public func registerBuffer(_ name: String, _ t: Tensor) -> Tensor {
+        localBuffers.append((name, t))
+        return t
+    }
+
+    @discardableResult
+    public func registerChild<M: Module>(_ name: String, _ m: M) -> M {
+        children.append((name, m))
+        return m
+    }
+
+    // MARK: traversal
+
+    /// All parameters with dotted names, depth first in registration order (torch's order).
+    public func namedParameters(prefix: String = "") -> [(String, Tensor)] {
+        var out = localParameters.map { (prefix + $0.0, $0.1) }
+        for (name, child) in children { out += child.namedParameters(prefix: prefix + name + ".") }
+        return out
+    }
+
+    public var parameters: [Tensor] { namedParameters().map { $0.1 } }
+
+    public var parameterCount: Int { parameters.reduce(0) { $0 + $1.count } }
+
+    public func namedBuffers(prefix: String = "") -> [(String, Tensor)] {
+        var out = localBuffers.map { (prefix + $0.0, $0.1) }
+        for (name, child) in children { out += child.namedBuffers(prefix: prefix + name + ".") }
+        return out
+    }
+
+    public func modules() -> [Module] { [self] + children.flatMap { $0.1.modules() } }
+
+    /// Sets training or evaluation mode on this module and all its children.
+    public func train(_ on: Bool = true) {
+        isTraining = on
+        for (_, child) in children { child.train(on) }
+    }
+
+    public func eval() { train(false) }
+
+    public func zeroGrad() { for p in parameters { p.grad = nil } }
+
+    // MARK: state dict
+
+    /// Entries this module itself contributes (parameters and buffers as F32); subclasses with
+    /// non-float state (BatchNorm's `num_batches_tracked`) add theirs.
+    open func localStateEntries(prefix: String) -> [SafetensorsEntry] {
+        (localParameters + localBuffers).map { SafetensorsEntry(name: prefix + $0.0, tensor: $0.1) }
+    }
+
+    /// Loads what `localStateEntries` saves.
+    open func loadLocalState(prefix: String, from lookup: (String) -> SafetensorsEntry?) throws {
+        for (name, t) in localParameters + localBuffers {
+            let key = prefix + name
+            guard let e = lookup(key) else { throw ModuleError.missing(key) }
+            try require(e.shape == t.shape, "checkpoint tensor '\(key)' has shape \(e.shape), the model expects \(t.shape)")
+            let values = e.floats()
+            t.data.update(fromArray: values)
+        }
+    }
+
+    /// Every tensor of the model, torch-named (the state dict).
+    public func stateEntries(prefix: String = "") -> [SafetensorsEntry] {
+        var out = localStateEntries(prefix: prefix)
+        for (name, child) in children { out += child.stateEntries(prefix: prefix + name + ".") }
+        return out
+    }
+
+    /// Loads a state dict. With `strict`, names the model does not have are an error too.
+    public func loadState(_ entries: [SafetensorsEntry], strict: Bool = true) throws {
+        var byName: [String: SafetensorsEntry] = [:]
+        for e in entries { byName[e.name] = e }
+        let expected = Set(stateEntries().map { $0.name })
+        if strict {
+            let unexpected = byName.keys.filter { !expected.contains($0) }.sorted()
+            try require(unexpected.isEmpty, "checkpoint has tensors the model does not: \(unexpected.prefix(5).joined(separator: ", "))")
+        }
+        try loadTree(prefix: "") { byName[$0] }
+    }
+
+    package func loadTree(prefix: String, _ lookup: (String) -> SafetensorsEntry?) throws {
+        try loadLocalState(prefix: prefix, from: lookup)
+        for (name, child) in children { try child.loadTree(prefix: prefix + name + ".", lookup) }
+    }
+}
+
+/// A module with one input and one output: the pieces of `Sequential` and of most models.
+open class Layer: Module {
+    open func forward(_ x: Tensor) throws -> Tensor { x }
+
+    public func callAsFunction(_ x: Tensor) throws -> Tensor { try forward(x) }
+}
+
+/// Children run one after another; named "0", "1", ... as torch.nn.Sequential.
+public final class Sequential: Layer {
+    public private(set) var layers: [Layer] = []
+
+    public init(_ layers: [Layer]) {
+        super.init()
+        for l in layers { append(l) }
+    }
+
+    public func append(_ layer: Layer) {
+        registerChild(String(layers.count), layer)
+        layers.append(layer)
+    }
+
+    public override func forward(_ x: Tensor) throws -> Tensor {
+        var h = x
+        for l in layers { h = try l.forward(h) }
+        return h
+    }
+}
+
+/// Passes its input through (torch.nn.Identity).
+public final class Identity: Layer {}

@@ -1,0 +1,158 @@
+// Aligned float32 buffers, and the count of live bytes the engine holds (for memory checks and the
+// peak-memory benchmark).
+
+import Glibc
+import Synchronization
+
+public final class Storage {
+    public let pointer: UnsafeMutablePointer<Float>
+    public let count: Int
+
+    /// Bytes held by all live storages, and the highest value since the last `resetPeak()`.
+    package static let liveBytes = Atomic<Int>(0)
+    package static let peakBytes = Atomic<Int>(0)
+
+    /// Uninitialised storage for `count` floats, 64-byte aligned for AVX-512 loads.
+    /// Callers check sizes before asking (see `MemoryBudget`); a failed allocation of a size that
+    /// passed those checks is an unrecoverable condition of the machine.
+    public init(count: Int) {
+        self.count = count
+        let bytes = BufferCache.roundedSize(max(count, 1) * MemoryLayout<Float>.stride)
+        pointer = BufferCache.shared.take(bytes: bytes).bindMemory(to: Float.self, capacity: max(count, 1))
+        let live = Storage.liveBytes.wrappingAdd(bytes, ordering: .relaxed).newValue
+        var peak = Storage.peakBytes.load(ordering: .relaxed)
+        while live > peak {
+            let (exchanged, original) = Storage.peakBytes.compareExchange(expected: peak, desired: live, ordering: .relaxed)
+            if exchanged { break }
+            peak = original
+        }
+    }
+
+    public convenience init(zeros count: Int) {
+        self.init(count: count)
+        pointer.initialize(repeating: 0, count: count)
+    }
+
+    deinit {
+        let bytes = BufferCache.roundedSize(max(count, 1) * MemoryLayout<Float>.stride)
+        Storage.liveBytes.wrappingSubtract(bytes, ordering: .relaxed)
+        BufferCache.shared.give(UnsafeMutableRawPointer(pointer), bytes: bytes)
+    }
+
+    public static var currentBytes: Int { liveBytes.load(ordering: .relaxed) }
+    public static var peakBytesSinceReset: Int { peakBytes.load(ordering: .relaxed) }
+    public static func resetPeak() { peakBytes.store(liveBytes.load(ordering: .relaxed), ordering: .relaxed) }
+}
+
+/// Checks a planned allocation against the memory the machine has, so that an impossible request
+/// becomes a MemoryError in Python instead of a failed allocation inside a kernel.
+public enum MemoryBudget {
+    /// MemAvailable from /proc/meminfo plus what the engine already holds, in bytes.
+    public static func availableBytes() -> Int {
+        guard let f = fopen("/proc/meminfo", "r") else { return Int.max }
+        defer { fclose(f) }
+        var line = [CChar](repeating: 0, count: 256)
+        while fgets(&line, 256, f) != nil {
+            let text = String(cString: line)
+            if text.hasPrefix("MemAvailable:") {
+                let digits = text.filter { $0.isNumber }
+                if let kb = Int(digits) { return kb * 1024 }
+            }
+        }
+        return Int.max
+    }
+
+    /// The most engine memory `body` holds at once beyond what was live before it (approximate when
+    /// other threads allocate at the same time).
+    public static func peakBytes(during body: () throws -> Void) rethrows -> Int {
+        let before = Storage.currentBytes
+        Storage.resetPeak()
+        try body()
+        return max(0, Storage.peakBytesSinceReset - before)
+    }
+
+    /// Throws `.outOfMemory` when `bytes` exceeds what is available now.
+    public static func check(bytes: Int, what: String) throws {
+        let available = availableBytes()
+        if bytes > available {
+            throw MedSynthError.outOfMemory(
+                "\(what) needs about \(bytes >> 20) MiB but only \(available >> 20) MiB are available; use a smaller batch or image size")
+        }
+    }
+}
+
+/// Keeps freed large buffers for reuse. A training step allocates the same sizes every time;
+/// handing a fresh mmap'd buffer to each of them costs a page fault per 4 KiB (about 8 ms for
+/// 16 MB here), more than the kernels that fill them. Buffers of 256 KiB and more are cached by
+/// exact rounded size, up to a cap; smaller ones go straight back to malloc, which reuses them well.
+package final class BufferCache {
+    package static let shared = BufferCache()
+
+    package static let minimumCachedBytes = 256 << 10
+    /// Total bytes kept idle at most: a quarter of physical memory, at most 8 GiB.
+    package let capacity: Int
+    private var free: [Int: [UnsafeMutableRawPointer]] = [:]
+    private var cachedBytes = 0
+    private var mutex = pthread_mutex_t()
+
+    package init() {
+        pthread_mutex_init(&mutex, nil)
+        let physical = Int(sysconf(Int32(_SC_PHYS_PAGES))) * Int(sysconf(Int32(_SC_PAGESIZE)))
+        capacity = min(8 << 30, max(256 << 20, physical / 4))
+    }
+
+    /// Sizes of 256 KiB and more round up to 64 KiB, so that nearby sizes share buffers.
+    @inline(__always)
+    package static func roundedSize(_ bytes: Int) -> Int {
+        bytes < minimumCachedBytes ? bytes : (bytes + 0xFFFF) & ~0xFFFF
+    }
+
+    package func take(bytes: Int) -> UnsafeMutableRawPointer {
+        if bytes >= Self.minimumCachedBytes {
+            pthread_mutex_lock(&mutex)
+            if let p = free[bytes]?.popLast() {
+                cachedBytes -= bytes
+                pthread_mutex_unlock(&mutex)
+                return p
+            }
+            pthread_mutex_unlock(&mutex)
+        }
+        var raw: UnsafeMutableRawPointer? = nil
+        if posix_memalign(&raw, 64, bytes) != 0 || raw == nil {
+            release()      // give the cache back and try once more
+            _ = posix_memalign(&raw, 64, bytes)
+        }
+        guard let raw else { fatalError("medsynth: out of memory allocating \(bytes) bytes") }
+        return raw
+    }
+
+    package func give(_ p: UnsafeMutableRawPointer, bytes: Int) {
+        if bytes >= Self.minimumCachedBytes {
+            pthread_mutex_lock(&mutex)
+            if cachedBytes + bytes <= capacity {
+                free[bytes, default: []].append(p)
+                cachedBytes += bytes
+                pthread_mutex_unlock(&mutex)
+                return
+            }
+            pthread_mutex_unlock(&mutex)
+        }
+        Glibc.free(p)
+    }
+
+    /// Returns every idle buffer to the system.
+    package func release() {
+        pthread_mutex_lock(&mutex)
+        let all = free.values.flatMap { $0 }
+        free = [:]
+        cachedBytes = 0
+        pthread_mutex_unlock(&mutex)
+        for p in all { Glibc.free(p) }
+    }
+
+    package var idleBytes: Int {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        return cachedBytes
+    }
+}
