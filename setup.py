@@ -45,7 +45,7 @@ setup(
     description="Diffusion-generated labelled medical images and CNN classifiers, on a native Swift engine",
     long_description=(ROOT / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
-    python_requires=">=3.9",
+    python_requires=">=3.10",
     package_dir={"": "python"},
     packages=["medsynth"],
     install_requires=["numpy>=1.22", "tqdm>=4.60"],
@@ -53,8 +53,9 @@ setup(
     ext_modules=[
         Extension(
             "medsynth._engine",
-            sources=["python/medsynth/_engine.c"],
-            include_dirs=[str(ROOT / "Sources" / "CMedSynth" / "include")],
+            sources=sorted(str(p.relative_to(ROOT)) for p in (ROOT / "python" / "csrc").glob("*.c")),
+            include_dirs=[str(ROOT / "Sources" / "CMedSynth" / "include"), str(ROOT / "python" / "csrc")],
+            depends=sorted(str(p.relative_to(ROOT)) for p in (ROOT / "python" / "csrc").glob("*.h")),
             libraries=[ENGINE],
             runtime_library_dirs=["$ORIGIN"],
             extra_compile_args=["-O2", "-Wall", "-Wno-missing-field-initializers"],

@@ -32,21 +32,21 @@ public func ms_classifier_free(_ model: OpaquePointer?) { ClassifierHandle.relea
 public func ms_classifier_config(_ model: OpaquePointer?, _ buf: UnsafeMutablePointer<CChar>?, _ bufLen: Int,
                                  _ needed: UnsafeMutablePointer<Int>?, _ err: UnsafeMutablePointer<CChar>?,
                                  _ errLen: Int) -> Int32 {
-    CAPI.call(err, errLen) {
-        let text = try ClassifierHandle.from(model).exclusive { $0.configJSON.serialized }
-        let size = text.utf8.count + 1
-        needed?.pointee = size
-        try require(buf != nil && bufLen >= size, "the buffer needs \(size) bytes")
-        CAPI.copy(text, to: buf, capacity: bufLen)
-    }
+    CAPI.text({ try ClassifierHandle.from(model).exclusive { $0.configJSON.serialized } }, buf, bufLen, needed, err, errLen)
+}
+
+@c @implementation
+public func ms_classifier_result(_ model: OpaquePointer?, _ buf: UnsafeMutablePointer<CChar>?, _ bufLen: Int,
+                                 _ needed: UnsafeMutablePointer<Int>?, _ err: UnsafeMutablePointer<CChar>?,
+                                 _ errLen: Int) -> Int32 {
+    CAPI.text({ try ClassifierHandle.from(model).lastResult }, buf, bufLen, needed, err, errLen)
 }
 
 @c @implementation
 public func ms_classifier_fit(
     _ model: OpaquePointer?, _ x: UnsafePointer<Float>?, _ n: Int64, _ c: Int64, _ h: Int64, _ w: Int64,
     _ labels: UnsafePointer<Int64>?, _ xVal: UnsafePointer<Float>?, _ nVal: Int64, _ labelsVal: UnsafePointer<Int64>?,
-    _ optionsJSON: UnsafePointer<CChar>?, _ run: UnsafePointer<ms_run>?, _ resultJSON: UnsafeMutablePointer<CChar>?,
-    _ resultLen: Int, _ err: UnsafeMutablePointer<CChar>?, _ errLen: Int
+    _ optionsJSON: UnsafePointer<CChar>?, _ run: UnsafePointer<ms_run>?, _ err: UnsafeMutablePointer<CChar>?, _ errLen: Int
 ) -> Int32 {
     CAPI.call(err, errLen) {
         let handle = try ClassifierHandle.from(model)
@@ -56,10 +56,11 @@ public func ms_classifier_fit(
             validation = try CAPI.imageSet(xVal, nVal, c, h, w, labels: try CAPI.pointer(labelsVal, "validation labels"), what: "validation x")
         }
         let options = try ClassifierTrainingOptions(json: try CAPI.json(optionsJSON, "options"))
-        let history = try handle.exclusive { classifier in
-            try classifier.fit(train, validation: validation, options: options, progress: RunContext(run).progress)
+        try handle.exclusive { classifier in
+            handle.lastResult = "{}"
+            let history = try classifier.fit(train, validation: validation, options: options, progress: RunContext(run).progress)
+            handle.lastResult = history.serialized
         }
-        CAPI.copy(history.serialized, to: resultJSON, capacity: resultLen)
     }
 }
 
@@ -83,10 +84,11 @@ public func ms_classifier_predict_proba(
 }
 
 @c @implementation
-public func ms_classifier_save(_ model: OpaquePointer?, _ path: UnsafePointer<CChar>?,
+public func ms_classifier_save(_ model: OpaquePointer?, _ path: UnsafePointer<CChar>?, _ optionsJSON: UnsafePointer<CChar>?,
                                _ err: UnsafeMutablePointer<CChar>?, _ errLen: Int) -> Int32 {
     CAPI.call(err, errLen) {
         let path = try CAPI.string(path, "path")
+        try (try CAPI.json(optionsJSON, "options")).rejectUnknownKeys([], in: "save options")
         try ClassifierHandle.from(model).exclusive { try $0.save(to: path) }
     }
 }

@@ -30,3 +30,9 @@ public func ms_memory_peak() -> Int64 { Int64(Storage.peakBytesSinceReset) }
 
 @c @implementation
 public func ms_memory_reset_peak() { Storage.resetPeak() }
+
+@c @implementation
+public func ms_registry(_ topic: UnsafePointer<CChar>?, _ buf: UnsafeMutablePointer<CChar>?, _ bufLen: Int,
+                        _ needed: UnsafeMutablePointer<Int>?, _ err: UnsafeMutablePointer<CChar>?, _ errLen: Int) -> Int32 {
+    CAPI.text({ try Registry.describe(try CAPI.string(topic, "topic")).serialized }, buf, bufLen, needed, err, errLen)
+}

@@ -11,7 +11,6 @@ enum CAPI {
     static func code(for error: Error) -> Int32 {
         switch error as? MedSynthError {
         case .invalidArgument?: return MS_ERR_INVALID_ARGUMENT
-        case .wrongType?: return MS_ERR_TYPE
         case .io?: return MS_ERR_IO
         case .runtime?: return MS_ERR_RUNTIME
         case .outOfMemory?: return MS_ERR_MEMORY
@@ -31,6 +30,23 @@ enum CAPI {
         for i in 0..<n { buffer[i] = CChar(bitPattern: bytes[i]) }
         buffer[n] = 0
         return bytes.count + 1
+    }
+
+    /// The size-query pattern: writes the bytes `text` needs (with the NUL) into `needed` and, when
+    /// `buffer` holds that many, the text itself; otherwise MS_ERR_BUFFER_TOO_SMALL.
+    static func text(_ body: () throws -> String, _ buffer: UnsafeMutablePointer<CChar>?, _ capacity: Int,
+                     _ needed: UnsafeMutablePointer<Int>?, _ err: UnsafeMutablePointer<CChar>?, _ errLen: Int) -> Int32 {
+        var text = ""
+        let status = call(err, errLen) { text = try body() }
+        guard status == MS_OK else { return status }
+        let size = text.utf8.count + 1
+        needed?.pointee = size
+        guard let buffer, capacity >= size else {
+            copy("the buffer needs \(size) bytes", to: err, capacity: errLen)
+            return MS_ERR_BUFFER_TOO_SMALL
+        }
+        copy(text, to: buffer, capacity: capacity)
+        return MS_OK
     }
 
     /// Runs `body`, mapping a thrown error to its status code and message.
@@ -85,6 +101,8 @@ enum CAPI {
 /// handle fail cleanly instead of racing.
 final class Handle<Object> {
     var object: Object
+    /// The JSON result of the last long call (fit, sample), read with the *_result functions.
+    var lastResult = "{}"
     private var mutex = pthread_mutex_t()
 
     init(_ object: Object) {

@@ -10,8 +10,8 @@ import numpy as np
 from . import _engine
 from ._core import ProgressReporter, to_nchw
 
-#: Architectures the engine builds (see Sources/MedSynth/Models).
-ARCHITECTURES = ("simple_cnn",)
+#: Architectures the engine builds (Sources/MedSynth/Models), from the engine's registry.
+ARCHITECTURES = tuple(a["name"] for a in json.loads(_engine.registry("architectures")))
 
 
 class Classifier:
@@ -122,10 +122,10 @@ class Classifier:
             options["checkpoint"] = os.fspath(checkpoint)
         reporter = ProgressReporter(progress, f"training {self.architecture}", callback)
         try:
-            history = _engine.classifier_fit(self._handle, x, labels, x_val, y_val, json.dumps(options), reporter)
+            _engine.classifier_fit(self._handle, x, labels, x_val, y_val, json.dumps(options), reporter)
         finally:
             reporter.close()
-        self.history_ = json.loads(history)
+        self.history_ = json.loads(_engine.classifier_result(self._handle))
         return self
 
     def _encode(self, y: np.ndarray, name: str) -> np.ndarray:

@@ -19,7 +19,8 @@ import numpy as np
 from . import _engine
 from ._core import ProgressReporter, to_nchw
 
-SAMPLERS = ("ddim", "ddpm", "dpm_solver++")
+#: Samplers the engine offers, from its registry.
+SAMPLERS = tuple(json.loads(_engine.registry("samplers")))
 
 
 def _default_attention(image_size: int, multipliers: Sequence[int]) -> tuple:
@@ -169,10 +170,10 @@ class DiffusionModel:
             options["checkpoint"] = os.fspath(checkpoint)
         reporter = ProgressReporter(progress, "training diffusion model", callback)
         try:
-            summary = _engine.diffusion_fit(self._handle, x, labels, json.dumps(options), reporter)
+            _engine.diffusion_fit(self._handle, x, labels, json.dumps(options), reporter)
         finally:
             reporter.close()
-        self.history_ = json.loads(summary)
+        self.history_ = json.loads(_engine.diffusion_result(self._handle))
         return self
 
     # ---- sampling -----------------------------------------------------------------------------
@@ -212,9 +213,10 @@ class DiffusionModel:
                    "spacing": spacing}
         reporter = ProgressReporter(progress, f"sampling ({sampler})", callback)
         try:
-            result = json.loads(_engine.diffusion_sample(self._handle, index, count, json.dumps(options), out, reporter))
+            _engine.diffusion_sample(self._handle, index, count, json.dumps(options), out, reporter)
         finally:
             reporter.close()
+        result = json.loads(_engine.diffusion_result(self._handle))
         for message in result.get("warnings", []):
             warnings.warn(message, RuntimeWarning, stacklevel=2)
         images = out[:, 0] if c == 1 else out.transpose(0, 2, 3, 1)

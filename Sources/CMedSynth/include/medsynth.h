@@ -12,6 +12,11 @@
  *    fails with MS_ERR_RUNTIME instead of racing.
  *  - Arrays are contiguous, row-major, native-endian; images are float32 NCHW. Counts are int64_t,
  *    byte sizes size_t. The engine never keeps a caller's pointer after the call returns.
+ *  - Text (JSON) comes back through the size-query pattern: a function taking (buf, buf_len,
+ *    needed) writes the bytes it needs (with the NUL) into *needed, and fills buf when it is large
+ *    enough; otherwise it returns MS_ERR_BUFFER_TOO_SMALL. buf may be NULL to ask for the size.
+ *    Long calls keep their result (a training history, sampling warnings) in the handle, read
+ *    with *_result afterwards, so that a result of any size arrives whole.
  *  - Long calls take an optional `ms_run`: a progress callback, called on the calling thread
  *    (return non-zero to stop), and a cancel flag the caller may raise from a signal handler.
  *    A stopped call returns MS_ERR_CANCELLED and leaves the object usable (weights as after the
@@ -36,6 +41,7 @@ extern "C" {
 #define MS_ERR_RUNTIME 4          /* RuntimeError */
 #define MS_ERR_MEMORY 5           /* MemoryError */
 #define MS_ERR_CANCELLED 6        /* KeyboardInterrupt, or the callback's own exception */
+#define MS_ERR_BUFFER_TOO_SMALL 7 /* a text buffer is too small: *needed holds the size to retry with */
 
 /* Progress: `done` of `total` units (steps, batches) and a JSON object with details such as
    {"phase": "train", "epoch": 1, "loss": 0.41, "lr": 0.001}. Return non-zero to stop. */
@@ -59,6 +65,11 @@ int32_t ms_set_num_threads(int32_t n, char *err, size_t err_len);
 int64_t ms_memory_current(void);
 int64_t ms_memory_peak(void);
 void ms_memory_reset_peak(void);
+/* A JSON description of one of the engine's registries or option sets, by topic:
+   "architectures" (classifier names with their smallest input), "samplers", "shape_classes",
+   "topics" (every topic), and the defaults and documentation of each option set:
+   "classifier_config", "classifier_training", "diffusion_config", "diffusion_training", "sampling". */
+int32_t ms_registry(const char *topic, char *buf, size_t buf_len, size_t *needed, char *err, size_t err_len);
 
 /* ---- classifiers ---- */
 
@@ -68,9 +79,12 @@ typedef struct ms_classifier ms_classifier;
    "image_size": 64, "seed": 0}. Unknown keys or architectures are errors. */
 int32_t ms_classifier_create(const char *config_json, ms_classifier **out, char *err, size_t err_len);
 void ms_classifier_free(ms_classifier *model);
-/* Writes the model's configuration (including parameter count and input normalisation) as JSON.
-   If buf_len is too small, fails with MS_ERR_INVALID_ARGUMENT and sets *needed. */
+/* The model's resolved configuration as JSON (every default filled in), with its state
+   ({"state": {"parameters": ..., "normalization_fitted": ...}}); size-query pattern. */
 int32_t ms_classifier_config(ms_classifier *model, char *buf, size_t buf_len, size_t *needed,
+                             char *err, size_t err_len);
+/* The result of the last long call on the model (the training history of fit); size-query. */
+int32_t ms_classifier_result(ms_classifier *model, char *buf, size_t buf_len, size_t *needed,
                              char *err, size_t err_len);
 /* Trains on x [n, c, h, w] (float32, values in the data's own range, typically [0, 1]) with labels
    in [0, num_classes). Optional validation set (x_val may be NULL). options_json, e.g.
@@ -78,20 +92,21 @@ int32_t ms_classifier_config(ms_classifier *model, char *buf, size_t buf_len, si
     "schedule": "cosine", "warmup_epochs": 0, "label_smoothing": 0, "class_weights": [..],
     "early_stopping_patience": 0, "checkpoint": "path.safetensors", "resume": false,
     "grad_clip": 0, "seed": 0}.
-   Writes a JSON history into result_json (truncated to result_len). */
+   The history is read afterwards with ms_classifier_result. */
 int32_t ms_classifier_fit(ms_classifier *model,
                           const float *x, int64_t n, int64_t c, int64_t h, int64_t w,
                           const int64_t *labels,
                           const float *x_val, int64_t n_val, const int64_t *labels_val,
-                          const char *options_json, const ms_run *run,
-                          char *result_json, size_t result_len, char *err, size_t err_len);
+                          const char *options_json, const ms_run *run, char *err, size_t err_len);
 /* Class probabilities (softmax) into probs [n, num_classes], evaluation mode, in batches. */
 int32_t ms_classifier_predict_proba(ms_classifier *model,
                                     const float *x, int64_t n, int64_t c, int64_t h, int64_t w,
                                     int64_t batch_size, float *probs, int64_t probs_count,
                                     const ms_run *run, char *err, size_t err_len);
-/* Saves weights, configuration and training state as safetensors, atomically. */
-int32_t ms_classifier_save(ms_classifier *model, const char *path, char *err, size_t err_len);
+/* Saves weights (torchvision's state-dict names) and configuration as safetensors, atomically.
+   options_json may be NULL (no options yet). */
+int32_t ms_classifier_save(ms_classifier *model, const char *path, const char *options_json,
+                           char *err, size_t err_len);
 int32_t ms_classifier_load(const char *path, ms_classifier **out, char *err, size_t err_len);
 
 /* ---- diffusion models ---- */
@@ -105,26 +120,31 @@ typedef struct ms_diffusion ms_diffusion;
    "prediction": "epsilon", "seed": 0, "data_range": [0, 1], "class_names": [...]}). */
 int32_t ms_diffusion_create(const char *config_json, ms_diffusion **out, char *err, size_t err_len);
 void ms_diffusion_free(ms_diffusion *model);
+/* Resolved configuration and state ({"state": {"parameters", "trained_steps", "ema_updates"}}). */
 int32_t ms_diffusion_config(ms_diffusion *model, char *buf, size_t buf_len, size_t *needed,
+                            char *err, size_t err_len);
+/* The result of the last fit (summary and loss history) or sample (warnings); size-query. */
+int32_t ms_diffusion_result(ms_diffusion *model, char *buf, size_t buf_len, size_t *needed,
                             char *err, size_t err_len);
 /* Trains on x [n, c, h, w] with labels [n] (NULL for an unconditional model). options_json, e.g.
    {"steps": 2000, "batch_size": 16, "lr": 2e-4, "weight_decay": 0, "warmup_steps": 200,
     "lr_schedule": "cosine", "ema_decay": 0.999, "p_uncond": 0.1, "min_snr_gamma": 5,
     "grad_clip": 1, "hflip": false, "vflip": false, "translate": 0, "rotate": 0,
     "checkpoint": "path", "checkpoint_every": 500, "resume": false, "seed": 0}.
-   Writes a JSON summary into result_json. */
+   The summary is read afterwards with ms_diffusion_result. */
 int32_t ms_diffusion_fit(ms_diffusion *model, const float *x, int64_t n, int64_t c, int64_t h, int64_t w,
                          const int64_t *labels, const char *options_json, const ms_run *run,
-                         char *result_json, size_t result_len, char *err, size_t err_len);
+                         char *err, size_t err_len);
 /* Generates one image per label (labels may be NULL for an unconditional model, then n images)
    into out [n, c, h, w] (float32, the training data's intensity range). options_json:
    {"sampler": "ddim" | "ddpm" | "dpm_solver++", "steps": 50, "eta": 0, "guidance_scale": 1.5,
     "seed": 0, "batch_size": 32, "use_ema": true, "clip": true, "spacing": "linspace"}.
-   Writes {"warnings": [...], ...} into result_json. */
+   {"warnings": [...]} is read afterwards with ms_diffusion_result. */
 int32_t ms_diffusion_sample(ms_diffusion *model, const int64_t *labels, int64_t n, const char *options_json,
-                            float *out, int64_t out_count, const ms_run *run,
-                            char *result_json, size_t result_len, char *err, size_t err_len);
-int32_t ms_diffusion_save(ms_diffusion *model, const char *path, char *err, size_t err_len);
+                            float *out, int64_t out_count, const ms_run *run, char *err, size_t err_len);
+/* options_json may be NULL. */
+int32_t ms_diffusion_save(ms_diffusion *model, const char *path, const char *options_json,
+                          char *err, size_t err_len);
 int32_t ms_diffusion_load(const char *path, ms_diffusion **out, char *err, size_t err_len);
 
 /* ---- data ---- */

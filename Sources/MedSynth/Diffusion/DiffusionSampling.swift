@@ -6,6 +6,19 @@ import MedSynthCore
 import Glibc
 
 extension DiffusionModel {
+    /// Generates `count` images: one per label for a class-conditional model (`labels` holds
+    /// `count` class indices), `count` unconditional images otherwise (`labels` must be nil).
+    public func sample(labels: [Int]?, count: Int, options: SamplingOptions, into out: UnsafeMutablePointer<Float>,
+                       progress: Progress = .silent) throws -> JSON {
+        if isConditional {
+            guard let labels else { throw MedSynthError.invalidArgument("a class-conditional model needs one label per image") }
+            try require(labels.count == count, "\(labels.count) labels for \(count) images")
+            return try sample(labels: labels, options: options, into: out, progress: progress)
+        }
+        try require(labels == nil, "this model is unconditional: it takes no labels")
+        return try sample(labels: [Int](repeating: 0, count: count), options: options, into: out, progress: progress)
+    }
+
     /// Generates one image per entry of `labels` (class indices; ignored for an unconditional
     /// model) into `out` [n, C, H, W], in the training data's intensity range. Returns JSON with
     /// any warnings ({"warnings": [...]}).

@@ -4,8 +4,6 @@
 public enum MedSynthError: Error, CustomStringConvertible, Equatable {
     /// A value is out of range or inconsistent (Python: ValueError).
     case invalidArgument(String)
-    /// A value has the wrong kind, e.g. dtype (Python: TypeError).
-    case wrongType(String)
     /// A file could not be read, written or parsed (Python: OSError).
     case io(String)
     /// Training or sampling failed at run time, e.g. a non-finite loss (Python: RuntimeError).
@@ -17,7 +15,7 @@ public enum MedSynthError: Error, CustomStringConvertible, Equatable {
 
     public var description: String {
         switch self {
-        case .invalidArgument(let m), .wrongType(let m), .io(let m), .runtime(let m), .outOfMemory(let m):
+        case .invalidArgument(let m), .io(let m), .runtime(let m), .outOfMemory(let m):
             return m
         case .cancelled:
             return "cancelled"

@@ -1,0 +1,93 @@
+/* data.c: generated data sets and PNG files. */
+#include "glue.h"
+
+/* make_shapes(n_per_class, classes, size, channels, seed, images f32 out, labels i64 out) */
+static PyObject *py_make_shapes(PyObject *self, PyObject *args) {
+    long long n_per_class;
+    int classes, size, channels;
+    unsigned long long seed;
+    PyObject *io, *lo, *result = NULL;
+    if (!PyArg_ParseTuple(args, "LiiiKOO", &n_per_class, &classes, &size, &channels, &seed, &io, &lo)) return NULL;
+    buffers b = {0};
+    Py_buffer *images = take(&b, io, 'f', WRITE, -1, "images");
+    Py_buffer *labels = take(&b, lo, 'q', WRITE, -1, "labels");
+    if (!b.failed) {
+        char err[ERR_LEN] = "";
+        int32_t rc;
+        Py_BEGIN_ALLOW_THREADS
+        rc = ms_make_shapes(n_per_class, classes, size, channels, seed, images->buf, elements(images), labels->buf,
+                            elements(labels), err, sizeof err);
+        Py_END_ALLOW_THREADS
+        if (rc) raise_status(rc, err);
+        else result = Py_NewRef(Py_None);
+    }
+    release(&b);
+    return result;
+}
+
+/* png_probe(path) -> (width, height, channels, bit_depth) */
+static PyObject *py_png_probe(PyObject *self, PyObject *args) {
+    PyObject *path_obj;
+    if (!PyArg_ParseTuple(args, "O&", PyUnicode_FSConverter, &path_obj)) return NULL;
+    int64_t w = 0, h = 0;
+    int32_t c = 0, depth = 0, rc;
+    char err[ERR_LEN] = "";
+    const char *path = PyBytes_AS_STRING(path_obj);
+    Py_BEGIN_ALLOW_THREADS
+    rc = ms_png_probe(path, &w, &h, &c, &depth, err, sizeof err);
+    Py_END_ALLOW_THREADS
+    Py_DECREF(path_obj);
+    if (rc) return raise_status(rc, err);
+    return Py_BuildValue("LLii", (long long)w, (long long)h, c, depth);
+}
+
+/* png_read(path, out uint8 or uint16 [h, w, c]) */
+static PyObject *py_png_read(PyObject *self, PyObject *args) {
+    PyObject *path_obj, *oo;
+    if (!PyArg_ParseTuple(args, "O&O", PyUnicode_FSConverter, &path_obj, &oo)) return NULL;
+    Py_buffer out;
+    if (PyObject_GetBuffer(oo, &out, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE) < 0) {
+        Py_DECREF(path_obj);
+        return NULL;
+    }
+    char err[ERR_LEN] = "";
+    int32_t rc;
+    const char *path = PyBytes_AS_STRING(path_obj);
+    Py_BEGIN_ALLOW_THREADS
+    rc = ms_png_read(path, out.buf, (size_t)out.len, err, sizeof err);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&out);
+    Py_DECREF(path_obj);
+    if (rc) return raise_status(rc, err);
+    Py_RETURN_NONE;
+}
+
+/* png_write(path, samples uint8 or uint16 [h, w, c], bit_depth) */
+static PyObject *py_png_write(PyObject *self, PyObject *args) {
+    PyObject *path_obj, *so, *result = NULL;
+    int depth;
+    if (!PyArg_ParseTuple(args, "O&Oi", PyUnicode_FSConverter, &path_obj, &so, &depth)) return NULL;
+    buffers b = {0};
+    Py_buffer *s = take(&b, so, depth == 16 ? 'H' : 'B', READ, 3, "samples");
+    if (!b.failed) {
+        char err[ERR_LEN] = "";
+        int32_t rc;
+        const char *path = PyBytes_AS_STRING(path_obj);
+        Py_BEGIN_ALLOW_THREADS
+        rc = ms_png_write(path, s->buf, s->shape[1], s->shape[0], (int32_t)s->shape[2], depth, err, sizeof err);
+        Py_END_ALLOW_THREADS
+        if (rc) raise_status(rc, err);
+        else result = Py_NewRef(Py_None);
+    }
+    release(&b);
+    Py_DECREF(path_obj);
+    return result;
+}
+
+PyMethodDef data_methods[] = {
+    {"make_shapes", py_make_shapes, METH_VARARGS, NULL},
+    {"png_probe", py_png_probe, METH_VARARGS, NULL},
+    {"png_read", py_png_read, METH_VARARGS, NULL},
+    {"png_write", py_png_write, METH_VARARGS, NULL},
+    {NULL, NULL, 0, NULL},
+};

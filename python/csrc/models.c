@@ -1,0 +1,192 @@
+/* models.c: classifiers and diffusion models (handles, training, inference, sampling). */
+#include "glue.h"
+
+/* ---- the two handle kinds ---- */
+
+#define HANDLE_ADAPTERS(prefix, type)                                                                     \
+    static int32_t prefix##_create_any(const char *c, void **out, char *e, size_t n) {                    \
+        type *m = NULL;                                                                                   \
+        int32_t rc = ms_##prefix##_create(c, &m, e, n);                                                   \
+        *out = m;                                                                                         \
+        return rc;                                                                                        \
+    }                                                                                                     \
+    static int32_t prefix##_load_any(const char *p, void **out, char *e, size_t n) {                      \
+        type *m = NULL;                                                                                   \
+        int32_t rc = ms_##prefix##_load(p, &m, e, n);                                                     \
+        *out = m;                                                                                         \
+        return rc;                                                                                        \
+    }                                                                                                     \
+    static int32_t prefix##_save_any(void *h, const char *p, const char *o, char *e, size_t n) {          \
+        return ms_##prefix##_save(h, p, o, e, n);                                                         \
+    }                                                                                                     \
+    static int32_t prefix##_config_any(void *h, char *b, size_t l, size_t *need, char *e, size_t n) {     \
+        return ms_##prefix##_config(h, b, l, need, e, n);                                                 \
+    }                                                                                                     \
+    static int32_t prefix##_result_any(void *h, char *b, size_t l, size_t *need, char *e, size_t n) {     \
+        return ms_##prefix##_result(h, b, l, need, e, n);                                                 \
+    }                                                                                                     \
+    static void prefix##_destroy_any(void *h) { ms_##prefix##_free(h); }
+
+HANDLE_ADAPTERS(classifier, ms_classifier)
+HANDLE_ADAPTERS(diffusion, ms_diffusion)
+
+static const handle_kind CLASSIFIER = {"medsynth.classifier", "classifier", classifier_create_any,
+                                       classifier_load_any, classifier_save_any, classifier_config_any,
+                                       classifier_result_any, classifier_destroy_any};
+static const handle_kind DIFFUSION = {"medsynth.diffusion", "diffusion model", diffusion_create_any,
+                                      diffusion_load_any, diffusion_save_any, diffusion_config_any,
+                                      diffusion_result_any, diffusion_destroy_any};
+
+#define HANDLE_METHODS(prefix, KIND)                                                                      \
+    static PyObject *py_##prefix##_create(PyObject *s, PyObject *a) { return handle_create(a, &KIND); }  \
+    static PyObject *py_##prefix##_load(PyObject *s, PyObject *a) { return handle_load(a, &KIND); }      \
+    static PyObject *py_##prefix##_save(PyObject *s, PyObject *a) { return handle_save(a, &KIND); }      \
+    static PyObject *py_##prefix##_config(PyObject *s, PyObject *a) { return handle_config(a, &KIND); }  \
+    static PyObject *py_##prefix##_result(PyObject *s, PyObject *a) { return handle_result(a, &KIND); }
+
+HANDLE_METHODS(classifier, CLASSIFIER)
+HANDLE_METHODS(diffusion, DIFFUSION)
+
+/* Finishes a long call: the callback's exception or Ctrl-C first, then the engine's status. */
+static PyObject *finish(call_ctx *ctx, int32_t rc, const char *err) {
+    if (ctx_end(ctx) < 0) return NULL;
+    if (rc) return raise_status(rc, err);
+    Py_RETURN_NONE;
+}
+
+/* ---- classifiers ---- */
+
+/* fit(handle, x [n,c,h,w] f32, y [n] i64, x_val or None, y_val or None, options_json, callback);
+   the history is read afterwards with classifier_result. */
+static PyObject *py_classifier_fit(PyObject *self, PyObject *args) {
+    PyObject *cap, *xo, *yo, *xvo, *yvo, *callback, *result = NULL;
+    const char *options;
+    if (!PyArg_ParseTuple(args, "OOOOOsO", &cap, &xo, &yo, &xvo, &yvo, &options, &callback)) return NULL;
+    ms_classifier *m = unwrap_handle(cap, &CLASSIFIER);
+    if (!m) return NULL;
+    buffers b = {0};
+    Py_buffer *x = take(&b, xo, 'f', READ, 4, "x");
+    Py_buffer *y = take(&b, yo, 'q', READ, 1, "y");
+    Py_buffer *xv = take(&b, xvo, 'f', OPTIONAL, 4, "x_val");
+    Py_buffer *yv = take(&b, yvo, 'q', OPTIONAL, 1, "y_val");
+    if (b.failed) goto done;
+    if (!check(&b, y->shape[0] == x->shape[0], "x and y have different lengths")) goto done;
+    if (!check(&b, (xv == NULL) == (yv == NULL), "pass both x_val and y_val, or neither")) goto done;
+    if (xv) {
+        if (!check(&b, yv->shape[0] == xv->shape[0], "x_val and y_val have different lengths")) goto done;
+        if (!check(&b, xv->shape[1] == x->shape[1] && xv->shape[2] == x->shape[2] && xv->shape[3] == x->shape[3],
+                   "x_val images must have the same shape as x images")) goto done;
+    }
+    {
+        char err[ERR_LEN] = "";
+        call_ctx ctx;
+        ctx_begin(&ctx, callback);
+        int32_t rc;
+        Py_BEGIN_ALLOW_THREADS
+        rc = ms_classifier_fit(m, x->buf, x->shape[0], x->shape[1], x->shape[2], x->shape[3], y->buf,
+                               xv ? xv->buf : NULL, xv ? xv->shape[0] : 0, yv ? yv->buf : NULL, options, &ctx.run,
+                               err, sizeof err);
+        Py_END_ALLOW_THREADS
+        result = finish(&ctx, rc, err);
+    }
+done:
+    release(&b);
+    return result;
+}
+
+/* predict_proba(handle, x f32 [n,c,h,w], batch_size, out f32 [n,k], callback) */
+static PyObject *py_classifier_predict_proba(PyObject *self, PyObject *args) {
+    PyObject *cap, *xo, *oo, *callback, *result = NULL;
+    long long batch;
+    if (!PyArg_ParseTuple(args, "OOLOO", &cap, &xo, &batch, &oo, &callback)) return NULL;
+    ms_classifier *m = unwrap_handle(cap, &CLASSIFIER);
+    if (!m) return NULL;
+    buffers b = {0};
+    Py_buffer *x = take(&b, xo, 'f', READ, 4, "x");
+    Py_buffer *out = take(&b, oo, 'f', WRITE, -1, "out");
+    if (!b.failed) {
+        char err[ERR_LEN] = "";
+        call_ctx ctx;
+        ctx_begin(&ctx, callback);
+        int32_t rc;
+        Py_BEGIN_ALLOW_THREADS
+        rc = ms_classifier_predict_proba(m, x->buf, x->shape[0], x->shape[1], x->shape[2], x->shape[3], batch,
+                                         out->buf, elements(out), &ctx.run, err, sizeof err);
+        Py_END_ALLOW_THREADS
+        result = finish(&ctx, rc, err);
+    }
+    release(&b);
+    return result;
+}
+
+/* ---- diffusion models ---- */
+
+/* fit(handle, x [n,c,h,w] f32, labels [n] i64 or None, options_json, callback); the summary is
+   read afterwards with diffusion_result. */
+static PyObject *py_diffusion_fit(PyObject *self, PyObject *args) {
+    PyObject *cap, *xo, *yo, *callback, *result = NULL;
+    const char *options;
+    if (!PyArg_ParseTuple(args, "OOOsO", &cap, &xo, &yo, &options, &callback)) return NULL;
+    ms_diffusion *m = unwrap_handle(cap, &DIFFUSION);
+    if (!m) return NULL;
+    buffers b = {0};
+    Py_buffer *x = take(&b, xo, 'f', READ, 4, "x");
+    Py_buffer *y = take(&b, yo, 'q', OPTIONAL, 1, "labels");
+    if (!b.failed && check(&b, !y || y->shape[0] == x->shape[0], "x and labels have different lengths")) {
+        char err[ERR_LEN] = "";
+        call_ctx ctx;
+        ctx_begin(&ctx, callback);
+        int32_t rc;
+        Py_BEGIN_ALLOW_THREADS
+        rc = ms_diffusion_fit(m, x->buf, x->shape[0], x->shape[1], x->shape[2], x->shape[3], y ? y->buf : NULL,
+                              options, &ctx.run, err, sizeof err);
+        Py_END_ALLOW_THREADS
+        result = finish(&ctx, rc, err);
+    }
+    release(&b);
+    return result;
+}
+
+/* sample(handle, labels [n] i64 or None, n, options_json, out f32 [n,c,h,w], callback); warnings and
+   figures are read afterwards with diffusion_result. */
+static PyObject *py_diffusion_sample(PyObject *self, PyObject *args) {
+    PyObject *cap, *yo, *oo, *callback, *result = NULL;
+    long long n;
+    const char *options;
+    if (!PyArg_ParseTuple(args, "OOLsOO", &cap, &yo, &n, &options, &oo, &callback)) return NULL;
+    ms_diffusion *m = unwrap_handle(cap, &DIFFUSION);
+    if (!m) return NULL;
+    buffers b = {0};
+    Py_buffer *y = take(&b, yo, 'q', OPTIONAL, 1, "labels");
+    Py_buffer *out = take(&b, oo, 'f', WRITE, -1, "out");
+    if (!b.failed && check(&b, !y || y->shape[0] == n, "labels must hold n values")) {
+        char err[ERR_LEN] = "";
+        call_ctx ctx;
+        ctx_begin(&ctx, callback);
+        int32_t rc;
+        Py_BEGIN_ALLOW_THREADS
+        rc = ms_diffusion_sample(m, y ? y->buf : NULL, n, options, out->buf, elements(out), &ctx.run, err, sizeof err);
+        Py_END_ALLOW_THREADS
+        result = finish(&ctx, rc, err);
+    }
+    release(&b);
+    return result;
+}
+
+PyMethodDef model_methods[] = {
+    {"classifier_create", py_classifier_create, METH_VARARGS, NULL},
+    {"classifier_load", py_classifier_load, METH_VARARGS, NULL},
+    {"classifier_config", py_classifier_config, METH_VARARGS, NULL},
+    {"classifier_result", py_classifier_result, METH_VARARGS, NULL},
+    {"classifier_save", py_classifier_save, METH_VARARGS, NULL},
+    {"classifier_fit", py_classifier_fit, METH_VARARGS, NULL},
+    {"classifier_predict_proba", py_classifier_predict_proba, METH_VARARGS, NULL},
+    {"diffusion_create", py_diffusion_create, METH_VARARGS, NULL},
+    {"diffusion_load", py_diffusion_load, METH_VARARGS, NULL},
+    {"diffusion_config", py_diffusion_config, METH_VARARGS, NULL},
+    {"diffusion_result", py_diffusion_result, METH_VARARGS, NULL},
+    {"diffusion_save", py_diffusion_save, METH_VARARGS, NULL},
+    {"diffusion_fit", py_diffusion_fit, METH_VARARGS, NULL},
+    {"diffusion_sample", py_diffusion_sample, METH_VARARGS, NULL},
+    {NULL, NULL, 0, NULL},
+};
