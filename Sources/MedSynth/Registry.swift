@@ -15,6 +15,12 @@ public enum Registry {
         ("samplers", { .array(SamplerKind.allCases.map { .string($0.rawValue) }) }),
         ("timestep_spacings", { .array(TimestepSpacing.allCases.map { .string($0.rawValue) }) }),
         ("shape_classes", { .array(ShapesDataset.classNames.map { .string($0) }) }),
+        // each option set: its keys, defaults and documentation
+        ("classifier_config", { ClassifierConfig.documentation }),
+        ("classifier_training", { ClassifierTrainingOptions.documentation }),
+        ("diffusion_config", { DiffusionConfig.documentation }),
+        ("diffusion_training", { DiffusionTrainingOptions.documentation }),
+        ("sampling", { SamplingOptions.documentation }),
     ]
 
     /// The JSON description of `topic`; "topics" lists them all.
