@@ -47,9 +47,10 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     package_dir={"": "python"},
-    packages=["medsynth"],
+    packages=["medsynth", "medsynth.metrics"],
     install_requires=["numpy>=1.22", "tqdm>=4.60"],
-    extras_require={"plot": ["matplotlib>=3.5"], "test": ["pytest>=7", "nbclient", "nbformat", "ipykernel"]},
+    extras_require={"plot": ["matplotlib>=3.5"], "frame": ["pandas>=1.3"],
+                    "test": ["pytest>=7", "nbclient>=0.7", "nbformat>=5", "ipykernel>=6", "matplotlib>=3.5"]},
     ext_modules=[
         Extension(
             "medsynth._engine",
