@@ -10,6 +10,7 @@ import numpy as np
 from . import _engine
 from ._core import ProgressReporter, to_nchw
 from ._options import collect, documented, dumps
+from .model_selection import stratified_split
 
 #: The training options ``Classifier.fit`` passes to the engine (documented from its table).
 _FIT_OPTIONS = ("epochs", "batch_size", "lr", "weight_decay", "optimizer", "momentum", "schedule", "warmup_epochs",
@@ -114,7 +115,7 @@ class Classifier:
         elif validation_split:
             if not 0 < validation_split < 1:
                 raise ValueError("validation_split must be between 0 and 1")
-            train_idx, val_idx = stratified_split(labels, validation_split, seed=self.seed)
+            train_idx, val_idx = stratified_split(labels, test_size=validation_split, seed=self.seed)
             x, x_val = x[train_idx], x[val_idx]
             labels, y_val = labels[train_idx], labels[val_idx]
 
@@ -211,18 +212,3 @@ def _restore_labels(names: Sequence[str]) -> np.ndarray:
         pass
     return np.array(names)
 
-
-def stratified_split(labels: np.ndarray, fraction: float, seed: int = 0):
-    """Indices (first, second) with ``fraction`` of every class in the second part (at least one
-    image per class on each side when the class has two or more)."""
-    rng = np.random.default_rng(seed)
-    first, second = [], []
-    for c in np.unique(labels):
-        idx = np.flatnonzero(labels == c)
-        rng.shuffle(idx)
-        k = int(round(len(idx) * fraction))
-        if len(idx) >= 2:
-            k = min(max(k, 1), len(idx) - 1)
-        second.extend(idx[:k])
-        first.extend(idx[k:])
-    return np.sort(np.array(first, dtype=np.int64)), np.sort(np.array(second, dtype=np.int64))

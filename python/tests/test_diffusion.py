@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 
 import medsynth
-from medsynth.classifier import stratified_split
 
 TINY = dict(base_channels=16, channel_multipliers=(1, 2), attention_resolutions=(8,), seed=0)
 
@@ -97,9 +96,9 @@ def test_resume_equals_an_uninterrupted_run(two_shapes, tmp_path):
     def stop_after_seven(info):
         seen.append(info["step"])
         if info["step"] == 7:
-            raise KeyboardInterrupt
+            raise KeyboardInterrupt("stopped by the test at step 7")
 
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt, match="stopped by the test at step 7"):
         stopped.fit(X[:40], y[:40], checkpoint=ckpt, callback=stop_after_seven, **options)
     assert ckpt.exists() and seen[-1] == 7          # the step-5 checkpoint survived the interruption
     resumed = medsynth.DiffusionModel(**TINY).fit(X[:40], y[:40], checkpoint=ckpt, resume=True, **options)
@@ -116,7 +115,7 @@ def test_unconditional_model(two_shapes):
     assert not model.conditional
     images, labels = model.sample(n=3, steps=2, progress=False)
     assert images.shape == (3, 16, 16) and labels is None
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="this model is unconditional: ask for n images"):
         model.sample(n_per_class=2, progress=False)
 
 
@@ -153,7 +152,7 @@ def test_bad_arguments_raise(two_shapes, trained, tmp_path):
         trained.sample(labels=[0], sampler="euler", progress=False)
     with pytest.raises(ValueError, match="classes the model does not know"):
         trained.sample(labels=[7], progress=False)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="n_per_class must be at least 1"):
         trained.sample(n_per_class=0, progress=False)
     with pytest.raises(ValueError, match="exactly one"):
         trained.sample(n_per_class=1, labels=[0], progress=False)
@@ -166,7 +165,7 @@ def test_bad_arguments_raise(two_shapes, trained, tmp_path):
     with pytest.raises(ValueError, match="labels"):
         trained.fit(X[:4], None, steps=1, progress=False)
     (tmp_path / "bad.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{}")
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match="bad.safetensors' is not a valid safetensors file: header length 16 runs past"):
         medsynth.DiffusionModel.load(tmp_path / "bad.safetensors")
 
 
