@@ -13,9 +13,12 @@ public struct ClassifierConfig: Equatable {
     public var mean: [Float]
     public var std: [Float]
     public var classNames: [String]
+    /// GoogLeNet's auxiliary classifiers (torchvision's `aux_logits`, off by default as for its
+    /// pretrained model); in training each adds `auxiliaryLossWeight` × its loss.
+    public var auxLogits = false
 
     package static let keys: Set<String> = ["architecture", "num_classes", "in_channels", "image_size", "seed", "mean", "std",
-                                    "class_names", "parameters", "normalization_fitted"]
+                                    "class_names", "aux_logits", "parameters", "head_parameters", "normalization_fitted"]
 
     public init(architecture: String, numClasses: Int, inChannels: Int, imageSize: Int, seed: UInt64 = 0) {
         self.architecture = architecture
@@ -41,6 +44,7 @@ public struct ClassifierConfig: Equatable {
                   seed: try json.seed() ?? 0)
         if let m = try json.doubleArray("mean") { mean = m.map { Float($0) } }
         if let s = try json.doubleArray("std") { std = s.map { Float($0) } }
+        if let aux = try json.bool("aux_logits") { auxLogits = aux }
         if let names = json["class_names"]?.array {
             classNames = try names.map { n in
                 guard let s = n.string else { throw MedSynthError.invalidArgument("class_names must be strings") }
@@ -58,10 +62,13 @@ public struct ClassifierConfig: Equatable {
                     "\(architecture) needs images of at least \(arch.minImageSize)x\(arch.minImageSize) pixels (and at most 1024), got image_size \(imageSize)")
         try require(mean.count == inChannels && std.count == inChannels, "mean and std need one value per input channel")
         try require(mean.allSatisfy { $0.isFinite } && std.allSatisfy { $0.isFinite && $0 > 0 }, "mean must be finite and std positive")
+        try require(!auxLogits || arch.supportsAuxLogits, "aux_logits is only available for googlenet, not \(architecture)")
         try require(classNames.count == numClasses, "class_names needs \(numClasses) names, got \(classNames.count)")
     }
 
-    public func json(parameters: Int? = nil, normalizationFitted: Bool) -> JSON {
+    /// The configuration, and (when given) the model's state: parameter count and head parameter
+    /// names, which reading ignores.
+    public func json(parameters: Int? = nil, headParameters: [String]? = nil, normalizationFitted: Bool) -> JSON {
         var pairs: [(String, JSON)] = [
             ("architecture", .string(architecture)),
             ("num_classes", .number(Double(numClasses))),
@@ -71,9 +78,11 @@ public struct ClassifierConfig: Equatable {
             ("mean", .array(mean.map { .number(Double($0)) })),
             ("std", .array(std.map { .number(Double($0)) })),
             ("class_names", .array(classNames.map { .string($0) })),
+            ("aux_logits", .bool(auxLogits)),
             ("normalization_fitted", .bool(normalizationFitted)),
         ]
         if let parameters { pairs.append(("parameters", .number(Double(parameters)))) }
+        if let headParameters { pairs.append(("head_parameters", .array(headParameters.map { .string($0) }))) }
         return .object(pairs)
     }
 }

@@ -65,8 +65,15 @@ extension ImageClassifier {
                 let x = batch(train, indices)
                 let targets = indices.map { Int(trainLabels[$0]) }
                 let logits = try model(x)
-                let loss = try crossEntropy(logits: logits, targets: targets, weight: classWeights,
+                var loss = try crossEntropy(logits: logits, targets: targets, weight: classWeights,
                                             labelSmoothing: options.labelSmoothing)
+                if let aux = model as? AuxiliaryLogits {   // GoogLeNet with aux_logits: + 0.3 × each aux loss
+                    for a in aux.auxiliaryLogits {
+                        let auxLoss = try crossEntropy(logits: a, targets: targets, weight: classWeights,
+                                                       labelSmoothing: options.labelSmoothing)
+                        loss = try add(loss, mul(auxLoss, aux.auxiliaryLossWeight))
+                    }
+                }
                 guard loss.item.isFinite else {
                     throw MedSynthError.runtime(
                         "the training loss became \(loss.item) at epoch \(epoch + 1), step \(step + 1); lower the learning rate"

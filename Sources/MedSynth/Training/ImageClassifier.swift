@@ -9,6 +9,7 @@ import Glibc
 public final class ImageClassifier {
     public internal(set) var config: ClassifierConfig
     public let model: Layer
+    public let architecture: ClassifierArchitecture
     /// False until the first `fit` has measured the input mean and standard deviation.
     public internal(set) var normalizationFitted = false
     /// Engine memory one image needs in an inference pass (measured once).
@@ -17,12 +18,23 @@ public final class ImageClassifier {
     public init(config: ClassifierConfig) throws {
         try config.validate()
         self.config = config
-        let arch = try ClassifierArchitecture.named(config.architecture)
-        model = arch.build(config.inChannels, config.numClasses, RandomGenerator(seed: config.seed))
+        architecture = try ClassifierArchitecture.named(config.architecture)
+        model = architecture.build(ArchitectureOptions(inChannels: config.inChannels, numClasses: config.numClasses,
+                                                       auxLogits: config.auxLogits),
+                                   RandomGenerator(seed: config.seed))
         model.eval()
     }
 
-    public var configJSON: JSON { config.json(parameters: model.parameterCount, normalizationFitted: normalizationFitted) }
+    /// The head's parameters (the architecture's `head` modules), torchvision-named: what a
+    /// fine-tuning run trains at the full learning rate or alone (frozen backbone).
+    public var headParameters: [(String, Tensor)] { model.namedParameters().filter { architecture.isHead($0.0) } }
+    /// Every other parameter: the (pretrained) feature extractor.
+    public var backboneParameters: [(String, Tensor)] { model.namedParameters().filter { !architecture.isHead($0.0) } }
+
+    public var configJSON: JSON {
+        config.json(parameters: model.parameterCount, headParameters: headParameters.map { $0.0 },
+                    normalizationFitted: normalizationFitted)
+    }
 
     // MARK: - input checks
 
@@ -165,12 +177,12 @@ public final class ImageClassifier {
     public static func load(from path: String) throws -> ImageClassifier {
         let file = try SafetensorsFile.read(path)
         guard file.metadata("medsynth_kind") == kind, let text = file.metadata("config") else {
-            throw MedSynthError.io("'\(path)' is not a medsynth classifier checkpoint (no classifier config in its metadata)")
+            throw MedSynthError.io("'\(path)' is not a medsynth classifier checkpoint (no classifier config in its metadata); plain weights such as a torchvision state dict are loaded into a built classifier with load_state_dict")
         }
         let json = try JSON.parse(text)
         let classifier = try ImageClassifier(config: try ClassifierConfig(json: json))
         classifier.normalizationFitted = (try? json.bool("normalization_fitted")) ?? true
-        let modelKeys = Set(classifier.model.stateEntries().map { $0.name })
+        let modelKeys = Set(classifier.model.stateLayout().map { $0.name })
         do {
             try classifier.model.loadState(file.entries.filter { modelKeys.contains($0.name) }, strict: true)
         } catch MedSynthError.invalidArgument(let m) {
