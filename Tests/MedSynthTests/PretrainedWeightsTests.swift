@@ -70,7 +70,7 @@ private func values(_ c: ImageClassifier) -> [String: [Float]] {
         let i = try #require(entries.firstIndex { $0.name == "layer2.0.bn1.bias" })
         entries[i] = SafetensorsEntry(name: "layer2.0.bn1.bias", tensor: Tensor(zeros: [5]))
         for mode in [WeightLoadMode.strict, .pretrained] {
-            expectInvalidArgument("'w.safetensors' does not fit resnet18 (2 classes, 1 input channels)",
+            expectInvalidArgument("'w.safetensors' does not fit resnet18 (2 classes, 1 input channel)",
                                   "1 missing: layer1.0.conv1.weight", "1 unexpected: extra.weight",
                                   "1 with the wrong shape: layer2.0.bn1.bias (file [5], model [128])") {
                 _ = try target.loadWeights(SafetensorsFile(entries: entries), source: "w.safetensors", mode: mode)

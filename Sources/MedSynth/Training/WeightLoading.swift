@@ -96,7 +96,7 @@ extension ImageClassifier {
             let parts = [list("missing", missing), list("unexpected", unexpected), list("with the wrong shape", wrongShape),
                          list("with the wrong dtype", badType)].compactMap { $0 }
             throw MedSynthError.invalidArgument(
-                "'\(source)' does not fit \(config.architecture) (\(config.numClasses) classes, \(config.inChannels) input channels"
+                "'\(source)' does not fit \(config.architecture) (\(config.numClasses) classes, \(config.inChannels) input channel\(config.inChannels == 1 ? "" : "s")"
                 + (config.auxLogits ? ", aux_logits" : "") + "): " + parts.joined(separator: "; "))
         }
 
