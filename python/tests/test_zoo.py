@@ -223,3 +223,35 @@ def test_each_model_learns_a_two_class_task(arch):
     clf.fit(X, y, epochs=epochs, batch_size=batch_size, lr=lr, progress=False)
     accuracy = clf.score(X_test, y_test)
     assert accuracy >= 0.8, f"{arch}: held-out accuracy {accuracy:.2f} (chance 0.5), history {clf.history_}"
+
+
+def test_pretrained_lazily_at_the_first_fit_keeps_its_normalisation(tmp_path):
+    path, source = _pretrained_file(tmp_path, "mobilenet_v2")
+    X, y = medsynth.datasets.make_shapes(n_per_class=4, num_classes=2, size=32, seed=0)
+    clf = medsynth.Classifier("mobilenet_v2", pretrained=path).fit(X, y, epochs=1, batch_size=8, progress=False)
+    assert clf.config["in_channels"] == 1 and clf.config["num_classes"] == 2
+    np.testing.assert_allclose(clf.config["mean"], [0.449], rtol=1e-3)   # ImageNet's, not the data's
+    assert clf.pretrained_report_["adapted_keys"] == ["features.0.0.weight"]
+
+
+def test_weight_files_that_cannot_be_read(tmp_path):
+    clf = medsynth.Classifier("resnet18", num_classes=2, in_channels=1, image_size=8)
+    with pytest.raises(OSError, match="missing.safetensors"):
+        clf.load_state_dict(tmp_path / "missing.safetensors")
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json}      ")
+    with pytest.raises(OSError, match="not a valid safetensors file"):
+        clf.load_state_dict(bad)
+    with pytest.raises(TypeError, match="mapping"):
+        clf.load_state_dict([1, 2, 3])
+    with pytest.raises(TypeError, match="dtype"):
+        clf.load_state_dict({"conv1.weight": np.array(["a"])})
+    with pytest.raises(FileNotFoundError):
+        medsynth.Classifier("resnet18", pretrained=tmp_path / "nowhere.safetensors")
+    # a torchvision state dict is not a medsynth checkpoint: load() says how to load it instead
+    io.write_safetensors(tmp_path / "plain.safetensors", clf.state_dict())
+    with pytest.raises(OSError, match="load_state_dict"):
+        medsynth.Classifier.load(tmp_path / "plain.safetensors")
+    # an unbuilt classifier has no state dict yet
+    with pytest.raises(RuntimeError, match="not been built"):
+        medsynth.Classifier("resnet18").state_dict()
