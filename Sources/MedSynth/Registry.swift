@@ -15,6 +15,8 @@ public enum Registry {
         ("samplers", { .array(SamplerKind.allCases.map { .string($0.rawValue) }) }),
         ("timestep_spacings", { .array(TimestepSpacing.allCases.map { .string($0.rawValue) }) }),
         ("shape_classes", { .array(ShapesDataset.classNames.map { .string($0) }) }),
+        ("superpixels", { SuperpixelMethod.registry }),
+        ("lime", { LimeDefaults.json }),
     ]
 
     /// The JSON description of `topic`; "topics" lists them all.
