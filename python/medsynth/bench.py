@@ -109,7 +109,30 @@ def ddim_sample_workload(batch: int = 16, steps: int = 50) -> dict:
     return {"workload": "ddim_sample", "s_per_batch": round(seconds, 2), "images_per_s": round(batch / seconds, 3)}
 
 
-WORKLOADS = {"conv": conv_workload, "unet_train": unet_train_workload, "ddim_sample": ddim_sample_workload}
+#: The model the lime workload explains. torch_ref.py uses a 4-class ResNet-18; until the engine's
+#: ResNet-18 lands the workload runs the engine's simple_cnn (switch by changing this one word).
+LIME_ARCHITECTURE = "simple_cnn"
+
+
+def lime_workload(architecture: str = LIME_ARCHITECTURE, num_samples: int = 1000, batch_size: int = 100) -> dict:
+    """One LIME explanation of a 64x64x3 image (torch_ref.py: uniform noise, seed 0) for a 4-class
+    classifier: quickshift with lime's defaults, 1000 samples in batches of 100, ridge fit; the
+    whole ``medsynth.lime.explain`` call, segmentation included. Also the segmentation alone."""
+    rng = np.random.default_rng(0)
+    image = rng.random((64, 64, 3))
+    model = medsynth.Classifier(architecture, seed=0)
+    model.fit(rng.random((8, 64, 64, 3), dtype=np.float32), np.arange(8) % 4, epochs=1, batch_size=8, progress=False)
+    run = lambda: medsynth.lime.explain(model, image, num_samples=num_samples, batch_size=batch_size, seed=0)
+    seconds = timeit(run, warm=1, min_seconds=3.0, min_runs=3)
+    segmentation = timeit(lambda: medsynth.segmentation.quickshift(image), warm=1, min_seconds=1.0)
+    explanation = run()
+    return {"workload": "lime", "s_per_explanation": round(seconds, 3), "architecture": architecture,
+            "s_segmentation": round(segmentation, 4), "superpixels": explanation.num_superpixels,
+            "num_samples": num_samples, "batch_size": batch_size}
+
+
+WORKLOADS = {"conv": conv_workload, "unet_train": unet_train_workload, "ddim_sample": ddim_sample_workload,
+             "lime": lime_workload}
 
 
 def main(argv=None) -> int:
