@@ -25,6 +25,8 @@ extension CAPI {
         try require(numSamples >= 1 && numSamples <= 10_000_000, "num_samples must be between 1 and 10000000, got \(numSamples)")
         try require(numFeatures >= 1 && numFeatures <= Int64(LimeLimits.maxFeatures),
                     "LIME needs 1 to \(LimeLimits.maxFeatures) superpixels, got \(numFeatures)")
+        try require(numSamples * numFeatures <= Int64(LimeLimits.maxSampleValues),
+                    "num_samples x superpixels (\(numSamples) x \(numFeatures)) is more than \(LimeLimits.maxSampleValues)")
         return Int(numSamples * numFeatures)
     }
 }
@@ -95,7 +97,8 @@ public func ms_lime_perturb(_ image: UnsafePointer<Float>?, _ hidden: UnsafePoin
         let superpixels = try CAPI.superpixels(segments, height, width, numSegments)
         _ = try CAPI.samplesCount(numSamples, numSegments)
         let rows = try CAPI.pointer(z, "z")
-        try require(first >= 0 && count >= 1 && first + count <= numSamples, "rows [\(first), \(first + count)) are outside the \(numSamples) samples")
+        try require(first >= 0 && first < numSamples && count >= 1 && count <= numSamples - first,
+                    "rows from \(first) (\(count) of them) are outside the \(numSamples) samples")
         let (values, overflow) = Int64(picture.valueCount).multipliedReportingOverflow(by: count)
         try require(!overflow && outCount == values, "out must hold \(count) images of \(picture.valueCount) values, got \(outCount)")
         for i in 0..<Int(numSamples * numSegments) where rows[i] > 1 { throw MedSynthError.invalidArgument("z must hold only 0 and 1") }

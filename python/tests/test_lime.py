@@ -293,3 +293,48 @@ def test_make_shapes_masks_mark_the_shapes():
     assert all(x[m].mean() > x[~m].mean() + 0.15 for x, m in zip(X, masks))   # shapes are brighter than the background
     X2, y2 = medsynth.datasets.make_shapes(n_per_class=5, num_classes=4, size=32, seed=9)
     assert np.array_equal(X, X2) and np.array_equal(y, y2)
+
+
+def test_engine_bindings_reject_inconsistent_buffers(shapes_model):
+    """The low-level calls validate every size and value before touching memory (a subprocess
+    would die on an out-of-bounds access; here each is a Python exception)."""
+    from medsynth import _engine
+    clf, X, _, _ = shapes_model
+    image = np.ascontiguousarray(X[0][None])                      # [1, 32, 32]
+    segments = np.ascontiguousarray(_grid(32, 32, 8), dtype=np.int32)
+    z = np.ones((10, 16), np.uint8)
+    hidden = np.zeros_like(image)
+    with pytest.raises(ValueError, match="every value"):
+        bad = segments.copy()
+        bad[bad == 3] = 2
+        _engine.lime_hidden_image(image, 0, bad, 16, None, 0, hidden)
+    with pytest.raises(ValueError, match="0..<"):
+        bad = segments.copy()
+        bad[0, 0] = 5000
+        _engine.lime_hidden_image(image, 0, bad, 16, None, 0, hidden)
+    with pytest.raises(ValueError, match="num_segments"):
+        _engine.lime_hidden_image(image, 0, segments, 15, None, 0, hidden)
+    with pytest.raises(ValueError, match="outside"):
+        _engine.lime_perturb(image, hidden, 0, segments, z, 8, np.empty((5, 1, 32, 32), np.float32))
+    with pytest.raises(ValueError, match="outside"):
+        _engine.lime_perturb(image, hidden, 0, segments, z, 2**62, np.empty((1, 1, 32, 32), np.float32))
+    with pytest.raises(ValueError, match="0 and 1"):
+        _engine.lime_perturb(image, hidden, 0, segments, np.full((10, 16), 2, np.uint8), 0, np.empty((1, 1, 32, 32), np.float32))
+    with pytest.raises(ValueError, match="probs"):
+        _engine.lime_classify(clf._handle, image, hidden, segments, z, 5, np.empty((10, 3), np.float32), None)
+    with pytest.raises(ValueError, match="batch_size"):
+        _engine.lime_classify(clf._handle, image, hidden, segments, z, 0, np.empty((10, 4), np.float32), None)
+    with pytest.raises(TypeError, match="float64"):
+        _engine.superpixels(np.zeros((8, 8, 3), np.float32), "{}", np.empty((8, 8), np.int32))
+    with pytest.raises(ValueError, match="unknown segmentation"):
+        _engine.superpixels(np.zeros((8, 8, 3)), '{"method": "watershed"}', np.empty((8, 8), np.int32))
+    with pytest.raises(ValueError, match="too large|superpixels"):
+        _engine.lime_samples(10_000_000, 2048, 0, np.empty((1, 1), np.uint8))
+    preds = np.full((10, 2), 0.5)
+    out = [np.empty((1, 16), np.int32), np.empty((1, 16)), np.empty(1), np.empty(1), np.empty(1), None]
+    with pytest.raises(ValueError, match="label 2"):
+        _engine.lime_fit(z, preds, np.array([2]), "{}", *out)
+    with pytest.raises(ValueError, match="NaN"):
+        _engine.lime_fit(z, np.full((10, 2), np.nan), np.array([1]), "{}", *out)
+    with pytest.raises(ValueError, match="unknown LIME surrogate option"):
+        _engine.lime_fit(z, preds, np.array([1]), '{"kernel": 1}', *out)

@@ -58,7 +58,7 @@ public enum LimeSampling {
         try require(features >= 1 && features <= LimeLimits.maxFeatures,
                     "LIME needs 1 to \(LimeLimits.maxFeatures) superpixels, got \(features)")
         let (total, overflow) = samples.multipliedReportingOverflow(by: features)
-        try require(!overflow && total <= 1 << 31, "num_samples x superpixels (\(samples) x \(features)) is too large")
+        try require(!overflow && total <= LimeLimits.maxSampleValues, "num_samples x superpixels (\(samples) x \(features)) is too large")
         var z = [UInt8](repeating: 1, count: total)
         let rng = RandomGenerator(seed: seed)
         for i in 1..<samples {
@@ -168,6 +168,8 @@ public enum LimeSampling {
 public enum LimeLimits {
     /// Superpixels per image (the surrogate's Gram matrix is features² doubles: 32 MiB at 2048).
     public static let maxFeatures = 2048
+    /// Samples × superpixels (the surrogate holds two copies as doubles: 1 GiB at the limit).
+    public static let maxSampleValues = 1 << 26
 }
 
 /// The explainer's defaults, in one place for every language above the engine (the registry's

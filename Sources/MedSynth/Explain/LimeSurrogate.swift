@@ -78,6 +78,7 @@ public enum LimeSurrogate {
         try options.validate()
         try require(samples >= 1 && samples <= 10_000_000, "num_samples must be between 1 and 10000000, got \(samples)")
         try require(features >= 1 && features <= LimeLimits.maxFeatures, "LIME needs 1 to \(LimeLimits.maxFeatures) superpixels, got \(features)")
+        try require(samples * features <= LimeLimits.maxSampleValues, "num_samples x superpixels (\(samples) x \(features)) is too large")
         try require(classes >= 1, "the predictions need at least one column")
         for label in labels { try require(label >= 0 && label < classes, "label \(label) is outside the \(classes) predicted classes") }
         for i in 0..<(samples * features) where z[i] > 1 {

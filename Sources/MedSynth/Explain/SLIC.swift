@@ -52,8 +52,8 @@ public struct SLICOptions {
         try require(compactness.isFinite && compactness > 0, "compactness must be a positive number, got \(compactness)")
         try require(maxIterations >= 0 && maxIterations <= 10_000, "max_num_iter must be between 0 and 10000, got \(maxIterations)")
         try require(sigma.isFinite && sigma >= 0 && sigma <= 100, "sigma must be between 0 and 100, got \(sigma)")
-        try require(minSizeFactor.isFinite && minSizeFactor >= 0, "min_size_factor must be non-negative")
-        try require(maxSizeFactor.isFinite && maxSizeFactor > 0, "max_size_factor must be positive")
+        try require(minSizeFactor.isFinite && minSizeFactor >= 0 && minSizeFactor <= 1e6, "min_size_factor must be between 0 and 1e6")
+        try require(maxSizeFactor.isFinite && maxSizeFactor > 0 && maxSizeFactor <= 1e6, "max_size_factor must be between 0 and 1e6")
     }
 
     public var json: JSON {
@@ -125,7 +125,8 @@ public enum SLIC {
             let segmentSize = Double(pixelCount) / Double(clusterCount)
             labels = enforceConnectivity(assignment, height: height, width: width,
                                          minSize: Int(options.minSizeFactor * segmentSize),
-                                         maxSize: max(1, Int(options.maxSizeFactor * segmentSize)))
+                                         // a component never exceeds the image: a larger cap changes nothing
+                                         maxSize: max(1, min(pixelCount + 1, Int(options.maxSizeFactor * segmentSize))))
         }
         return try Superpixels.consecutive(labels, height: height, width: width)
     }
@@ -166,39 +167,30 @@ public enum SLIC {
         var maxColourDistance = [Double](repeating: 1, count: clusterCount)
         var members = [Int](repeating: 0, count: clusterCount)
         for _ in 0..<options.maxIterations {
-            var changed = false
             for i in distance.indices { distance[i] = Double.greatestFiniteMagnitude }
-            for k in 0..<clusterCount {
-                let base = k * stride
-                let (cz, cy, cx) = (centres[base], centres[base + 1], centres[base + 2])
-                guard cy.isFinite && cx.isFinite else { continue }   // an emptied cluster (0/0) reaches no pixel
-                let y0 = Int(max(cy - Double(2 * window.y), 0)), y1 = Int(min(cy + Double(2 * window.y + 1), Double(height)))
-                let x0 = Int(max(cx - Double(2 * window.x), 0)), x1 = Int(min(cx + Double(2 * window.x + 1), Double(width)))
-                var dz = cz - 0   // the one slice, z = 0
-                dz *= dz
-                for y in y0..<y1 {
-                    var dy = cy - Double(y)
-                    dy *= dy
-                    for x in x0..<x1 {
-                        var dx = cx - Double(x)
-                        dx *= dx
-                        var d = (dz + dy + dx) * spatialWeight
-                        var colour = 0.0
-                        let p = (y * width + x) * channels
-                        for c in 0..<channels {
-                            let t = features[p + c] - centres[base + 3 + c]
-                            colour += t * t
-                        }
-                        if options.slicZero { colour /= maxColourDistance[k] }
-                        d += colour
-                        if distance[y * width + x] > d {
-                            nearest[y * width + x] = k
-                            distance[y * width + x] = d
-                            changed = true
+            // bands of rows in parallel: every pixel still meets the clusters in scikit-image's order
+            let bands = ThreadPool.shared.threadCount
+            var changedIn = [Bool](repeating: false, count: bands)
+            features.withUnsafeBufferPointer { fb in
+                centres.withUnsafeBufferPointer { cb in
+                    nearest.withUnsafeMutableBufferPointer { nb in
+                        distance.withUnsafeMutableBufferPointer { db in
+                            maxColourDistance.withUnsafeBufferPointer { mb in
+                                changedIn.withUnsafeMutableBufferPointer { flags in
+                                    guard let f = fb.baseAddress, let centre = cb.baseAddress, let near = nb.baseAddress,
+                                          let dist = db.baseAddress, let maxColour = mb.baseAddress, let flag = flags.baseAddress else { return }
+                                    ThreadPool.shared.run(count: height, maxParticipants: bands) { band, lo, hi in
+                                        flag[band] = assignBand(lo, hi, f, centre, near, dist, maxColour, width: width, height: height,
+                                                                channels: channels, clusterCount: clusterCount, window: window,
+                                                                spatialWeight: spatialWeight, slicZero: options.slicZero)
+                                    }
+                                }
+                            }
                         }
                     }
                 }
             }
+            let changed = changedIn.contains(true)
             if !changed { break }
             // new centres: the mean position and colour of each cluster's pixels
             for i in members.indices { members[i] = 0 }
@@ -232,6 +224,51 @@ public enum SLIC {
             }
         }
         return nearest
+    }
+
+    /// The assignment step for rows [lo, hi): each pixel takes the cluster at the smallest
+    /// distance (the first such cluster), clusters visited in order; true if a pixel changed.
+    static func assignBand(_ lo: Int, _ hi: Int, _ f: UnsafePointer<Double>, _ centres: UnsafePointer<Double>,
+                           _ nearest: UnsafeMutablePointer<Int>, _ distance: UnsafeMutablePointer<Double>,
+                           _ maxColourDistance: UnsafePointer<Double>, width: Int, height: Int, channels: Int, clusterCount: Int,
+                           window: (y: Int, x: Int), spatialWeight: Double, slicZero: Bool) -> Bool {
+        let stride = 3 + channels
+        var changed = false
+        for k in 0..<clusterCount {
+            let centre = centres + k * stride
+            let (cz, cy, cx) = (centre[0], centre[1], centre[2])
+            guard cy.isFinite && cx.isFinite else { continue }   // an emptied cluster (0/0) reaches no pixel
+            let y0 = max(lo, Int(max(cy - Double(2 * window.y), 0))), y1 = min(hi, Int(min(cy + Double(2 * window.y + 1), Double(height))))
+            let x0 = Int(max(cx - Double(2 * window.x), 0)), x1 = Int(min(cx + Double(2 * window.x + 1), Double(width)))
+            guard y0 < y1 && x0 < x1 else { continue }
+            var dz = cz - 0   // the one slice, z = 0
+            dz *= dz
+            let colourScale = slicZero ? maxColourDistance[k] : 1
+            for y in y0..<y1 {
+                var dy = cy - Double(y)
+                dy *= dy
+                for x in x0..<x1 {
+                    var dx = cx - Double(x)
+                    dx *= dx
+                    var d = (dz + dy + dx) * spatialWeight
+                    var colour = 0.0
+                    let pixel = f + (y &* width &+ x) &* channels
+                    for c in 0..<channels {
+                        let t = pixel[c] - centre[3 + c]
+                        colour += t * t
+                    }
+                    if slicZero { colour /= colourScale }
+                    d += colour
+                    let i = y &* width &+ x
+                    if distance[i] > d {
+                        nearest[i] = k
+                        distance[i] = d
+                        changed = true
+                    }
+                }
+            }
+        }
+        return changed
     }
 
     /// `_enforce_label_connectivity_cython` on one slice: 4-connected components in scan order;

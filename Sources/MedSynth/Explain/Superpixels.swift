@@ -31,12 +31,19 @@ public struct Superpixels {
         self.count = count
     }
 
-    /// Renumbers labels so that they run 0..<count in the order of their smallest member
-    /// (`np.unique(roots, return_inverse=True)` when every label is its root pixel's index).
+    /// Renumbers labels (any integers in a range no wider than the image, e.g. root pixel indices
+    /// or cluster numbers) to 0..<count in sorted order: numpy's `unique(raw, return_inverse=True)`.
     package static func consecutive(_ raw: [Int], height: Int, width: Int) throws -> Superpixels {
-        var index = [Int: Int32]()
-        for v in raw.sorted() where index[v] == nil { index[v] = Int32(index.count) }
-        return try Superpixels(labels: raw.map { index[$0] ?? 0 }, height: height, width: width)
+        let low = raw.min() ?? 0, high = raw.max() ?? 0
+        try require(high - low <= 4 * raw.count, "labels span too wide a range to renumber")
+        var index = [Int32](repeating: -1, count: high - low + 1)
+        for v in raw { index[v - low] = 0 }
+        var next: Int32 = 0
+        for i in index.indices where index[i] == 0 {
+            index[i] = next
+            next += 1
+        }
+        return try Superpixels(labels: raw.map { index[$0 - low] }, height: height, width: width)
     }
 
     /// Pixels in each segment.
@@ -54,8 +61,8 @@ public struct SegmentationInput {
     public let height: Int, width: Int, channels: Int
 
     public init(pixels: UnsafePointer<Double>, height: Int, width: Int, channels: Int) throws {
-        try require(height >= 1 && width >= 1 && height <= 1 << 15 && width <= 1 << 15,
-                    "images to segment must be 1 to 32768 pixels per side, got \(height)x\(width)")
+        try require(height >= 1 && width >= 1 && height <= 1 << 14 && width <= 1 << 14 && height * width <= 1 << 22,
+                    "images to segment must be 1 to 16384 pixels per side and at most 4194304 pixels, got \(height)x\(width)")
         try require(channels == 1 || channels == 3, "images to segment must have 1 (gray) or 3 (RGB) channels, got \(channels)")
         for i in 0..<(height * width * channels) where !pixels[i].isFinite {
             throw MedSynthError.invalidArgument("the image to segment contains NaN or infinite values")
