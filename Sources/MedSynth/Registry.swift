@@ -15,8 +15,17 @@ public enum Registry {
         ("samplers", { .array(SamplerKind.allCases.map { .string($0.rawValue) }) }),
         ("timestep_spacings", { .array(TimestepSpacing.allCases.map { .string($0.rawValue) }) }),
         ("shape_classes", { .array(ShapesDataset.classNames.map { .string($0) }) }),
-        ("superpixels", { SuperpixelMethod.registry }),
-        ("lime", { LimeDefaults.json }),
+        // each option set: its keys, defaults and documentation
+        ("classifier_config", { ClassifierConfig.documentation }),
+        ("classifier_training", { ClassifierTrainingOptions.documentation }),
+        ("diffusion_config", { DiffusionConfig.documentation }),
+        ("diffusion_training", { DiffusionTrainingOptions.documentation }),
+        ("sampling", { SamplingOptions.documentation }),
+        // explanations: the segmentations by name, each one's options, and LIME's
+        ("superpixel_methods", { .array(SuperpixelMethod.allCases.map { .string($0.rawValue) }) }),
+        ("quickshift", { QuickshiftOptions.documentation }),
+        ("slic", { SLICOptions.documentation }),
+        ("lime", { LimeOptions.documentation }),
     ]
 
     /// The JSON description of `topic`; "topics" lists them all.

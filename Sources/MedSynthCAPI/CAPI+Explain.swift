@@ -47,13 +47,15 @@ public func ms_superpixels(_ image: UnsafePointer<Double>?, _ h: Int64, _ w: Int
 }
 
 @c @implementation
-public func ms_lime_samples(_ numSamples: Int64, _ numFeatures: Int64, _ seed: UInt64, _ z: UnsafeMutablePointer<UInt8>?,
-                            _ zCount: Int64, _ err: UnsafeMutablePointer<CChar>?, _ errLen: Int) -> Int32 {
+public func ms_lime_samples(_ numSamples: Int64, _ numFeatures: Int64, _ seed: UInt64, _ run: Int64,
+                            _ z: UnsafeMutablePointer<UInt8>?, _ zCount: Int64,
+                            _ err: UnsafeMutablePointer<CChar>?, _ errLen: Int) -> Int32 {
     CAPI.call(err, errLen) {
         let total = try CAPI.samplesCount(numSamples, numFeatures)
         let out = try CAPI.pointer(z, "z")
         try require(zCount == Int64(total), "z must hold \(numSamples)x\(numFeatures) values, got \(zCount)")
-        let samples = try LimeSampling.sampleMatrix(samples: Int(numSamples), features: Int(numFeatures), seed: seed)
+        try require(run >= 0 && run <= 1 << 30, "run must be between 0 and 2^30, got \(run)")
+        let samples = try LimeSampling.sampleMatrix(samples: Int(numSamples), features: Int(numFeatures), seed: seed, run: Int(run))
         for i in 0..<total { out[i] = samples[i] }
     }
 }

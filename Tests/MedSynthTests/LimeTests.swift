@@ -40,6 +40,7 @@ private func gaussSolve(_ a: [[Double]], _ b: [Double]) -> [Double] {
         #expect(abs(mean - 0.5) < 0.01)
         #expect(try LimeSampling.sampleMatrix(samples: 2000, features: 37, seed: 5) == z)
         #expect(try LimeSampling.sampleMatrix(samples: 2000, features: 37, seed: 6) != z)
+        #expect(try LimeSampling.sampleMatrix(samples: 2000, features: 37, seed: 5, run: 1) != z)   // the second, independent draw
         expectInvalidArgument("superpixels") { _ = try LimeSampling.sampleMatrix(samples: 10, features: 0, seed: 0) }
     }
 

@@ -47,19 +47,19 @@ static PyObject *py_superpixels(PyObject *self, PyObject *args) {
     return result;
 }
 
-/* lime_samples(num_samples, num_features, seed, z u8 out [n, s]) */
+/* lime_samples(num_samples, num_features, seed, run, z u8 out [n, s]) */
 static PyObject *py_lime_samples(PyObject *self, PyObject *args) {
-    long long n, s;
+    long long n, s, run;
     unsigned long long seed;
     PyObject *zo, *result = NULL;
-    if (!PyArg_ParseTuple(args, "LLKO", &n, &s, &seed, &zo)) return NULL;
+    if (!PyArg_ParseTuple(args, "LLKLO", &n, &s, &seed, &run, &zo)) return NULL;
     buffers b = {0};
     Py_buffer *z = take(&b, zo, 'B', WRITE, 2, "z");
     if (!b.failed) {
         char err[ERR_LEN] = "";
         int32_t rc;
         Py_BEGIN_ALLOW_THREADS
-        rc = ms_lime_samples(n, s, seed, z->buf, elements(z), err, sizeof err);
+        rc = ms_lime_samples(n, s, seed, run, z->buf, elements(z), err, sizeof err);
         Py_END_ALLOW_THREADS
         result = rc ? raise_status(rc, err) : Py_NewRef(Py_None);
     }

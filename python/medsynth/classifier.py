@@ -9,6 +9,13 @@ import numpy as np
 
 from . import _engine
 from ._core import ProgressReporter, to_nchw
+from ._options import collect, documented, dumps
+from .model_selection import stratified_split
+
+#: The training options ``Classifier.fit`` passes to the engine (documented from its table).
+_FIT_OPTIONS = ("epochs", "batch_size", "lr", "weight_decay", "optimizer", "momentum", "schedule", "warmup_epochs",
+                "step_size_epochs", "gamma", "label_smoothing", "early_stopping_patience", "restore_best", "grad_clip",
+                "checkpoint", "resume", "seed")
 
 #: Architectures the engine builds (Sources/MedSynth/Models), from the engine's registry.
 ARCHITECTURES = tuple(a["name"] for a in json.loads(_engine.registry("architectures")))
@@ -56,7 +63,7 @@ class Classifier:
 
     @property
     def n_parameters(self) -> int:
-        return int(self.config["parameters"])
+        return int(self.config["state"]["parameters"])
 
     def _require_built(self) -> None:
         if self._handle is None:
@@ -64,21 +71,23 @@ class Classifier:
 
     # ---- training -----------------------------------------------------------------------------
 
-    def fit(self, X, y, *, epochs: int = 10, batch_size: int = 32, lr: float = 1e-3, weight_decay: float = 1e-2,
-            optimizer: str = "adamw", momentum: float = 0.9, schedule: str = "constant", warmup_epochs: int = 0,
-            label_smoothing: float = 0.0, class_weight=None, validation_data=None, validation_split: float = 0.0,
-            early_stopping_patience: int = 0, restore_best: bool = True, grad_clip: float = 0.0,
-            checkpoint: Optional[str] = None, resume: bool = False, progress: bool = True,
+    @documented("classifier_training", keys=_FIT_OPTIONS)
+    def fit(self, X, y, *, epochs: Optional[int] = None, batch_size: Optional[int] = None, lr: Optional[float] = None,
+            weight_decay: Optional[float] = None, optimizer: Optional[str] = None, momentum: Optional[float] = None,
+            schedule: Optional[str] = None, warmup_epochs: Optional[int] = None, step_size_epochs: Optional[int] = None,
+            gamma: Optional[float] = None, label_smoothing: Optional[float] = None, class_weight=None,
+            validation_data=None, validation_split: float = 0.0, early_stopping_patience: Optional[int] = None,
+            restore_best: Optional[bool] = None, grad_clip: Optional[float] = None, checkpoint: Optional[str] = None,
+            resume: Optional[bool] = None, seed: Optional[int] = None, progress: bool = True,
             callback: Optional[Callable[[dict], object]] = None, data_format: str = "auto") -> "Classifier":
-        """Trains the classifier.
-
-        Defaults follow torch.optim.AdamW (lr 1e-3, weight decay 1e-2) and the paper (AdamW,
-        cross-entropy, early stopping on the validation loss when ``early_stopping_patience`` > 0).
+        """Trains the classifier with AdamW and cross-entropy, as the paper does.
 
         X : images, see ``medsynth._core.to_nchw`` for accepted shapes and dtypes.
         y : labels (ints or strings).
-        class_weight : None, "balanced" (n / (k · count), scikit-learn's rule), or one weight per class.
-        validation_data : (X_val, y_val), or use ``validation_split`` (a stratified fraction of X).
+        class_weight : None, "balanced" (n / (k · count), scikit-learn's rule), a dict {class: weight}
+            or one weight per class.
+        validation_data : (X_val, y_val), or use ``validation_split`` (a stratified fraction of X);
+            with either, early stopping monitors the validation loss.
         checkpoint : path written atomically after every epoch (weights, optimiser, history);
             with ``resume=True`` training continues from it exactly.
         progress : show a tqdm bar. ``callback(info)`` receives every progress dict.
@@ -106,23 +115,19 @@ class Classifier:
         elif validation_split:
             if not 0 < validation_split < 1:
                 raise ValueError("validation_split must be between 0 and 1")
-            train_idx, val_idx = stratified_split(labels, validation_split, seed=self.seed)
+            train_idx, val_idx = stratified_split(labels, test_size=validation_split, seed=self.seed)
             x, x_val = x[train_idx], x[val_idx]
             labels, y_val = labels[train_idx], labels[val_idx]
 
-        options = {"epochs": int(epochs), "batch_size": int(batch_size), "lr": float(lr), "weight_decay": float(weight_decay),
-                   "optimizer": optimizer, "momentum": float(momentum), "schedule": schedule,
-                   "warmup_epochs": int(warmup_epochs), "label_smoothing": float(label_smoothing),
-                   "early_stopping_patience": int(early_stopping_patience), "restore_best": bool(restore_best),
-                   "grad_clip": float(grad_clip), "resume": bool(resume), "seed": self.seed}
-        weights = self._class_weights(class_weight, labels)
-        if weights is not None:
-            options["class_weights"] = weights
-        if checkpoint is not None:
-            options["checkpoint"] = os.fspath(checkpoint)
+        options = collect(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, optimizer=optimizer,
+                          momentum=momentum, schedule=schedule, warmup_epochs=warmup_epochs,
+                          step_size_epochs=step_size_epochs, gamma=gamma, label_smoothing=label_smoothing,
+                          class_weights=self._class_weights(class_weight, labels),
+                          early_stopping_patience=early_stopping_patience, restore_best=restore_best,
+                          grad_clip=grad_clip, checkpoint=checkpoint, resume=resume, seed=seed)
         reporter = ProgressReporter(progress, f"training {self.architecture}", callback)
         try:
-            _engine.classifier_fit(self._handle, x, labels, x_val, y_val, json.dumps(options), reporter)
+            _engine.classifier_fit(self._handle, x, labels, x_val, y_val, dumps(options), reporter)
         finally:
             reporter.close()
         self.history_ = json.loads(_engine.classifier_result(self._handle))
@@ -207,18 +212,3 @@ def _restore_labels(names: Sequence[str]) -> np.ndarray:
         pass
     return np.array(names)
 
-
-def stratified_split(labels: np.ndarray, fraction: float, seed: int = 0):
-    """Indices (first, second) with ``fraction`` of every class in the second part (at least one
-    image per class on each side when the class has two or more)."""
-    rng = np.random.default_rng(seed)
-    first, second = [], []
-    for c in np.unique(labels):
-        idx = np.flatnonzero(labels == c)
-        rng.shuffle(idx)
-        k = int(round(len(idx) * fraction))
-        if len(idx) >= 2:
-            k = min(max(k, 1), len(idx) - 1)
-        second.extend(idx[:k])
-        first.extend(idx[k:])
-    return np.sort(np.array(first, dtype=np.int64)), np.sort(np.array(second, dtype=np.int64))

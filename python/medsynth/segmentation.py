@@ -19,10 +19,11 @@ from typing import Callable, Optional, Union
 import numpy as np
 
 from . import _engine
+from ._options import collect, documented, dumps
 
-#: Each method's options and defaults, from the engine (Sources/MedSynth/Explain).
-DEFAULTS = json.loads(_engine.registry("superpixels"))
-METHODS = tuple(DEFAULTS)
+#: The segmentations the engine offers by name (Sources/MedSynth/Explain); each one's options and
+#: defaults are its own option table (``_engine.registry("quickshift")``, ``"slic"``).
+METHODS = tuple(json.loads(_engine.registry("superpixel_methods")))
 
 
 def as_float_image(image, *, data_format: str = "auto", name: str = "image") -> np.ndarray:
@@ -73,12 +74,14 @@ def _to_numpy(x) -> np.ndarray:
 def _run(image, options: dict, data_format: str) -> np.ndarray:
     pixels = as_float_image(image, data_format=data_format)
     labels = np.empty(pixels.shape[:2], dtype=np.int32)
-    _engine.superpixels(pixels, json.dumps(options), labels)
+    _engine.superpixels(pixels, dumps(options), labels)
     return labels
 
 
-def quickshift(image, *, ratio: float = 0.2, kernel_size: float = 4, max_dist: float = 200, sigma: float = 0,
-               convert2lab: bool = True, rng: int = 42, data_format: str = "auto") -> np.ndarray:
+@documented("quickshift")
+def quickshift(image, *, ratio: Optional[float] = None, kernel_size: Optional[float] = None, max_dist: Optional[float] = None,
+               sigma: Optional[float] = None, convert2lab: Optional[bool] = None, rng: Optional[int] = None,
+               data_format: str = "auto") -> np.ndarray:
     """Quickshift superpixels (Vedaldi & Soatto 2008) as ``skimage.segmentation.quickshift``.
 
     Defaults are lime's (``LimeImageExplainer``: kernel_size 4, max_dist 200, ratio 0.2), not
@@ -86,25 +89,27 @@ def quickshift(image, *, ratio: float = 0.2, kernel_size: float = 4, max_dist: f
     breaks density ties, drawn exactly as scikit-image draws it (numpy's ``default_rng(rng)``), so
     flat regions split the same way. Runs on every engine thread.
     """
-    options = {"method": "quickshift", "ratio": float(ratio), "kernel_size": float(kernel_size), "max_dist": float(max_dist),
-               "sigma": float(sigma), "convert2lab": bool(convert2lab), "rng": int(rng)}
+    options = {"method": "quickshift", **collect(ratio=ratio, kernel_size=kernel_size, max_dist=max_dist, sigma=sigma,
+                                                 convert2lab=convert2lab, rng=rng)}
     return _run(image, options, data_format)
 
 
-def slic(image, *, n_segments: int = 100, compactness: float = 10.0, max_num_iter: int = 10, sigma: float = 0,
-         convert2lab: Optional[bool] = None, enforce_connectivity: bool = True, min_size_factor: float = 0.5,
-         max_size_factor: float = 3, slic_zero: bool = False, data_format: str = "auto") -> np.ndarray:
+@documented("slic")
+def slic(image, *, n_segments: Optional[int] = None, compactness: Optional[float] = None, max_num_iter: Optional[int] = None,
+         sigma: Optional[float] = None, convert2lab: Optional[bool] = None, enforce_connectivity: Optional[bool] = None,
+         min_size_factor: Optional[float] = None, max_size_factor: Optional[float] = None, slic_zero: Optional[bool] = None,
+         data_format: str = "auto") -> np.ndarray:
     """SLIC superpixels (Achanta et al. 2012) as ``skimage.segmentation.slic(..., start_label=0)``
     (scikit-image's defaults; its ``mask`` and ``spacing`` are not offered).
 
-    ``convert2lab=None`` converts to Lab (gray images as (v, v, v), which is what lime hands
+    ``convert2lab`` left unset converts to Lab (gray images as (v, v, v), which is what lime hands
     scikit-image); ``False`` clusters the raw [0, 1]-rescaled values, as scikit-image's
-    ``channel_axis=None`` does for gray images.
+    ``channel_axis=None`` does for gray images. The k-means assignment runs on every engine thread.
     """
-    options = {"method": "slic", "n_segments": int(n_segments), "compactness": float(compactness),
-               "max_num_iter": int(max_num_iter), "sigma": float(sigma), "convert2lab": convert2lab,
-               "enforce_connectivity": bool(enforce_connectivity), "min_size_factor": float(min_size_factor),
-               "max_size_factor": float(max_size_factor), "slic_zero": bool(slic_zero)}
+    options = {"method": "slic", **collect(n_segments=n_segments, compactness=compactness, max_num_iter=max_num_iter,
+                                           sigma=sigma, convert2lab=convert2lab, enforce_connectivity=enforce_connectivity,
+                                           min_size_factor=min_size_factor, max_size_factor=max_size_factor,
+                                           slic_zero=slic_zero)}
     return _run(image, options, data_format)
 
 

@@ -3,12 +3,12 @@ import numpy as np
 import pytest
 
 import medsynth
-from medsynth.classifier import stratified_split
+from medsynth.model_selection import stratified_split
 
 
 def test_small_cnn_learns_generated_shapes(shapes_small, tmp_path):
     X, y = shapes_small
-    train, test = stratified_split(y, 0.5, seed=0)
+    train, test = stratified_split(y, train_size=0.5, seed=0)
     clf = medsynth.Classifier("simple_cnn", seed=0)
     clf.fit(X[train], y[train], epochs=6, batch_size=24, lr=3e-3, progress=False)
     accuracy = clf.score(X[test], y[test])
@@ -65,6 +65,14 @@ def test_progress_callback_and_validation(shapes_small):
     assert "val_accuracy" in clf.history_["epochs"][-1]
 
 
+def test_validation_split_holds_out_a_stratified_part(shapes_small):
+    X, y = shapes_small
+    clf = medsynth.Classifier(seed=0).fit(X[:90], y[:90], epochs=1, batch_size=30, validation_split=0.2, progress=False)
+    assert "val_accuracy" in clf.history_["epochs"][-1]
+    with pytest.raises(ValueError, match="validation_split must be between 0 and 1"):
+        medsynth.Classifier(seed=0).fit(X[:90], y[:90], epochs=1, validation_split=1.5, progress=False)
+
+
 def test_callback_exception_stops_training_and_model_stays_usable(shapes_small):
     X, y = shapes_small
 
@@ -73,6 +81,6 @@ def test_callback_exception_stops_training_and_model_stays_usable(shapes_small):
             raise ZeroDivisionError("stop here")
 
     clf = medsynth.Classifier(seed=0)
-    with pytest.raises(ZeroDivisionError):
+    with pytest.raises(ZeroDivisionError, match="stop here"):
         clf.fit(X[:90], y[:90], epochs=3, batch_size=15, progress=False, callback=boom)
     assert clf.predict(X[:4]).shape == (4,)

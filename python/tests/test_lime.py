@@ -278,12 +278,11 @@ def test_bad_arguments_raise_clear_errors(shapes_model):
         lime.explain(clf, np.repeat(X[0][:, :, None], 3, axis=2), segmentation=_grid(32, 32, 8), num_samples=20)
 
 
-def test_python_defaults_are_the_engines():
-    import inspect
-    params = inspect.signature(lime.explain).parameters
-    for key in ("num_samples", "batch_size", "top_labels", "segmentation", "seed", "hide_color", "kernel_width",
-                "feature_selection", "num_features"):
-        assert params[key].default == lime.DEFAULTS[key], key
+def test_defaults_come_from_the_engines_table():
+    # lime's defaults where lime has one; batches of 100 and one label where medsynth differs
+    assert lime.DEFAULTS == {"num_samples": 1000, "batch_size": 100, "top_labels": 1, "seed": 0, "segmentation": "quickshift",
+                             "kernel_width": 0.25, "alpha": 1, "feature_selection": "auto", "num_features": None}
+    assert "num_samples : default 1000" in lime.explain.__doc__ and "kernel_width : default 0.25" in lime.fit_surrogate.__doc__
 
 
 def test_make_shapes_masks_mark_the_shapes():
@@ -329,7 +328,9 @@ def test_engine_bindings_reject_inconsistent_buffers(shapes_model):
     with pytest.raises(ValueError, match="unknown segmentation"):
         _engine.superpixels(np.zeros((8, 8, 3)), '{"method": "watershed"}', np.empty((8, 8), np.int32))
     with pytest.raises(ValueError, match="too large|superpixels"):
-        _engine.lime_samples(10_000_000, 2048, 0, np.empty((1, 1), np.uint8))
+        _engine.lime_samples(10_000_000, 2048, 0, 0, np.empty((1, 1), np.uint8))
+    with pytest.raises(ValueError, match="run"):
+        _engine.lime_samples(10, 16, 0, -1, np.empty((10, 16), np.uint8))
     preds = np.full((10, 2), 0.5)
     out = [np.empty((1, 16), np.int32), np.empty((1, 16)), np.empty(1), np.empty(1), np.empty(1), None]
     with pytest.raises(ValueError, match="label 2"):

@@ -120,9 +120,10 @@ def test_bad_images_and_options_are_errors():
         seg.quickshift(np.zeros((8, 8), dtype=np.int32))
 
 
-def test_python_defaults_are_the_engines():
-    import inspect
-    for name, fn in (("quickshift", seg.quickshift), ("slic", seg.slic)):
-        params = inspect.signature(fn).parameters
-        for key, value in seg.DEFAULTS[name].items():
-            assert params[key].default == value, (name, key)
+def test_defaults_come_from_the_engines_tables():
+    from medsynth._options import table
+    quickshift = {o["key"]: o["default"] for o in table("quickshift")}
+    assert quickshift == {"ratio": 0.2, "kernel_size": 4, "max_dist": 200, "sigma": 0, "convert2lab": True, "rng": 42}   # lime's
+    assert {o["key"] for o in table("slic")} >= {"n_segments", "compactness", "max_num_iter", "sigma", "enforce_connectivity"}
+    assert "kernel_size : default 4" in seg.quickshift.__doc__ and "n_segments : default 100" in seg.slic.__doc__
+    assert set(seg.METHODS) == {"quickshift", "slic"}

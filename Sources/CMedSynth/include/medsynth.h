@@ -67,7 +67,7 @@ int64_t ms_memory_peak(void);
 void ms_memory_reset_peak(void);
 /* A JSON description of one of the engine's registries or option sets, by topic:
    "architectures" (classifier names with their smallest input), "samplers", "shape_classes",
-   "superpixels" (segmentation methods with their options' defaults), "lime" (the explainer's defaults),
+   "superpixel_methods", and the option tables "quickshift", "slic" and "lime" (the explainer's),
    "topics" (every topic), and the defaults and documentation of each option set:
    "classifier_config", "classifier_training", "diffusion_config", "diffusion_training", "sampling". */
 int32_t ms_registry(const char *topic, char *buf, size_t buf_len, size_t *needed, char *err, size_t err_len);
@@ -168,13 +168,14 @@ int32_t ms_make_shapes(int64_t n_per_class, int32_t num_classes, int32_t size, i
 /* Superpixels of image [h, w, c] (float64, channels-last, c = 1 or 3, values as scikit-image's
    img_as_float gives them: uint8 / 255) into labels [h, w]; *count gets the number of segments.
    options_json: {"method": "quickshift" | "slic", ...}; each method's options and defaults are in
-   ms_registry("superpixels"). */
+   ms_registry("quickshift") and ms_registry("slic"). */
 int32_t ms_superpixels(const double *image, int64_t h, int64_t w, int64_t c, const char *options_json,
                        int32_t *labels, int64_t labels_count, int64_t *count, char *err, size_t err_len);
 /* LIME's samples z [num_samples, num_features] (uint8 0/1): row 0 all ones, the rest Bernoulli(1/2)
-   from the engine's Philox generator seeded with `seed`. */
-int32_t ms_lime_samples(int64_t num_samples, int64_t num_features, uint64_t seed, uint8_t *z, int64_t z_count,
-                        char *err, size_t err_len);
+   from the engine's Philox generator for (seed, the explanation stream, run): run 0 is the
+   explanation, run 1 an independent second draw of it (for its stability). */
+int32_t ms_lime_samples(int64_t num_samples, int64_t num_features, uint64_t seed, int64_t run, uint8_t *z,
+                        int64_t z_count, char *err, size_t err_len);
 /* What hidden superpixels show: image [h, w, c] (channels_last != 0) or [c, h, w], float32.
    hide_values NULL: each superpixel's mean colour (truncated to whole levels when integer_levels > 0,
    as lime's assignment into a uint8 image does); else hide_count (1 or c) values for every pixel.
@@ -197,8 +198,8 @@ int32_t ms_lime_classify(ms_classifier *model, const float *image, const float *
                          int64_t num_samples, int64_t batch_size, float *probs, int64_t probs_count,
                          const ms_run *run, char *err, size_t err_len);
 /* The surrogate of each label: z [num_samples, num_features], predictions [num_samples, num_classes]
-   (float64), labels [num_labels]. options_json: {"kernel_width": 0.25, "alpha": 1,
-   "feature_selection": "auto", "num_features": null} (ms_registry("lime")). Writes features and
+   (float64), labels [num_labels]. options_json: the surrogate's options {"kernel_width",
+   "alpha", "feature_selection", "num_features"} (defaults in ms_registry("lime")). Writes features and
    weights [num_labels, num_features] (out_count values each: the selected superpixels sorted by
    |weight|, then -1 and 0), intercept, score and local_pred [num_labels], and the sample weights
    [num_samples] unless sample_weights is NULL. */

@@ -52,15 +52,18 @@ public enum LimeFill: Equatable {
 }
 
 public enum LimeSampling {
-    /// Z [samples, features]: row 0 ones, the rest Bernoulli(½) bits of Philox(seed), 32 per draw.
-    public static func sampleMatrix(samples: Int, features: Int, seed: UInt64) throws -> [UInt8] {
+    /// Z [samples, features]: row 0 ones, the rest Bernoulli(½) bits, 32 per draw, of the
+    /// generator (seed, explanation stream, run): run 0 is an explanation, run 1 an independent
+    /// second draw of the same explanation (for its stability).
+    public static func sampleMatrix(samples: Int, features: Int, seed: UInt64, run: Int = 0) throws -> [UInt8] {
         try require(samples >= 1 && samples <= 10_000_000, "num_samples must be between 1 and 10000000, got \(samples)")
         try require(features >= 1 && features <= LimeLimits.maxFeatures,
                     "LIME needs 1 to \(LimeLimits.maxFeatures) superpixels, got \(features)")
         let (total, overflow) = samples.multipliedReportingOverflow(by: features)
         try require(!overflow && total <= LimeLimits.maxSampleValues, "num_samples x superpixels (\(samples) x \(features)) is too large")
         var z = [UInt8](repeating: 1, count: total)
-        let rng = RandomGenerator(seed: seed)
+        try require(run >= 0, "the run index must be non-negative")
+        let rng = RandomGenerator(seed: seed, stream: .explanation, index: run)
         for i in 1..<samples {
             var j = 0
             while j < features {
@@ -170,26 +173,4 @@ public enum LimeLimits {
     public static let maxFeatures = 2048
     /// Samples × superpixels (the surrogate holds two copies as doubles: 1 GiB at the limit).
     public static let maxSampleValues = 1 << 26
-}
-
-/// The explainer's defaults, in one place for every language above the engine (the registry's
-/// "lime" topic): lime's, except where noted.
-public enum LimeDefaults {
-    public static let numSamples = 1000
-    /// lime's is 10; batches of 100 let the engine's kernels keep both cores busy.
-    public static let batchSize = 100
-    /// lime's is 5; one label, the predicted class, is what the paper's explanations show.
-    public static let topLabels = 1
-    public static let segmentation = SuperpixelMethod.quickshift
-    public static let seed: UInt64 = 0
-
-    public static var json: JSON {
-        var pairs: [(String, JSON)] = [("num_samples", .number(Double(numSamples))), ("batch_size", .number(Double(batchSize))),
-                                       ("top_labels", .number(Double(topLabels))), ("segmentation", .string(segmentation.rawValue)),
-                                       ("seed", .number(Double(seed))), ("hide_color", .null),
-                                       ("feature_selection_methods", .array(FeatureSelection.allCases.map { .string($0.rawValue) })),
-                                       ("max_superpixels", .number(Double(LimeLimits.maxFeatures)))]
-        pairs += LimeSurrogateOptions().json.object ?? []
-        return .object(pairs)
-    }
 }

@@ -22,41 +22,60 @@ public enum FeatureSelection: String, CaseIterable {
     case none
 }
 
-public struct LimeSurrogateOptions {
-    /// lime's defaults (LimeImageExplainer and LimeBase).
+public struct LimeSurrogateOptions: Configurable {
     public var kernelWidth = 0.25
     public var alpha = 1.0
     public var featureSelection = FeatureSelection.auto
     /// nil: every superpixel (lime's num_features=100000).
     public var numFeatures: Int? = nil
 
-    package static let keys: Set<String> = ["kernel_width", "alpha", "feature_selection", "num_features"]
-
     public init() {}
 
-    public init(json: JSON) throws {
-        try json.rejectUnknownKeys(Self.keys, in: "LIME surrogate")
-        if let v = try json.double("kernel_width") { kernelWidth = v }
-        if let v = try json.double("alpha") { alpha = v }
-        if let v = try json.string("feature_selection") {
-            guard let method = FeatureSelection(rawValue: v) else {
-                throw MedSynthError.invalidArgument("feature_selection must be one of \(FeatureSelection.allCases.map { "'\($0.rawValue)'" }.joined(separator: ", ")), got '\(v)'")
-            }
-            featureSelection = method
-        }
-        numFeatures = try json.int("num_features")
-        try validate()
-    }
+    public static let name = "LIME surrogate"
+
+    /// lime's defaults (LimeImageExplainer and LimeBase).
+    public static let options: [Option<LimeSurrogateOptions>] = [
+        .double("kernel_width", \.kernelWidth, "Width w of the sample weights sqrt(exp(-d^2 / w^2)), d the cosine distance to the image (lime's 0.25)."),
+        .double("alpha", \.alpha, "Ridge penalty of the surrogate (lime's Ridge(alpha=1))."),
+        .choice("feature_selection", \.featureSelection,
+                "lime's: 'auto' (forward_selection up to 6 features, else highest_weights), 'highest_weights', 'forward_selection', 'none'."),
+        .int("num_features", \.numFeatures, "Superpixels kept in the surrogate; null keeps every one (lime's 100000)."),
+    ]
 
     public func validate() throws {
         try require(kernelWidth.isFinite && kernelWidth > 0, "kernel_width must be a positive number, got \(kernelWidth)")
         try require(alpha.isFinite && alpha >= 0, "alpha must be a non-negative number, got \(alpha)")
         if let n = numFeatures { try require(n >= 1, "num_features must be at least 1, got \(n)") }
     }
+}
 
-    public var json: JSON {
-        .object([("kernel_width", .number(kernelWidth)), ("alpha", .number(alpha)),
-                 ("feature_selection", .string(featureSelection.rawValue)), ("num_features", numFeatures.map { .number(Double($0)) } ?? .null)])
+/// The explainer's options as Python offers them (registry topic "lime"): lime's defaults, except
+/// where noted. The engine reads the surrogate's part (ms_lime_fit); the Python layer runs the rest.
+public struct LimeOptions: Configurable {
+    public var numSamples = 1000
+    public var batchSize = 100
+    public var topLabels = 1
+    public var seed: UInt64 = 0
+    public var segmentation = SuperpixelMethod.quickshift
+    public var surrogate = LimeSurrogateOptions()
+
+    public init() {}
+
+    public static let name = "LIME"
+
+    public static let options: [Option<LimeOptions>] = [
+        .int("num_samples", \.numSamples, "Perturbed images, the first being the image itself (lime's 1000)."),
+        .int("batch_size", \.batchSize, "Images per model call (lime's 10; larger batches keep both cores busy)."),
+        .int("top_labels", \.topLabels, "Labels explained when none are given: the model's most probable for the image (lime's 5)."),
+        .seed("seed", \.seed, "Seeds the samples (Philox, stream 'explanation'): the same seed gives the same explanation bit for bit."),
+        .choice("segmentation", \.segmentation, "Superpixels by name: 'quickshift' (lime's default) or 'slic' (Python also takes a label map or a callable)."),
+    ] + LimeSurrogateOptions.options.map { $0.lifted(\.surrogate) }
+
+    public func validate() throws {
+        try require(numSamples >= 1 && numSamples <= 10_000_000, "num_samples must be between 1 and 10000000, got \(numSamples)")
+        try require(batchSize >= 1 && batchSize <= 65536, "batch_size must be between 1 and 65536, got \(batchSize)")
+        try require(topLabels >= 1, "top_labels must be at least 1, got \(topLabels)")
+        try surrogate.validate()
     }
 }
 

@@ -16,41 +16,33 @@ import MedSynthCore
 
 import Glibc
 
-public struct QuickshiftOptions {
-    /// lime's defaults (lime_image.py); scikit-image's own are ratio 1, kernel_size 5, max_dist 10.
+public struct QuickshiftOptions: Configurable {
     public var ratio = 0.2
     public var kernelSize = 4.0
     public var maxDist = 200.0
     public var sigma = 0.0
     public var convertToLab = true
-    /// scikit-image's `rng`: seeds the tie-breaking noise (default 42).
     public var seed: UInt64 = 42
-
-    package static let keys: Set<String> = ["ratio", "kernel_size", "max_dist", "sigma", "convert2lab", "rng"]
 
     public init() {}
 
-    public init(json: JSON) throws {
-        try json.rejectUnknownKeys(Self.keys.union(["method"]), in: "quickshift")
-        if let v = try json.double("ratio") { ratio = v }
-        if let v = try json.double("kernel_size") { kernelSize = v }
-        if let v = try json.double("max_dist") { maxDist = v }
-        if let v = try json.double("sigma") { sigma = v }
-        if let v = try json.bool("convert2lab") { convertToLab = v }
-        if let v = try json.seed("rng") { seed = v }
-        try validate()
-    }
+    public static let name = "quickshift"
+
+    /// lime's defaults (lime_image.py); scikit-image's own are ratio 1, kernel_size 5, max_dist 10.
+    public static let options: [Option<QuickshiftOptions>] = [
+        .double("ratio", \.ratio, "Weight of colour against position (lime's 0.2; scikit-image's default is 1)."),
+        .double("kernel_size", \.kernelSize, "Width of the Gaussian density kernel (lime's 4; scikit-image's 5); larger gives fewer segments."),
+        .double("max_dist", \.maxDist, "Longest parent link kept (lime's 200, which never cuts one; scikit-image's 10)."),
+        .double("sigma", \.sigma, "Gaussian pre-smoothing of the image, 0 for none."),
+        .bool("convert2lab", \.convertToLab, "Segment in CIE Lab (a gray image as the RGB image (v, v, v), as lime passes it)."),
+        .seed("rng", \.seed, "Seed of the 1e-5 tie-breaking noise, drawn as numpy's default_rng(rng) draws it (scikit-image's 42)."),
+    ]
 
     public func validate() throws {
         try require(ratio.isFinite && ratio >= 0, "ratio must be a non-negative number, got \(ratio)")
         try require(kernelSize.isFinite && kernelSize >= 1 && kernelSize <= 100, "kernel_size must be between 1 and 100, got \(kernelSize)")
         try require(!maxDist.isNaN && maxDist >= 0, "max_dist must be non-negative, got \(maxDist)")
         try require(sigma.isFinite && sigma >= 0 && sigma <= 100, "sigma must be between 0 and 100, got \(sigma)")
-    }
-
-    public var json: JSON {
-        .object([("ratio", .number(ratio)), ("kernel_size", .number(kernelSize)), ("max_dist", .number(maxDist)),
-                 ("sigma", .number(sigma)), ("convert2lab", .bool(convertToLab)), ("rng", .number(Double(seed)))])
     }
 }
 

@@ -16,7 +16,7 @@ import MedSynthCore
 
 import Glibc
 
-public struct SLICOptions {
+public struct SLICOptions: Configurable {
     public var segments = 100
     public var compactness = 10.0
     public var maxIterations = 10
@@ -28,24 +28,27 @@ public struct SLICOptions {
     public var maxSizeFactor = 3.0
     public var slicZero = false
 
-    package static let keys: Set<String> = ["n_segments", "compactness", "max_num_iter", "sigma", "convert2lab",
-                                            "enforce_connectivity", "min_size_factor", "max_size_factor", "slic_zero"]
-
     public init() {}
 
-    public init(json: JSON) throws {
-        try json.rejectUnknownKeys(Self.keys.union(["method"]), in: "slic")
-        if let v = try json.int("n_segments") { segments = v }
-        if let v = try json.double("compactness") { compactness = v }
-        if let v = try json.int("max_num_iter") { maxIterations = v }
-        if let v = try json.double("sigma") { sigma = v }
-        if let v = try json.bool("convert2lab") { convertToLab = v }
-        if let v = try json.bool("enforce_connectivity") { enforceConnectivity = v }
-        if let v = try json.double("min_size_factor") { minSizeFactor = v }
-        if let v = try json.double("max_size_factor") { maxSizeFactor = v }
-        if let v = try json.bool("slic_zero") { slicZero = v }
-        try validate()
-    }
+    public static let name = "slic"
+
+    /// scikit-image's defaults.
+    public static let options: [Option<SLICOptions>] = [
+        .int("n_segments", \.segments, "Approximate number of segments (the grid of starting centres)."),
+        .double("compactness", \.compactness, "Weight of position against colour; higher gives squarer segments."),
+        .int("max_num_iter", \.maxIterations, "Most k-means rounds."),
+        .double("sigma", \.sigma, "Gaussian pre-smoothing of the image, 0 for none."),
+        Option("convert2lab", "Cluster in CIE Lab: null converts (gray images as (v, v, v), as lime passes them), false clusters the raw values.",
+               read: { root, value in
+                   if value == .null { root.convertToLab = nil; return }
+                   guard let b = value.bool else { throw MedSynthError.invalidArgument("'convert2lab' must be true, false or null") }
+                   root.convertToLab = b
+               }, write: { $0.convertToLab.map { .bool($0) } ?? .null }),
+        .bool("enforce_connectivity", \.enforceConnectivity, "Merge disconnected pieces so that every segment is one connected region."),
+        .double("min_size_factor", \.minSizeFactor, "Pieces smaller than this share of pixels / segments join a neighbour."),
+        .double("max_size_factor", \.maxSizeFactor, "Largest connected piece the search follows, as a share of pixels / segments."),
+        .bool("slic_zero", \.slicZero, "SLIC-zero: each cluster's colour distance scaled by its largest seen so far."),
+    ]
 
     public func validate() throws {
         try require(segments >= 1 && segments <= 1 << 24, "n_segments must be between 1 and 16777216, got \(segments)")
@@ -54,14 +57,6 @@ public struct SLICOptions {
         try require(sigma.isFinite && sigma >= 0 && sigma <= 100, "sigma must be between 0 and 100, got \(sigma)")
         try require(minSizeFactor.isFinite && minSizeFactor >= 0 && minSizeFactor <= 1e6, "min_size_factor must be between 0 and 1e6")
         try require(maxSizeFactor.isFinite && maxSizeFactor > 0 && maxSizeFactor <= 1e6, "max_size_factor must be between 0 and 1e6")
-    }
-
-    public var json: JSON {
-        .object([("n_segments", .number(Double(segments))), ("compactness", .number(compactness)),
-                 ("max_num_iter", .number(Double(maxIterations))), ("sigma", .number(sigma)),
-                 ("convert2lab", convertToLab.map { .bool($0) } ?? .null), ("enforce_connectivity", .bool(enforceConnectivity)),
-                 ("min_size_factor", .number(minSizeFactor)), ("max_size_factor", .number(maxSizeFactor)),
-                 ("slic_zero", .bool(slicZero))])
     }
 }
 

@@ -1,6 +1,5 @@
-// An image classifier: an architecture from the registry, its input normalisation, and the
-// training loop (AdamW or SGD, cross-entropy, optional validation with early stopping, atomic
-// per-epoch checkpoints that a later run resumes exactly).
+// An image classifier: an architecture from the registry with its input normalisation; inference,
+// evaluation and saving here, training in ClassifierTraining.swift (through the shared Trainer).
 
 import MedSynthCore
 
@@ -15,14 +14,25 @@ public final class ImageClassifier {
     package var inferenceBytesPerImage: Int? = nil
 
     public init(config: ClassifierConfig) throws {
+        var config = config
+        config.resolve()
         try config.validate()
         self.config = config
         let arch = try ClassifierArchitecture.named(config.architecture)
-        model = arch.build(config.inChannels, config.numClasses, RandomGenerator(seed: config.seed))
+        model = arch.build(config.inChannels, config.numClasses, RandomGenerator(seed: config.seed, stream: .initialisation, index: 0))
         model.eval()
     }
 
-    public var configJSON: JSON { config.json(parameters: model.parameterCount, normalizationFitted: normalizationFitted) }
+    /// What the model is now (output only, never accepted as configuration).
+    public var stateJSON: JSON {
+        .object([("parameters", .number(Double(model.parameterCount))), ("normalization_fitted", .bool(normalizationFitted))])
+    }
+
+    /// The resolved configuration with the model's state under "state".
+    public var configJSON: JSON {
+        guard case .object(let pairs) = config.json else { return config.json }
+        return .object(pairs + [("state", stateJSON)])
+    }
 
     // MARK: - input checks
 
@@ -151,9 +161,9 @@ public final class ImageClassifier {
 
     package static let kind = "medsynth.classifier"
 
-    package func metadata(extra: [(String, String)] = []) -> [(String, String)] {
+    package func metadata() -> [(String, String)] {
         [("format", "pt"), ("medsynth_kind", Self.kind), ("medsynth_version", medsynthVersion),
-         ("config", configJSON.serialized)] + extra
+         ("config", config.json.serialized), ("state", stateJSON.serialized)]
     }
 
     /// Weights with torch's state-dict keys (loadable by torch with the matching architecture),
@@ -162,14 +172,34 @@ public final class ImageClassifier {
         try SafetensorsFile(metadata: metadata(), entries: model.stateEntries()).write(to: path)
     }
 
-    public static func load(from path: String) throws -> ImageClassifier {
-        let file = try SafetensorsFile.read(path)
+    /// The configuration a checkpoint describes (also from files of medsynth 0.1.0, whose
+    /// configuration held the state).
+    static func savedConfig(_ file: SafetensorsFile, path: String) throws -> (config: ClassifierConfig, normalizationFitted: Bool) {
         guard file.metadata("medsynth_kind") == kind, let text = file.metadata("config") else {
             throw MedSynthError.io("'\(path)' is not a medsynth classifier checkpoint (no classifier config in its metadata)")
         }
-        let json = try JSON.parse(text)
-        let classifier = try ImageClassifier(config: try ClassifierConfig(json: json))
-        classifier.normalizationFitted = (try? json.bool("normalization_fitted")) ?? true
+        var json = try JSON.parse(text)
+        var state = try file.metadata("state").map { try JSON.parse($0) } ?? .object([])
+        if file.metadata("state") == nil, case .object(let pairs) = json {
+            let legacy: Set<String> = ["parameters", "normalization_fitted"]
+            json = .object(pairs.filter { !legacy.contains($0.0) })
+            state = .object(pairs.filter { legacy.contains($0.0) })
+        }
+        for key in ["architecture", "num_classes", "in_channels", "image_size", "mean", "std", "class_names"] where json[key] == nil {
+            throw MedSynthError.io("'\(path)': its classifier config has no '\(key)'")
+        }
+        do {
+            return (try ClassifierConfig(json: json), try state.bool("normalization_fitted") ?? true)
+        } catch let e as MedSynthError {
+            throw MedSynthError.io("'\(path)': \(e)")
+        }
+    }
+
+    public static func load(from path: String) throws -> ImageClassifier {
+        let file = try SafetensorsFile.read(path)
+        let saved = try savedConfig(file, path: path)
+        let classifier = try ImageClassifier(config: saved.config)
+        classifier.normalizationFitted = saved.normalizationFitted
         let modelKeys = Set(classifier.model.stateEntries().map { $0.name })
         do {
             try classifier.model.loadState(file.entries.filter { modelKeys.contains($0.name) }, strict: true)

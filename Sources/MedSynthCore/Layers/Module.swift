@@ -114,7 +114,10 @@ open class Module {
 
 /// A module with one input and one output: the pieces of `Sequential` and of most models.
 open class Layer: Module {
-    open func forward(_ x: Tensor) throws -> Tensor { x }
+    /// The layer's output; every subclass computes its own (the base class has none).
+    open func forward(_ x: Tensor) throws -> Tensor {
+        throw MedSynthError.runtime("\(type(of: self)) does not implement forward(_:)")
+    }
 
     public func callAsFunction(_ x: Tensor) throws -> Tensor { try forward(x) }
 }
@@ -139,6 +142,3 @@ public final class Sequential: Layer {
         return h
     }
 }
-
-/// Passes its input through (torch.nn.Identity).
-public final class Identity: Layer {}

@@ -16,10 +16,10 @@ selection. Differences: samples come from a seeded Philox generator (same seed, 
 bit for bit); ``labels`` is honoured when given and ``top_labels`` defaults to 1; gray images stay
 gray for the model; batches of 100.
 """
-from ._explain import DEFAULTS, FEATURE_SELECTIONS, ExplanationSet, explain, explain_many, fit_surrogate, seed_stability
+from ._explain import DEFAULTS, ExplanationSet, explain, explain_many, fit_surrogate, seed_stability
 from ._explanation import Explanation
 from .quantify import Comparison, compare, concentration, inside_share, pointing_game, points_at, summarize
 
 __all__ = ["explain", "explain_many", "fit_surrogate", "seed_stability", "Explanation", "ExplanationSet", "DEFAULTS",
-           "FEATURE_SELECTIONS", "concentration", "inside_share", "pointing_game", "points_at", "summarize", "compare",
+           "concentration", "inside_share", "pointing_game", "points_at", "summarize", "compare",
            "Comparison"]

@@ -3,7 +3,6 @@ algorithm and defaults, reproducible by seed, with the model in the loop nativel
 medsynth Classifier."""
 from __future__ import annotations
 
-import json
 from typing import Callable, Dict, List, Optional, Sequence, Union
 
 import numpy as np
@@ -11,13 +10,15 @@ import numpy as np
 from .. import _engine
 from .. import segmentation as seg
 from .._core import ProgressReporter, to_nchw
+from .._options import collect, defaults, documented, dumps
 from ..classifier import Classifier
 from ..stats import spearman
 from ._explanation import Explanation
 
-#: The explainer's defaults, from the engine's registry (Sources/MedSynth/Explain/LimeSampling.swift).
-DEFAULTS = json.loads(_engine.registry("lime"))
-FEATURE_SELECTIONS = tuple(DEFAULTS["feature_selection_methods"])
+#: The explainer's options with their defaults, from the engine's table (registry topic "lime",
+#: Sources/MedSynth/Explain/LimeSurrogate.swift): the one place they are written.
+DEFAULTS = defaults("lime")
+_SURROGATE_KEYS = ("kernel_width", "alpha", "feature_selection", "num_features")
 
 _LEVELS = {np.dtype(np.uint8): 255, np.dtype(np.uint16): 65535}
 
@@ -107,8 +108,10 @@ def _classify_with_callable(fn: Callable, image: np.ndarray, segments: np.ndarra
     return np.concatenate(outputs), hidden_image
 
 
-def fit_surrogate(data, predictions, labels: Sequence[int], *, kernel_width: float = 0.25, alpha: float = 1.0,
-                  feature_selection: str = "auto", num_features: Optional[int] = None) -> Dict[int, dict]:
+@documented("lime", keys=_SURROGATE_KEYS)
+def fit_surrogate(data, predictions, labels: Sequence[int], *, kernel_width: Optional[float] = None,
+                  alpha: Optional[float] = None, feature_selection: Optional[str] = None,
+                  num_features: Optional[int] = None) -> Dict[int, dict]:
     """lime's ``LimeBase.explain_instance_with_data`` for the image explainer, in the engine: the
     cosine distance of each binary row of ``data`` to row 0, the kernel √exp(−d²/width²), feature
     selection, and weighted Ridge(alpha) with intercept. Returns {label: {"intercept", "local_exp"
@@ -119,16 +122,13 @@ def fit_surrogate(data, predictions, labels: Sequence[int], *, kernel_width: flo
         raise ValueError(f"data must be (num_samples, num_superpixels) and predictions (num_samples, n_classes); "
                          f"got {z.shape} and {p.shape}")
     label_list = np.ascontiguousarray([int(l) for l in labels], dtype=np.int64)
-    if feature_selection not in FEATURE_SELECTIONS:
-        raise ValueError(f"feature_selection must be one of {', '.join(FEATURE_SELECTIONS)}, got {feature_selection!r}")
-    options = {"kernel_width": float(kernel_width), "alpha": float(alpha), "feature_selection": feature_selection,
-               "num_features": None if num_features is None else int(num_features)}
+    options = collect(kernel_width=kernel_width, alpha=alpha, feature_selection=feature_selection, num_features=num_features)
     L, K = len(label_list), z.shape[1]
     features = np.empty((L, K), dtype=np.int32)
     weights = np.empty((L, K), dtype=np.float64)
     intercept, score, local = np.empty(L), np.empty(L), np.empty(L)
     sample_weights = np.empty(z.shape[0])
-    _engine.lime_fit(z, p, label_list, json.dumps(options), features, weights, intercept, score, local, sample_weights)
+    _engine.lime_fit(z, p, label_list, dumps(options), features, weights, intercept, score, local, sample_weights)
     result = {}
     for i, label in enumerate(label_list):
         used = int((features[i] >= 0).sum())
@@ -138,11 +138,12 @@ def fit_surrogate(data, predictions, labels: Sequence[int], *, kernel_width: flo
     return result
 
 
-def explain(model, image, labels: Optional[Sequence[int]] = None, top_labels: int = 1, num_samples: int = 1000,
-            segmentation: Union[str, np.ndarray, Callable] = "quickshift", hide_color=None, seed: int = 0,
-            batch_size: int = 100, *, num_features: Optional[int] = None, feature_selection: str = "auto",
-            kernel_width: float = 0.25, segmentation_options: Optional[dict] = None, data_format: str = "auto",
-            progress: bool = False) -> Explanation:
+@documented("lime")
+def explain(model, image, labels: Optional[Sequence[int]] = None, top_labels: Optional[int] = None,
+            num_samples: Optional[int] = None, segmentation: Union[None, str, np.ndarray, Callable] = None, hide_color=None,
+            seed: Optional[int] = None, batch_size: Optional[int] = None, *, num_features: Optional[int] = None,
+            feature_selection: Optional[str] = None, kernel_width: Optional[float] = None, alpha: Optional[float] = None,
+            segmentation_options: Optional[dict] = None, data_format: str = "auto", progress: bool = False) -> Explanation:
     """Explains ``model``'s prediction for ``image`` with LIME, as lime's
     ``LimeImageExplainer().explain_instance`` does, natively and reproducibly.
 
@@ -150,67 +151,71 @@ def explain(model, image, labels: Optional[Sequence[int]] = None, top_labels: in
         inside the engine, batch by batch, with no Python in the loop) or any callable
         ``f(batch) -> (n, n_classes)`` probabilities, given batches as lime gives them:
         (n, H, W, C) channels-last in the image's dtype, or (n, H, W) for a 2-D image (gray
-        models get gray batches; nothing is converted to RGB).
+        models get gray batches; nothing is converted to RGB). Float images reach a callable as
+        float32 values in the image's dtype.
     image : (H, W), (H, W, C) or (C, H, W); uint8, uint16 or float, as the Classifier takes it.
     labels : the output columns to explain; None explains the ``top_labels`` most probable ones
-        for the image itself (lime instead ignores ``labels`` whenever ``top_labels`` is set, and
-        its default ``top_labels`` is 5).
-    num_samples : perturbed images (lime's default 1000); the first is the image itself.
-    segmentation : "quickshift" (lime's default: kernel_size 4, max_dist 200, ratio 0.2; tie-break
-        noise as scikit-image draws it), "slic", a label map (any integers; renumbered 0..K-1),
-        or a callable ``f(image) -> labels``. ``segmentation_options`` go to the named method.
+        for the image itself (lime instead ignores ``labels`` whenever ``top_labels`` is set).
+    segmentation : "quickshift" (lime's: kernel_size 4, max_dist 200, ratio 0.2, tie-break noise
+        as scikit-image draws it), "slic", a label map (any integers; renumbered 0..K-1), or a
+        callable ``f(image) -> labels``. ``segmentation_options`` go to the named method
+        (``medsynth.segmentation.quickshift`` / ``slic``).
     hide_color : None fills a hidden superpixel with its own mean colour (lime's default; for
         integer images the mean is truncated to an integer, as lime's uint8 assignment does); a
         number or one per channel, in the image's own pixel scale, fills every hidden pixel.
-    seed : seeds the samples (the engine's Philox generator): the same seed gives the same
-        explanation bit for bit. lime's own draws depend on NumPy's global state.
-    batch_size : images per model call (lime's default 10; larger is faster).
-    num_features, feature_selection : lime's (None = every superpixel, lime's 100000; "auto",
-        "highest_weights", "forward_selection", "none"). kernel_width : lime's 0.25.
+    seed : the same seed gives the same explanation bit for bit (lime's draws depend on NumPy's
+        global state).
     Returns an ``Explanation``.
     """
+    return _explain(model, image, labels, top_labels, num_samples, segmentation, hide_color, seed, batch_size, 0,
+                    num_features=num_features, feature_selection=feature_selection, kernel_width=kernel_width, alpha=alpha,
+                    segmentation_options=segmentation_options, data_format=data_format, progress=progress)
+
+
+def _explain(model, image, labels, top_labels, num_samples, segmentation, hide_color, seed, batch_size, run: int, *,
+             num_features, feature_selection, kernel_width, alpha, segmentation_options, data_format, progress) -> Explanation:
+    """``explain`` with the sample generator's run index (0: the explanation, 1: a second,
+    independent draw of it)."""
     a = _check_image(image)
-    if int(num_samples) < 1:
-        raise ValueError("num_samples must be at least 1")
-    if int(batch_size) < 1:
-        raise ValueError("batch_size must be at least 1")
-    if feature_selection not in FEATURE_SELECTIONS:
-        raise ValueError(f"feature_selection must be one of {', '.join(FEATURE_SELECTIONS)}, got {feature_selection!r}")
-    if int(seed) < 0:
-        raise ValueError("seed must be a non-negative integer")
+    o = {**DEFAULTS, **collect(top_labels=top_labels, num_samples=num_samples, seed=seed, batch_size=batch_size)}
+    num_samples, batch_size, top_labels, seed = int(o["num_samples"]), int(o["batch_size"]), int(o["top_labels"]), int(o["seed"])
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed}")
+    if segmentation is None:
+        segmentation = o["segmentation"]
     segments = seg.segment(a, segmentation, data_format=data_format, **(segmentation_options or {}))
     k = int(segments.max()) + 1
-    if k > DEFAULTS["max_superpixels"]:
-        raise ValueError(f"the segmentation has {k} superpixels; LIME here takes at most {DEFAULTS['max_superpixels']}")
-    z = np.empty((int(num_samples), k), dtype=np.uint8)
-    _engine.lime_samples(int(num_samples), k, int(seed) & (2**64 - 1), z)
+    z = np.empty((num_samples, k), dtype=np.uint8)
+    _engine.lime_samples(num_samples, k, seed, int(run), z)
 
     if isinstance(model, Classifier):
-        predictions, hidden = _classify_natively(model, a, segments, z, hide_color, int(batch_size), data_format, progress)
+        predictions, hidden = _classify_natively(model, a, segments, z, hide_color, batch_size, data_format, progress)
         class_names = list(model.classes_)
     elif callable(model):
-        predictions, hidden = _classify_with_callable(model, a, segments, z, hide_color, int(batch_size), data_format, progress)
+        predictions, hidden = _classify_with_callable(model, a, segments, z, hide_color, batch_size, data_format, progress)
         class_names = None
     else:
         raise TypeError(f"model must be a medsynth.Classifier or a callable returning probabilities, got {type(model).__name__}")
 
     n_classes = predictions.shape[1]
     if labels is None:
-        if top_labels is None or int(top_labels) < 1:
-            raise ValueError("pass labels, or top_labels of at least 1")
+        if top_labels < 1:
+            raise ValueError(f"top_labels must be at least 1, got {top_labels}")
         # lime: argsort of the image's own prediction, the last top_labels, most probable first
-        chosen = [int(i) for i in np.argsort(predictions[0], kind="stable")[-int(top_labels):][::-1]]
+        chosen = [int(i) for i in np.argsort(predictions[0], kind="stable")[-top_labels:][::-1]]
     else:
         chosen = [int(l) for l in np.atleast_1d(labels)]
         for l in chosen:
             if not 0 <= l < n_classes:
                 raise ValueError(f"label {l} is outside the model's {n_classes} outputs")
-    fits = fit_surrogate(z, predictions, chosen, kernel_width=kernel_width, feature_selection=feature_selection,
+    fits = fit_surrogate(z, predictions, chosen, kernel_width=kernel_width, alpha=alpha, feature_selection=feature_selection,
                          num_features=num_features)
     first = fits[chosen[0]]
     return Explanation(a, segments, chosen, {l: fits[l]["local_exp"] for l in chosen}, {l: fits[l]["intercept"] for l in chosen},
                        {l: fits[l]["score"] for l in chosen}, {l: fits[l]["local_pred"] for l in chosen}, z, predictions,
-                       first["sample_weights"], class_names=class_names, seed=int(seed), hidden_image=hidden)
+                       first["sample_weights"], class_names=class_names, seed=seed, hidden_image=hidden)
 
 
 class ExplanationSet(list):
@@ -238,18 +243,26 @@ def _per_image_labels(labels, n: int) -> List[Optional[List[int]]]:
     return [None if l is None else [int(x) for x in np.atleast_1d(l)] for l in labels]
 
 
-def explain_many(model, images, labels=None, top_labels: int = 1, num_samples: int = 1000,
-                 segmentation: Union[str, Callable] = "quickshift", hide_color=None, seed: int = 0, batch_size: int = 100, *,
-                 stability: bool = True, progress: bool = True, **options) -> ExplanationSet:
+@documented("lime")
+def explain_many(model, images, labels=None, top_labels: Optional[int] = None, num_samples: Optional[int] = None,
+                 segmentation: Union[None, str, Callable] = None, hide_color=None, seed: Optional[int] = None,
+                 batch_size: Optional[int] = None, *, stability: bool = True, progress: bool = True,
+                 **options) -> ExplanationSet:
     """``explain`` for each image of ``images`` ((N, H, W), (N, H, W, C) or a sequence of images),
     with a tqdm bar. ``labels``: None (top labels), one label for all, or one entry per image
     (e.g. the true labels). Every image uses ``seed``, so an image's explanation does not depend
-    on the others. With ``stability`` (default) each image is explained a second time with seed
-    + 1 on the same superpixels, which doubles the cost, and the set reports the rank agreement
-    of the two runs' weights (``ExplanationSet.stability``)."""
+    on the others. With ``stability`` (default) each image is explained a second time from an
+    independent draw of samples (the same seed's second run) on the same superpixels, which
+    doubles the cost, and the set reports the rank agreement of the two runs' weights
+    (``ExplanationSet.stability``). Other keywords go to ``explain``."""
     batch = [images[i] for i in range(len(images))]
     if isinstance(segmentation, np.ndarray):
         raise TypeError("explain_many takes a segmentation name or callable; pass one label map per image through explain")
+    unknown = set(options) - {"num_features", "feature_selection", "kernel_width", "alpha", "segmentation_options", "data_format"}
+    if unknown:
+        raise TypeError(f"explain_many got unexpected keyword(s) {sorted(unknown)}")
+    settings = {k: options.get(k) for k in ("num_features", "feature_selection", "kernel_width", "alpha")}
+    data_format = options.get("data_format", "auto")
     per_image = _per_image_labels(labels, len(batch))
     result = ExplanationSet()
     rhos = []
@@ -258,19 +271,18 @@ def explain_many(model, images, labels=None, top_labels: int = 1, num_samples: i
         from tqdm.auto import tqdm
         iterator = tqdm(iterator, desc="explaining", unit="image")
     for i in iterator:
-        e = explain(model, batch[i], labels=per_image[i], top_labels=top_labels, num_samples=num_samples,
-                    segmentation=segmentation, hide_color=hide_color, seed=seed, batch_size=batch_size, **options)
+        e = _explain(model, batch[i], per_image[i], top_labels, num_samples, segmentation, hide_color, seed, batch_size, 0,
+                     segmentation_options=options.get("segmentation_options"), data_format=data_format, progress=False,
+                     **settings)
         result.append(e)
         if stability:
-            again = explain(model, batch[i], labels=e.top_labels, num_samples=num_samples, segmentation=e.segments,
-                            hide_color=hide_color, seed=(int(seed) + 1) % 2**64, batch_size=batch_size,
-                            **{k: v for k, v in options.items() if k != "segmentation_options"})
+            again = _explain(model, batch[i], e.top_labels, None, num_samples, e.segments, hide_color, seed, batch_size, 1,
+                             segmentation_options=None, data_format=data_format, progress=False, **settings)
             rhos.append(spearman(e.weights(), again.weights()))
     if stability:
         rho = np.array(rhos)
         finite = rho[np.isfinite(rho)]
-        result.stability = {"seeds": (int(seed), (int(seed) + 1) % 2**64), "spearman": rho,
-                            "mean": float(finite.mean()) if finite.size else float("nan"),
+        result.stability = {"spearman": rho, "mean": float(finite.mean()) if finite.size else float("nan"),
                             "median": float(np.median(finite)) if finite.size else float("nan")}
     return result
 
@@ -278,11 +290,12 @@ def explain_many(model, images, labels=None, top_labels: int = 1, num_samples: i
 def seed_stability(model, image, seeds: Sequence[int] = (0, 1, 2, 3), *, label: Optional[int] = None, **options) -> dict:
     """How much an explanation depends on its samples: the image explained once per seed on the
     same superpixels, and Spearman's rank correlation of the weights for every pair of seeds.
-    Returns {"mean", "min", "pairs"}."""
+    Returns {"mean", "min", "pairs", "num_superpixels"}; ``options`` go to ``explain``."""
     first = explain(model, image, labels=None if label is None else [label], seed=seeds[0], **options)
-    runs = [first] + [explain(model, image, labels=first.top_labels[:1], seed=s, segmentation=first.segments,
-                              **{k: v for k, v in options.items() if k not in ("segmentation", "segmentation_options")})
+    rest = {k: v for k, v in options.items() if k not in ("segmentation", "segmentation_options", "top_labels")}
+    runs = [first] + [explain(model, image, labels=first.top_labels[:1], seed=s, segmentation=first.segments, **rest)
                       for s in seeds[1:]]
     pairs = [spearman(runs[i].weights(), runs[j].weights()) for i in range(len(runs)) for j in range(i + 1, len(runs))]
-    return {"mean": float(np.nanmean(pairs)), "min": float(np.nanmin(pairs)), "pairs": pairs,
-            "num_superpixels": first.num_superpixels}
+    finite = [p for p in pairs if np.isfinite(p)]
+    return {"mean": float(np.mean(finite)) if finite else float("nan"), "min": float(np.min(finite)) if finite else float("nan"),
+            "pairs": pairs, "num_superpixels": first.num_superpixels}
