@@ -157,72 +157,80 @@ public enum SLIC {
         let stride = 3 + channels
         let window = regularGrid(height: height, width: width, points: clusterCount).step
         let spatialWeight = 1.0 / (step * step)
-        var nearest = [Int](repeating: -1, count: height * width)
-        var distance = [Double](repeating: 0, count: height * width)
+        let pixels = height * width
+        var nearest = [Int](repeating: -1, count: pixels)
+        var distance = [Double](repeating: 0, count: pixels)
         var maxColourDistance = [Double](repeating: 1, count: clusterCount)
         var members = [Int](repeating: 0, count: clusterCount)
-        for _ in 0..<options.maxIterations {
-            for i in distance.indices { distance[i] = Double.greatestFiniteMagnitude }
-            // bands of rows in parallel: every pixel still meets the clusters in scikit-image's order
-            let bands = ThreadPool.shared.threadCount
-            var changedIn = [Bool](repeating: false, count: bands)
-            features.withUnsafeBufferPointer { fb in
-                centres.withUnsafeBufferPointer { cb in
-                    nearest.withUnsafeMutableBufferPointer { nb in
-                        distance.withUnsafeMutableBufferPointer { db in
-                            maxColourDistance.withUnsafeBufferPointer { mb in
-                                changedIn.withUnsafeMutableBufferPointer { flags in
-                                    guard let f = fb.baseAddress, let centre = cb.baseAddress, let near = nb.baseAddress,
-                                          let dist = db.baseAddress, let maxColour = mb.baseAddress, let flag = flags.baseAddress else { return }
-                                    ThreadPool.shared.run(count: height, maxParticipants: bands) { band, lo, hi in
-                                        flag[band] = assignBand(lo, hi, f, centre, near, dist, maxColour, width: width, height: height,
-                                                                channels: channels, clusterCount: clusterCount, window: window,
-                                                                spatialWeight: spatialWeight, slicZero: options.slicZero)
-                                    }
-                                }
-                            }
-                        }
+        let bands = ThreadPool.shared.threadCount
+        var changedIn = [Bool](repeating: false, count: bands)
+        features.withUnsafeBufferPointer { fb in
+        centres.withUnsafeMutableBufferPointer { cb in
+        nearest.withUnsafeMutableBufferPointer { nb in
+        distance.withUnsafeMutableBufferPointer { db in
+        maxColourDistance.withUnsafeMutableBufferPointer { mb in
+        members.withUnsafeMutableBufferPointer { countb in
+        changedIn.withUnsafeMutableBufferPointer { flags in
+            guard let f = fb.baseAddress, let centre = cb.baseAddress, let near = nb.baseAddress, let dist = db.baseAddress,
+                  let maxColour = mb.baseAddress, let count = countb.baseAddress, let flag = flags.baseAddress else { return }
+            for _ in 0..<options.maxIterations {
+                dist.update(repeating: Double.greatestFiniteMagnitude, count: pixels)
+                flag.update(repeating: false, count: bands)
+                // bands of rows in parallel: every pixel still meets the clusters in scikit-image's order
+                ThreadPool.shared.run(count: height, maxParticipants: bands) { band, lo, hi in
+                    let changed: Bool
+                    if channels == 3 {
+                        changed = assignBand(lo, hi, f, centre, near, dist, maxColour, width: width, height: height, channels: 3,
+                                             clusterCount: clusterCount, window: window, spatialWeight: spatialWeight,
+                                             slicZero: options.slicZero)
+                    } else {
+                        changed = assignBand(lo, hi, f, centre, near, dist, maxColour, width: width, height: height, channels: channels,
+                                             clusterCount: clusterCount, window: window, spatialWeight: spatialWeight,
+                                             slicZero: options.slicZero)
                     }
+                    flag[band] = changed
                 }
-            }
-            let changed = changedIn.contains(true)
-            if !changed { break }
-            // new centres: the mean position and colour of each cluster's pixels
-            for i in members.indices { members[i] = 0 }
-            for i in centres.indices { centres[i] = 0 }
-            for y in 0..<height {
-                for x in 0..<width {
-                    let k = nearest[y * width + x]
-                    guard k >= 0 else { continue }
-                    members[k] += 1
-                    centres[k * stride + 1] += Double(y)
-                    centres[k * stride + 2] += Double(x)
-                    for c in 0..<channels { centres[k * stride + 3 + c] += features[(y * width + x) * channels + c] }
-                }
-            }
-            for k in 0..<clusterCount {
-                for c in 0..<stride { centres[k * stride + c] /= Double(members[k]) }   // 0/0 = NaN for an emptied cluster
-            }
-            if options.slicZero {
+                if !(0..<bands).contains(where: { flag[$0] }) { break }
+                // new centres: the mean position and colour of each cluster's pixels
+                count.update(repeating: 0, count: clusterCount)
+                centre.update(repeating: 0, count: clusterCount * stride)
                 for y in 0..<height {
                     for x in 0..<width {
-                        let k = nearest[y * width + x]
+                        let k = near[y &* width &+ x]
+                        guard k >= 0 else { continue }
+                        count[k] += 1
+                        let c = centre + k &* stride
+                        c[1] += Double(y)
+                        c[2] += Double(x)
+                        let pixel = f + (y &* width &+ x) &* channels
+                        for j in 0..<channels { c[3 &+ j] += pixel[j] }
+                    }
+                }
+                for k in 0..<clusterCount {
+                    let c = centre + k &* stride
+                    for j in 0..<stride { c[j] /= Double(count[k]) }   // 0/0 = NaN for an emptied cluster
+                }
+                if options.slicZero {
+                    for i in 0..<pixels {
+                        let k = near[i]
                         guard k >= 0 else { continue }
                         var colour = 0.0
-                        for c in 0..<channels {
-                            let t = features[(y * width + x) * channels + c] - centres[k * stride + 3 + c]
+                        let (pixel, c) = (f + i &* channels, centre + k &* stride)
+                        for j in 0..<channels {
+                            let t = pixel[j] - c[3 &+ j]
                             colour += t * t
                         }
-                        if maxColourDistance[k] < colour { maxColourDistance[k] = colour }
+                        if maxColour[k] < colour { maxColour[k] = colour }
                     }
                 }
             }
-        }
+        }}}}}}}
         return nearest
     }
 
     /// The assignment step for rows [lo, hi): each pixel takes the cluster at the smallest
     /// distance (the first such cluster), clusters visited in order; true if a pixel changed.
+    @inline(__always)
     static func assignBand(_ lo: Int, _ hi: Int, _ f: UnsafePointer<Double>, _ centres: UnsafePointer<Double>,
                            _ nearest: UnsafeMutablePointer<Int>, _ distance: UnsafeMutablePointer<Double>,
                            _ maxColourDistance: UnsafePointer<Double>, width: Int, height: Int, channels: Int, clusterCount: Int,
@@ -230,7 +238,7 @@ public enum SLIC {
         let stride = 3 + channels
         var changed = false
         for k in 0..<clusterCount {
-            let centre = centres + k * stride
+            let centre = centres + k &* stride
             let (cz, cy, cx) = (centre[0], centre[1], centre[2])
             guard cy.isFinite && cx.isFinite else { continue }   // an emptied cluster (0/0) reaches no pixel
             let y0 = max(lo, Int(max(cy - Double(2 * window.y), 0))), y1 = min(hi, Int(min(cy + Double(2 * window.y + 1), Double(height))))
@@ -242,22 +250,22 @@ public enum SLIC {
             for y in y0..<y1 {
                 var dy = cy - Double(y)
                 dy *= dy
+                let row = y &* width
                 for x in x0..<x1 {
                     var dx = cx - Double(x)
                     dx *= dx
                     var d = (dz + dy + dx) * spatialWeight
                     var colour = 0.0
-                    let pixel = f + (y &* width &+ x) &* channels
+                    let pixel = f + (row &+ x) &* channels
                     for c in 0..<channels {
-                        let t = pixel[c] - centre[3 + c]
+                        let t = pixel[c] - centre[3 &+ c]
                         colour += t * t
                     }
                     if slicZero { colour /= colourScale }
                     d += colour
-                    let i = y &* width &+ x
-                    if distance[i] > d {
-                        nearest[i] = k
-                        distance[i] = d
+                    if distance[row &+ x] > d {
+                        nearest[row &+ x] = k
+                        distance[row &+ x] = d
                         changed = true
                     }
                 }
