@@ -25,6 +25,11 @@ public enum Registry {
         ("diffusion_config", { DiffusionConfig.documentation }),
         ("diffusion_training", { DiffusionTrainingOptions.documentation }),
         ("sampling", { SamplingOptions.documentation }),
+        // explanations: the segmentations by name, each one's options, and LIME's
+        ("superpixel_methods", { .array(SuperpixelMethod.allCases.map { .string($0.rawValue) }) }),
+        ("quickshift", { QuickshiftOptions.documentation }),
+        ("slic", { SLICOptions.documentation }),
+        ("lime", { LimeOptions.documentation }),
     ]
 
     /// The JSON description of `topic`; "topics" lists them all.

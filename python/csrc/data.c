@@ -1,22 +1,24 @@
 /* data.c: generated data sets and PNG files. */
 #include "glue.h"
 
-/* make_shapes(n_per_class, classes, size, channels, seed, images f32 out, labels i64 out) */
+/* make_shapes(n_per_class, classes, size, channels, seed, images f32 out, labels i64 out,
+   masks u8 out or None) */
 static PyObject *py_make_shapes(PyObject *self, PyObject *args) {
     long long n_per_class;
     int classes, size, channels;
     unsigned long long seed;
-    PyObject *io, *lo, *result = NULL;
-    if (!PyArg_ParseTuple(args, "LiiiKOO", &n_per_class, &classes, &size, &channels, &seed, &io, &lo)) return NULL;
+    PyObject *io, *lo, *mo = Py_None, *result = NULL;
+    if (!PyArg_ParseTuple(args, "LiiiKOO|O", &n_per_class, &classes, &size, &channels, &seed, &io, &lo, &mo)) return NULL;
     buffers b = {0};
     Py_buffer *images = take(&b, io, 'f', WRITE, -1, "images");
     Py_buffer *labels = take(&b, lo, 'q', WRITE, -1, "labels");
+    Py_buffer *masks = take(&b, mo, 'B', WRITE | OPTIONAL, -1, "masks");
     if (!b.failed) {
         char err[ERR_LEN] = "";
         int32_t rc;
         Py_BEGIN_ALLOW_THREADS
         rc = ms_make_shapes(n_per_class, classes, size, channels, seed, images->buf, elements(images), labels->buf,
-                            elements(labels), err, sizeof err);
+                            elements(labels), masks ? masks->buf : NULL, elements(masks), err, sizeof err);
         Py_END_ALLOW_THREADS
         if (rc) raise_status(rc, err);
         else result = Py_NewRef(Py_None);

@@ -37,6 +37,8 @@ static const handle_kind DIFFUSION = {"medsynth.diffusion", "diffusion model", d
                                       diffusion_load_any, diffusion_save_any, diffusion_config_any,
                                       diffusion_result_any, diffusion_destroy_any};
 
+ms_classifier *unwrap_classifier(PyObject *capsule) { return unwrap_handle(capsule, &CLASSIFIER); }
+
 #define HANDLE_METHODS(prefix, KIND)                                                                      \
     static PyObject *py_##prefix##_create(PyObject *s, PyObject *a) { return handle_create(a, &KIND); }  \
     static PyObject *py_##prefix##_load(PyObject *s, PyObject *a) { return handle_load(a, &KIND); }      \

@@ -12,21 +12,28 @@ from . import _engine
 SHAPE_CLASSES = ("disc", "square", "triangle", "cross", "ring", "horizontal_bars", "vertical_bars", "diagonal_bars")
 
 
-def make_shapes(n_per_class: int = 100, num_classes: int = 4, size: int = 64, channels: int = 1, seed: int = 0):
+def make_shapes(n_per_class: int = 100, num_classes: int = 4, size: int = 64, channels: int = 1, seed: int = 0,
+                return_masks: bool = False):
     """A labelled image set generated natively: one shape per class (``SHAPE_CLASSES``) at a
     random position, size and brightness on a noisy, unevenly lit background, so that telling the
     classes apart needs convolutions.
 
     Returns ``(X, y)``: X float32 in [0, 1], shape (n, size, size) for one channel or
-    (n, size, size, 3); y int64 labels 0..num_classes-1, interleaved by class.
+    (n, size, size, 3); y int64 labels 0..num_classes-1, interleaved by class. With
+    ``return_masks=True``, ``(X, y, masks)``: masks bool (n, size, size), True on the shape's own
+    pixels (the "lesion", for testing where explanations point).
     """
     n = int(n_per_class) * int(num_classes)
     if n_per_class < 1:
         raise ValueError("n_per_class must be at least 1")
     images = np.empty((n, channels, size, size), dtype=np.float32)
     labels = np.empty(n, dtype=np.int64)
-    _engine.make_shapes(int(n_per_class), int(num_classes), int(size), int(channels), int(seed) & (2**64 - 1), images, labels)
+    masks = np.empty((n, size, size), dtype=np.uint8) if return_masks else None
+    _engine.make_shapes(int(n_per_class), int(num_classes), int(size), int(channels), int(seed) & (2**64 - 1), images, labels,
+                        masks)
     x = images[:, 0] if channels == 1 else images.transpose(0, 2, 3, 1)
+    if return_masks:
+        return np.ascontiguousarray(x), labels, masks.astype(bool)
     return np.ascontiguousarray(x), labels
 
 
