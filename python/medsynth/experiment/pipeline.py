@@ -110,7 +110,7 @@ def run(config=None, out_dir=None, backend: Optional[str] = None, *, preset: Opt
     cfg = resolve(config, preset=preset, overrides=overrides)
     out = Path(out_dir) if out_dir is not None else default_out_dir(cfg)
     out.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), cpu_seconds()
     r = Run(cfg, out, progress, verbose)
     r.log(f"medsynth {__version__}: experiment '{cfg['name']}' (preset {cfg['preset']}) in {out}")
     write_text(out / "config.toml", to_toml(cfg))
@@ -164,8 +164,17 @@ def run(config=None, out_dir=None, backend: Optional[str] = None, *, preset: Opt
         report, tables = write_report(r, domains, best, refits, audits, explanations, winners,
                                       seconds=time.perf_counter() - started)
         stage.finish({"tables": tables})
-    r.log(f"done in {time.perf_counter() - started:.0f} s; report: {report}")
+    r.log(f"done in {time.perf_counter() - started:.0f} s ({cpu_seconds() - cpu_started:.0f} s of CPU time in this process "
+          f"and its workers, load average {os.getloadavg()[0]:.1f}); report: {report}")
     return ExperimentResult(out, cfg, report, tables, time.perf_counter() - started, r.messages)
+
+
+def cpu_seconds() -> float:
+    """CPU time (user + system) of this process and of its finished child processes (the local
+    backend's workers; Ray's workers are not our children and are not counted)."""
+    import resource
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def best_architecture(cfg: dict, best: dict, domain: str) -> str:
