@@ -111,8 +111,7 @@ def synthetic_stage(run, domain: str, data: dict, diffusion: dict) -> dict:
     cfg = run.config
     names = data["class_names"]
     main = generated_counts(data["counts"]["total"], cfg["synthetic"]["scale"], cfg["synthetic"]["n_per_class"], names)
-    curve = cfg["baselines"]["learning_curve"]
-    counts = [max([m] + [s for s in curve]) for m in main]
+    counts = main
     sample = cfg["diffusion"]["sample"]
     chunk = int(sample.get("batch_size") or 64)
     stage = Stage(run.out, f"synthetic/{domain}", digest("synthetic", diffusion["key"], sample, counts, chunk,
@@ -120,7 +119,9 @@ def synthetic_stage(run, domain: str, data: dict, diffusion: dict) -> dict:
     if stage.done:
         run.log(f"[{domain}] synthetic images: done, skipped")
         return {"key": stage.key, "dir": stage.dir, **stage.record["summary"]}
+    resuming = stage.resumable
     stage.begin()
+    run.log(f"[{domain}] synthetic images: sampling {sum(counts)}" + (" (resuming)" if resuming else ""))
     model = DiffusionModel.load(diffusion["path"])
     parts = Path(stage.dir / "chunks")
     parts.mkdir(exist_ok=True)

@@ -167,6 +167,9 @@ def phase_two(run, domains: dict, best: dict) -> list:
         for size in b["learning_curve"]:
             if size < min(main_counts):
                 variants.append((f"synthetic_n{size}", base_archs))
+            else:
+                run.log(f"[{domain}] learning curve: {size} per class is not below the synthetic set's "
+                        f"{min(main_counts)} per class; left out")
         for variant, archs in variants:
             parts = _training_parts(domain, variant, d["data"], d["synthetic"])
             sources = [d["data"]["key"]] + ([d["synthetic"]["key"]] if variant != "real" and variant != "real_augmented" else [])

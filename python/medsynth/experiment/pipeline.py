@@ -161,6 +161,7 @@ def run(config=None, out_dir=None, backend: Optional[str] = None, *, preset: Opt
         report, tables = out / "report.html", stage.record["summary"]["tables"]
     else:
         stage.begin()
+        r.cpu_seconds = cpu_seconds() - cpu_started
         report, tables = write_report(r, domains, best, refits, audits, explanations, winners,
                                       seconds=time.perf_counter() - started)
         stage.finish({"tables": tables})

@@ -147,7 +147,9 @@ def _html(run, domains, rows, columns, figs, audits, explanations, winners, seco
              f"<style>{_CSS}</style></head><body>",
              f"<h1>{html.escape(cfg['name'])}: diffusion-generated training data, as in Nafi et al. 2024</h1>",
              f"<p>Preset <b>{cfg['preset']}</b>, seed {cfg['seed']}, {len(domains)} domain(s), run time {seconds / 60:.1f} min "
-             f"on {env['cores']} cores (load average at the end: {_load()}), medsynth {env['versions']['medsynth']}, "
+             f"({getattr(run, 'cpu_seconds', 0) / 60:.1f} min of CPU time) on {env['cores']} cores (load average at the "
+             f"end: {_load()}; a run continued from earlier stages counts only this invocation), "
+             f"medsynth {env['versions']['medsynth']}, "
              f"{run.backend.name if run.backend else ''} backend. Pipeline: a class-conditional DDPM trained on a stratified "
              f"{cfg['data']['train_fraction']:.0%} sample of each class generates a labelled synthetic set; CNNs trained "
              f"on it (cross-validated hyperparameters, early stopping) are tested on the untouched rest of the real images.</p>"]
