@@ -272,6 +272,29 @@ class Classifier:
             reporter.close()
         return out
 
+    @property
+    def feature_size(self) -> int:
+        """Length of the pooled feature vector the head reads (512 for ResNet-18, 4096 for VGG)."""
+        self._require_built()
+        return int(_engine.classifier_feature_size(self._handle))
+
+    def features(self, X, *, batch_size: int = 64, progress: bool = False, data_format: str = "auto") -> np.ndarray:
+        """The pooled features of each image: the input of the model's head (its last linear
+        layer), shape (n, feature_size), evaluation mode. ``head(features)`` gives the logits.
+        This is the feature space ``medsynth.fidelity`` and ``medsynth.privacy`` measure in (as
+        torchvision's ``create_feature_extractor`` up to the head, or scikit-learn's transform)."""
+        self._require_built()
+        x = to_nchw(X, data_format=data_format, name="X")
+        out = np.empty((x.shape[0], self.feature_size), dtype=np.float32)
+        reporter = ProgressReporter(progress, "features", unit="image")
+        try:
+            _engine.classifier_features(self._handle, x, int(batch_size), out, reporter)
+        finally:
+            reporter.close()
+        return out
+
+    transform = features
+
     def predict(self, X, **kwargs) -> np.ndarray:
         """Predicted labels (values of ``classes_``)."""
         return self.classes_[np.argmax(self.predict_proba(X, **kwargs), axis=1)]

@@ -104,6 +104,14 @@ int32_t ms_classifier_predict_proba(ms_classifier *model,
                                     const float *x, int64_t n, int64_t c, int64_t h, int64_t w,
                                     int64_t batch_size, float *probs, int64_t probs_count,
                                     const ms_run *run, char *err, size_t err_len);
+/* Length of the pooled feature vector the model's head (its last linear layer) reads. */
+int32_t ms_classifier_feature_size(ms_classifier *model, int64_t *out, char *err, size_t err_len);
+/* The head's input for every image into features [n, feature_size] (evaluation mode, in batches):
+   the feature space of Frechet distances and nearest-neighbour audits. */
+int32_t ms_classifier_features(ms_classifier *model,
+                               const float *x, int64_t n, int64_t c, int64_t h, int64_t w,
+                               int64_t batch_size, float *features, int64_t features_count,
+                               const ms_run *run, char *err, size_t err_len);
 /* Saves weights (torchvision's state-dict names) and configuration as safetensors, atomically.
    options_json may be NULL (no options yet). */
 int32_t ms_classifier_save(ms_classifier *model, const char *path, const char *options_json,
