@@ -52,7 +52,8 @@ enum BrainMRIPhantom {
         let head = Head(label: label, rng: rng)
         let lesion = BrainLesion(label: label, head: head, rng: rng)
         let size = canvas.size
-        let fov = rng.uniform(Knobs.fieldOfView.0, Knobs.fieldOfView.1)
+        // the whole head stays in the picture, however it is shifted
+        let fov = max(rng.uniform(Knobs.fieldOfView.0, Knobs.fieldOfView.1), 2 * head.outline.extent / (1 - 2 * Knobs.headShift) + 6)
         let shift = Knobs.headShift * fov
         let frame = PixelFrame(size: size, unitsPerPixel: fov / Float(size),
                                originX: Float(size) / 2 + rng.uniform(-shift, shift) * Float(size) / fov,

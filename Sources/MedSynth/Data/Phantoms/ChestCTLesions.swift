@@ -26,11 +26,11 @@ struct ChestLesions {
     }
     private var patches: [Patch] = []
     private var texture: FractalNoise
-    private let cavity: Blob
+    private let chest: Chest
 
     init(label: Int, chest: Chest, rng: RandomGenerator) {
         texture = FractalNoise(x0: -250, y0: -250, extent: 500, cell: 5, octaves: 2, rng: rng)
-        cavity = chest.cavity
+        self.chest = chest
         let K = ChestCTPhantom.Knobs.self
         if label == 0 {
             let count = rng.int(K.covidPatches.0, K.covidPatches.1)
@@ -42,7 +42,7 @@ struct ChestLesions {
                 let r = rng.logUniform(K.covidRadius.0, K.covidRadius.1)
                 guard let (x, y) = place(chest: chest, side: side, radius: r, peripheral: rng.chance(K.peripheral),
                                          posterior: rng.chance(0.82), rng: rng) else { continue }
-                var p = Patch(blob: Blob(cx: x, cy: y, radius: r, aspect: rng.uniform(0.6, 1.6), angle: fastAtan2(y, x) + Float.pi / 2,
+                var p = Patch(blob: Blob(cx: x, cy: y, radius: r, aspect: rng.uniform(1, 1.7), angle: fastAtan2(y, x) + Float.pi / 2,
                                          roughness: 0.35, harmonics: 6, rng: rng),
                               soft: rng.uniform(3, 9), hu: rng.uniform(K.groundGlass.0, K.groundGlass.1))
                 if rng.chance(K.crazyPaving * (late ? 1.5 : 0.7)) {
@@ -76,9 +76,9 @@ struct ChestLesions {
                        rng: RandomGenerator) -> (Float, Float)? {
         for _ in 0..<60 {
             let x = side * rng.uniform(chest.mediastinumHalf + 8, 170), y = rng.uniform(-120, 120)
-            let d = chest.cavity.distance(x, y)
+            let d = chest.cavityDistance(x, y)
             guard d < -min(r * 0.3, 8) else { continue }
-            if peripheral && d < -(20 + r * 0.4) { continue }
+            if peripheral && d < -(r * 0.9 + 4) { continue }          // subpleural: the patch reaches the pleura
             if !peripheral && d > -25 { continue }
             if posterior && y < chest.spineY - 90 { continue }
             if chest.lungFraction(x, y, pixel: 1) < 0.5 { continue }
@@ -116,7 +116,7 @@ struct ChestLesions {
                 let r = rng.uniform(10, 26)
                 let x = s * rng.uniform(chest.mediastinumHalf + 25, chest.mediastinumHalf + 70)
                 var y = chest.spineY
-                while chest.cavity.distance(x, y + 2) < -r * 0.2 && y < 200 { y += 2 }
+                while chest.cavityDistance(x, y + 2) < -r * 0.2 && y < 200 { y += 2 }
                 patches.append(Patch(blob: Blob(cx: x, cy: y, radius: r, aspect: rng.uniform(1.6, 2.4), angle: 0, roughness: 0.2, rng: rng),
                                      soft: rng.uniform(2, 5), hu: rng.uniform(-450, -50), hide: rng.uniform(0.4, 1)))
             }
@@ -161,7 +161,7 @@ struct ChestLesions {
             if p.effusionSide != 0 || p.effusionDepth > 0 {
                 if p.effusionSide != 0 && x * p.effusionSide < 0 { continue }
                 let depth = p.effusionDepth * smoothstep(-40, 60, y)
-                let d = cavity.distance(x, y) + depth
+                let d = chest.cavityDistance(x, y) + depth
                 w = coverage(d, p.soft)
                 m = coverage(d, pixel)
             } else {

@@ -51,7 +51,7 @@ enum ChestCTPhantom {
         let size = canvas.size, n = canvas.plane
         let level = label == 0 ? rng.uniform(0.3, 1.0) : rng.uniform(0.05, 1.0)
         let chest = Chest(level: level, rng: rng)
-        let fov = rng.uniform(Knobs.fieldOfView.0, Knobs.fieldOfView.1)
+        let fov = max(rng.uniform(Knobs.fieldOfView.0, Knobs.fieldOfView.1), 2.2 * chest.body.extent + 10)   // the whole chest in view
         let frame = PixelFrame(size: size, unitsPerPixel: fov / Float(size),
                                originX: Float(size) * (0.5 + rng.uniform(-0.04, 0.04)),
                                originY: Float(size) * (0.5 + rng.uniform(-0.06, 0.02)), angle: rng.uniform(-0.06, 0.06))
@@ -117,7 +117,7 @@ struct Chest {
     let body: Blob, cavity: Blob
     let back: Float                       // the flat back, where the patient lies on the table
     let isocentre: (Float, Float)
-    let fat: Float, muscle: Float
+    let fat: Float, muscle: Float, wall: Float
     let ribs: [Blob]
     let spineY: Float, spineR: Float
     let mediastinumHalf: Float
@@ -136,7 +136,7 @@ struct Chest {
         isocentre = (rng.uniform(-15, 15), rng.uniform(-10, 20))
         fat = rng.logUniform(4, 26)
         muscle = rng.uniform(5, 11)
-        let wall = fat + muscle + 6
+        wall = fat + muscle + 6
         let ca = a - wall, cb = b - wall * 0.8
         cavity = Blob(cx: 0, cy: -wall * 0.15, radius: (ca * cb).squareRoot(), aspect: (ca / cb).squareRoot(),
                       roughness: 0.03, harmonics: 4, rng: rng)
@@ -222,7 +222,7 @@ struct Chest {
             while let (x, y, angle, r, g) = stack.popLast() {
                 let length = rng.uniform(14, 30) * (1 - 0.25 * Float(g))
                 let x1 = x + length * cos(angle), y1 = y + length * sin(angle), r1 = r * rng.uniform(0.6, 0.72)
-                guard chest.cavity.distance(x1, y1) < -2 else { continue }
+                guard chest.cavityDistance(x1, y1) < -2 else { continue }
                 out.append((x, y, x1, y1, r, r1))
                 if g < 2 {
                     for turn in [rng.uniform(0.3, 0.7), -rng.uniform(0.3, 0.7)] where rng.chance(0.75) {
@@ -233,7 +233,7 @@ struct Chest {
             // vessels crossing the slice: dots, larger near the hilum
             for _ in 0..<rng.int(90, 140) {
                 let x = hx + side * rng.uniform(5, 150), y = rng.uniform(-120, 120)
-                guard chest.cavity.distance(x, y) < -1 else { continue }
+                guard chest.cavityDistance(x, y) < -1 else { continue }
                 let d = hypot(x - hx, y - hy)
                 let r = 0.45 + 3.2 * exp(-d / 40) * rng.uniform(0.4, 1.2)
                 // a short in-plane stretch for some: branching vessels cut obliquely
@@ -271,6 +271,13 @@ struct Chest {
         lungHU + gradient * smoothstep(-60, 90, y) + 18 * texture.sample(x, y)
     }
 
+    /// Signed distance to the thoracic cavity (negative inside): the cavity's own outline, kept at
+    /// least most of a chest wall inside the body and above the flat back.
+    @inline(__always)
+    func cavityDistance(_ x: Float, _ y: Float) -> Float {
+        max(cavity.distance(x, y), max(body.distance(x, y), y - back) + 0.8 * wall)
+    }
+
     /// Signed distance to the mediastinum's outline (negative inside).
     @inline(__always)
     func mediastinalDistance(_ x: Float, _ y: Float) -> Float {
@@ -282,7 +289,7 @@ struct Chest {
     /// How much of the pixel is lung (0...1): inside the cavity, outside the mediastinum, spine and heart.
     @inline(__always)
     func lungFraction(_ x: Float, _ y: Float, pixel: Float) -> Float {
-        var f = coverage(cavity.distance(x, y), pixel)
+        var f = coverage(cavityDistance(x, y), pixel)
         guard f > 0 else { return 0 }
         // the mediastinum: a band around the midline from the sternum to the spine, wider low down
         f *= coverage(-mediastinalDistance(x, y), pixel)
@@ -304,7 +311,7 @@ struct Chest {
         let depth = -outside
         var h = mix(hu, 20, coverage(outside, pixel))                                  // skin
         h = mix(h, -95 + 15 * texture.sample(x * 2, y * 2), coverage(2 - depth, pixel))   // subcutaneous fat
-        let cd = cavity.distance(x, y)
+        let cd = cavityDistance(x, y)
         let muscleStart = -cd - muscle - 8                                              // muscle lies just outside the ribs
         h = mix(h, 45, coverage(-muscleStart, pixel) * coverage(fat - depth + 2, pixel))
         // paraspinal muscles and the posterior elements of the spine
