@@ -49,7 +49,9 @@ setup(
     package_dir={"": "python"},
     packages=["medsynth"],
     install_requires=["numpy>=1.22", "tqdm>=4.60"],
-    extras_require={"plot": ["matplotlib>=3.5"], "test": ["pytest>=7", "nbclient", "nbformat", "ipykernel"]},
+    extras_require={"plot": ["matplotlib>=3.5"], "images": ["Pillow>=9.1"], "dicom": ["pydicom>=2.3"], "nifti": ["nibabel>=4"],
+                    "all": ["matplotlib>=3.5", "Pillow>=9.1", "pydicom>=2.3", "nibabel>=4"],
+                    "test": ["pytest>=7", "nbclient", "nbformat", "ipykernel"]},
     ext_modules=[
         Extension(
             "medsynth._engine",

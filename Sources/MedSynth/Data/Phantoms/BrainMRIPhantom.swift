@@ -35,15 +35,15 @@ enum BrainMRIPhantom {
         /// Fraction of non-pituitary slices taken at the skull base (where the pituitary lies).
         static let lowSliceFraction: Float = 0.25
         /// Tumour radii in mm (glioma core, meningioma, pituitary adenoma half-height).
-        static let gliomaRadius: (Float, Float) = (6, 22)
-        static let meningiomaRadius: (Float, Float) = (6, 20)
-        static let pituitaryRadius: (Float, Float) = (4.5, 15)
+        static let gliomaRadius: (Float, Float) = (9, 26)
+        static let meningiomaRadius: (Float, Float) = (8, 22)
+        static let pituitaryRadius: (Float, Float) = (6, 15)
         /// Scales every lesion's contrast to its surroundings (1 = textbook).
-        static let lesionContrast: (Float, Float) = (0.6, 1.0)
+        static let lesionContrast: (Float, Float) = (0.75, 1.0)
         /// Glioma: fraction with an enhancing rim around a necrotic core (the rest: diffuse, hypointense).
         static let gliomaEnhancingFraction: Float = 0.65
         /// Rician noise σ (fraction of the white-matter signal), bias field coefficient bound, blur (pixels at 128 px).
-        static let noiseSigma: (Float, Float) = (0.015, 0.06)
+        static let noiseSigma: (Float, Float) = (0.015, 0.05)
         static let biasStrength: Float = 0.4
         static let blur: (Float, Float) = (0.3, 0.9)
     }

@@ -44,7 +44,7 @@ struct ChestLesions {
                                          posterior: rng.chance(0.82), rng: rng) else { continue }
                 var p = Patch(blob: Blob(cx: x, cy: y, radius: r, aspect: rng.uniform(1, 1.7), angle: fastAtan2(y, x) + Float.pi / 2,
                                          roughness: 0.35, harmonics: 6, rng: rng),
-                              soft: rng.uniform(3, 9), hu: rng.uniform(K.groundGlass.0, K.groundGlass.1))
+                              soft: rng.uniform(2, 6), hu: rng.uniform(K.groundGlass.0, K.groundGlass.1))
                 if rng.chance(K.crazyPaving * (late ? 1.5 : 0.7)) {
                     p.paving = CellNoise(x0: -250, y0: -250, extent: 500, cell: rng.uniform(6, 12), rng: rng)
                     p.pavingHU = rng.uniform(120, 260)
@@ -168,7 +168,7 @@ struct ChestLesions {
                 let e = p.blob.extent + p.soft
                 guard abs(x - p.blob.cx) < e && abs(y - p.blob.cy) < e else { continue }
                 let d = p.blob.distance(x, y)
-                w = coverage(d, p.soft) * max(0, min(1, 1 + 0.35 * texture.sample(x, y)))
+                w = coverage(d, p.soft) * max(0, min(1, 1 + 0.2 * texture.sample(x, y)))
                 m = coverage(d, pixel)
                 if p.core < 1 {
                     let rel = p.blob.relative(x, y)

@@ -29,13 +29,13 @@ enum ChestCTPhantom {
         /// Millimetres across the image.
         static let fieldOfView: (Float, Float) = (290, 370)
         /// COVID: number of opacities (uniform), their radius (mm, log-uniform), ground-glass HU.
-        static let covidPatches: (Int, Int) = (1, 6)
-        static let covidRadius: (Float, Float) = (7, 32)
-        static let groundGlass: (Float, Float) = (-720, -450)
+        static let covidPatches: (Int, Int) = (2, 7)
+        static let covidRadius: (Float, Float) = (10, 35)
+        static let groundGlass: (Float, Float) = (-620, -330)
         static let bilateral: Float = 0.76
         static let peripheral: Float = 0.82
         static let crazyPaving: Float = 0.3           // per opacity
-        static let consolidation: Float = 0.3         // per opacity
+        static let consolidation: Float = 0.35        // per opacity
         /// Non-COVID: probabilities of normal lungs and of each finding (the rest share the remainder).
         static let normal: Float = 0.4
         static let findings: [(Finding, Float)] = [(.nodule, 0.2), (.emphysema, 0.15), (.atelectasis, 0.22), (.effusion, 0.13),
