@@ -109,7 +109,20 @@ def ddim_sample_workload(batch: int = 16, steps: int = 50) -> dict:
     return {"workload": "ddim_sample", "s_per_batch": round(seconds, 2), "images_per_s": round(batch / seconds, 3)}
 
 
-WORKLOADS = {"conv": conv_workload, "unet_train": unet_train_workload, "ddim_sample": ddim_sample_workload}
+def phantoms_workload(size: int = 128, per_class: int = 100) -> dict:
+    """Phantom generation (medsynth.datasets.phantom, with masks) at 128 px: images per second per
+    domain, and the seconds a whole domain at the paper's Table 1 counts takes at that rate."""
+    rates, table1 = {}, {}
+    for domain, info in medsynth.datasets.PHANTOM_DOMAINS.items():
+        seconds = timeit(lambda: medsynth.datasets.phantom(domain, per_class, size, return_masks=True), min_seconds=2.0, min_runs=2)
+        rate = per_class * len(info["classes"]) / seconds
+        rates[domain] = round(rate, 1)
+        table1[domain] = round(sum(info["default_counts"]) / rate, 1)
+    return {"workload": "phantoms", "size": size, "images_per_s": rates, "table1_seconds": table1}
+
+
+WORKLOADS = {"conv": conv_workload, "unet_train": unet_train_workload, "ddim_sample": ddim_sample_workload,
+             "phantoms": phantoms_workload}
 
 
 def main(argv=None) -> int:

@@ -124,7 +124,7 @@ struct Chest {
     let heart: Blob?
     let mediastinum: (x0: Float, y0: Float, r0: Float, x1: Float, y1: Float, r1: Float)
     private(set) var vessels: [(x0: Float, y0: Float, x1: Float, y1: Float, r0: Float, r1: Float)] = []
-    private var organs: [(shape: Blob, hu: Float)] = []
+    private var organs: [(shape: Blob, hu: Float, reach: Float)] = []
     private let texture: FractalNoise
     let lungHU: Float, gradient: Float
 
@@ -164,7 +164,7 @@ struct Chest {
         lungHU = rng.uniform(-900, -840)
         gradient = rng.uniform(30, 110)
         texture = FractalNoise(x0: -250, y0: -250, extent: 500, cell: 6, octaves: 2, rng: rng)
-        organs = Self.mediastinalOrgans(level: L, cavityB: cb, spineY: spineY, spineR: spineR, rng: rng)
+        organs = Self.mediastinalOrgans(level: L, cavityB: cb, spineY: spineY, spineR: spineR, rng: rng).map { ($0.shape, $0.hu, $0.shape.extent + 25) }
         vessels = Self.vesselTrees(chest: self, rng: rng)
     }
 
@@ -295,7 +295,9 @@ struct Chest {
         f *= coverage(-mediastinalDistance(x, y), pixel)
         f *= coverage(-(hypot(x, y - spineY) - spineR - 12), pixel)
         if let heart { f *= coverage(-(heart.distance(x, y) - 4), pixel) }
-        for organ in organs where organ.hu > 50 { f *= coverage(-organ.shape.distance(x, y), pixel) }   // liver, spleen
+        for organ in organs where organ.hu > 50 && abs(x - organ.shape.cx) < organ.reach && abs(y - organ.shape.cy) < organ.reach {
+            f *= coverage(-organ.shape.distance(x, y), pixel)                                            // liver, spleen
+        }
         return f
     }
 
@@ -317,7 +319,7 @@ struct Chest {
         // paraspinal muscles and the posterior elements of the spine
         let paraspinal = hypot((x) / 1.6, y - spineY - spineR - 14) - 26
         h = mix(h, 45, coverage(paraspinal, pixel) * coverage(-(depth - 3), pixel))
-        for rib in ribs {
+        for rib in ribs where abs(x - rib.cx) < 14 && abs(y - rib.cy) < 14 {
             let d = rib.distance(x, y)
             if d < 3 {
                 h = mix(h, 800, coverage(d, pixel))
@@ -330,7 +332,7 @@ struct Chest {
             h = mix(h, -90, coverage(heart.distance(x, y) - 3, pixel))                 // pericardial fat
             h = mix(h, 42, coverage(heart.distance(x, y), pixel))
         }
-        for organ in organs {
+        for organ in organs where abs(x - organ.shape.cx) < organ.reach && abs(y - organ.shape.cy) < organ.reach {
             let d = organ.shape.distance(x, y)
             if d < 2 { h = mix(h, organ.hu, coverage(d, pixel)) }
         }
