@@ -30,6 +30,13 @@ public enum Registry {
         ("quickshift", { QuickshiftOptions.documentation }),
         ("slic", { SLICOptions.documentation }),
         ("lime", { LimeOptions.documentation }),
+        ("phantom_domains", {
+            .array(PhantomDomain.allCases.map { d in
+                .object([("name", .string(d.rawValue)), ("classes", .array(d.classNames.map { .string($0) })),
+                         ("default_counts", .array(d.defaultCounts.map { .number(Double($0)) })),
+                         ("channels", .number(Double(d.channels))), ("summary", .string(d.summary))])
+            })
+        }),
     ]
 
     /// The JSON description of `topic`; "topics" lists them all.

@@ -167,8 +167,21 @@ def lime_workload(architecture: str = LIME_ARCHITECTURE, num_samples: int = 1000
             "num_samples": num_samples, "batch_size": batch_size}
 
 
+def phantoms_workload(size: int = 128, per_class: int = 100) -> dict:
+    """Phantom generation (medsynth.datasets.phantom, with masks) at 128 px: images per second per
+    domain, and the seconds a whole domain at the paper's Table 1 counts takes at that rate."""
+    rates, table1 = {}, {}
+    for domain, info in medsynth.datasets.PHANTOM_DOMAINS.items():
+        seconds = timeit(lambda: medsynth.datasets.phantom(domain, per_class, size, return_masks=True), min_seconds=2.0, min_runs=2)
+        rate = per_class * len(info["classes"]) / seconds
+        rates[domain] = round(rate, 1)
+        table1[domain] = round(sum(info["default_counts"]) / rate, 1)
+    return {"workload": "phantoms", "size": size, "images_per_s": rates, "table1_seconds": table1}
+
+
 WORKLOADS = {"conv": conv_workload, "unet_train": unet_train_workload, "ddim_sample": ddim_sample_workload,
-             "resnet18_train": resnet18_train_workload, "zoo_infer": zoo_infer_workload, "zoo_train": zoo_train_workload, "lime": lime_workload}
+             "resnet18_train": resnet18_train_workload, "zoo_infer": zoo_infer_workload, "zoo_train": zoo_train_workload, "lime": lime_workload,
+             "phantoms": phantoms_workload}
 
 
 def main(argv=None) -> int:
