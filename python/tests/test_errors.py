@@ -21,8 +21,7 @@ def test_wrong_dtype_and_shape(fitted, shapes_small):
     X, _ = shapes_small
     with pytest.raises(TypeError, match="X must hold uint8, uint16 or floating-point pixels, got dtype int32"):
         fitted.predict(X[:4].astype(np.int32))
-    with pytest.raises(ValueError, match="24x24"):
-        fitted.predict(np.zeros((2, 30, 30), np.float32))
+    assert fitted.predict(np.zeros((2, 30, 30), np.float32)).shape == (2,)   # resized to the model's 24x24
     with pytest.raises(ValueError, match="channel"):
         fitted.predict(np.zeros((2, 24, 24, 3), np.float32))
     with pytest.raises(ValueError, match="X holds no images"):
