@@ -2,7 +2,7 @@
 //
 // Shapes: x [N, Cin, H, W], weight [Cout, Cin/groups, kH, kW], bias [Cout], y [N, Cout, Ho, Wo],
 // Ho = ⌊(H + 2·padH − dilH·(kH−1) − 1) / strideH⌋ + 1 (likewise Wo).
-// The products run on the direct kernels of Conv2dDirect.swift (no im2col matrix): forward, weight
+// The products run on the direct kernels of Conv2dDirect*.swift (no im2col matrix): forward, weight
 // gradient, and the input gradient either as a stride-1 convolution of dy with the flipped kernel
 // or, for strides and wide padding, phase by phase.
 
