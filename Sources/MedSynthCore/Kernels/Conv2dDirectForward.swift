@@ -17,42 +17,58 @@ package struct FwdTileArgs {
     /// Output plane of the block's first channel, and floats between channel planes.
     package var output: UnsafeMutablePointer<Float>
     package var outStride: Int
-    /// Bias of the block's first channel; ignored when accumulating.
-    package var bias: UnsafePointer<Float>?
-    /// Add to the output instead of overwriting it.
-    package var accumulate: Bool
+    /// Starting values of the accumulators: vector v of row m at initial + m·initialStride +
+    /// initialBase[v]. The output itself when accumulating, a bias broadcast to [MR][16], or zeros
+    /// (`TileConstants`): one unconditional load, which keeps the accumulators in registers.
+    package var initial: UnsafePointer<Float>
+    package var initialStride: Int
+    package var initialBase: UnsafePointer<Int>
+    /// Floats between the weights of consecutive k; 0 means MR (packed blocks).
+    package var weightStride: Int = 0
 }
 
-/// out[m, v] (+)= Σ_k w[k, m] · in[tap_k + base_v], in registers (MR·NV ≤ 24 accumulators), for
+/// Constant operands of the tiles: zeros to start accumulators from, and zero offsets.
+package enum TileConstants {
+    package static let zeros: UnsafePointer<Float> = {
+        let p = UnsafeMutablePointer<Float>.allocate(capacity: 16)
+        p.initialize(repeating: 0, count: 16)
+        return UnsafePointer(p)
+    }()
+    package static let zeroOffsets: UnsafePointer<Int> = {
+        let p = UnsafeMutablePointer<Int>.allocate(capacity: 12)
+        p.initialize(repeating: 0, count: 12)
+        return UnsafePointer(p)
+    }()
+}
+
+/// out[m, v] (+)= Σ_k w[k·step + m] · in[tap_k + base_v], in registers (MR·NV ≤ 24 accumulators), for
 /// whole vectors (the driver stages tiles with partial vectors, see `DirectConv.runTiles`).
-/// Written so that the accumulators are only ever indexed by constants: LLVM then keeps all of
-/// them in registers (a conditional on the store side, or handing them to a call, sends them
-/// through a 1.5 KB stack buffer on every tile).
+/// Written so that the accumulators are only ever indexed by constants and set and stored without
+/// conditions: LLVM then keeps all of them in registers (a conditional on either side, or handing
+/// them to a call, sends them through a 1.5 KB stack buffer, stored again on every k: half speed).
 package enum FwdTile<let MR: Int, let NV: Int> {
     @inline(never)
     static func run(_ a: FwdTileArgs) {
-        var acc = InlineArray<24, ConvVector>(repeating: ConvVector())
-        if a.accumulate {
-            for m in 0..<MR {
-                let row = a.output + m * a.outStride
-                for v in 0..<NV { acc[m * NV + v] = loadVector(row + a.outBase[v]) }
-            }
-        } else if let bias = a.bias {
-            for m in 0..<MR {
-                let b = ConvVector(repeating: bias[m])
-                for v in 0..<NV { acc[m * NV + v] = b }
-            }
+        // literals, not InlineArray(repeating:): LLVM outlines that initialiser, and an array whose
+        // address is handed to a call stays in memory
+        let z = ConvVector()
+        var acc: InlineArray<24, ConvVector> = [z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z]
+        for m in 0..<MR {
+            let row = a.initial + m * a.initialStride
+            for v in 0..<NV { acc[m * NV + v] = loadVector(row + a.initialBase[v]) }
         }
-        var x = InlineArray<12, UnsafePointer<Float>>(repeating: a.input)
+        let i = a.input
+        var x: InlineArray<12, UnsafePointer<Float>> = [i, i, i, i, i, i, i, i, i, i, i, i]
         for v in 0..<NV { x[v] = a.input + a.inBase[v] }
         var w = a.weights
+        let step = a.weightStride == 0 ? MR : a.weightStride
         for kk in 0..<a.k {
             let o = a.taps[kk]
             for m in 0..<MR {
                 let s = ConvVector(repeating: w[m])
                 for v in 0..<NV { acc[m * NV + v] = acc[m * NV + v].addingProduct(loadVector(x[v] + o), s) }
             }
-            w += MR
+            w += step
         }
         for m in 0..<MR {
             let row = a.output + m * a.outStride
@@ -254,10 +270,11 @@ package enum DirectConv {
     /// staging buffer of whole vectors, and only its real lanes are copied to the output.
     @inline(never)   // inlined into its callers, its vector copies stopped being inlined themselves
     package static func runTiles(_ p: TilePass, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, _ v0: Int, _ v1: Int) {
-        // staging: 24 vectors, then the 12 offsets of a staged tile's vectors
-        withUnsafeTemporaryAllocation(of: ConvVector.self, capacity: 24) { staging in
+        // staging: 24 vectors, then 8 of broadcast bias, then the 12 offsets of a staged tile's vectors
+        withUnsafeTemporaryAllocation(of: ConvVector.self, capacity: 32) { staging in
         withUnsafeTemporaryAllocation(of: Int.self, capacity: 12) { stagedBase in
             let stage = UnsafeMutableRawPointer(staging.baseAddress!).assumingMemoryBound(to: Float.self)
+            let biasBlock = stage + 24 * 16
             let stagedBase = stagedBase.baseAddress!
             for v in 0..<12 { stagedBase[v] = v * 16 }
             for group in 0..<p.groups {
@@ -268,8 +285,14 @@ package enum DirectConv {
                     let out = output + c * p.outStride
                     var args = FwdTileArgs(weights: p.weights + c * p.k, input: input + group * p.inputGroupStride,
                                            taps: p.taps, k: p.k, inBase: p.inBase, outBase: p.outBase,
-                                           output: out, outStride: p.outStride,
-                                           bias: p.bias.map { $0 + c }, accumulate: p.accumulate)
+                                           output: out, outStride: p.outStride, initial: TileConstants.zeros,
+                                           initialStride: 0, initialBase: TileConstants.zeroOffsets)
+                    if p.accumulate {
+                        (args.initial, args.initialStride) = (UnsafePointer(out), p.outStride)
+                    } else if let bias = p.bias {
+                        for m in 0..<mr { storeVector(biasBlock + m * 16, ConvVector(repeating: bias[c + m])) }
+                        (args.initial, args.initialStride) = (UnsafePointer(biasBlock), 16)
+                    }
                     var v = v0
                     while v < v1 {
                         let width = tileWidth(mr: mr, remaining: v1 - v)
@@ -278,6 +301,7 @@ package enum DirectConv {
                         for i in v..<(v + width) where p.lanes[i] != 16 { whole = false }
                         if whole {
                             args.outBase = p.outBase + v
+                            if p.accumulate { args.initialBase = args.outBase }
                             forwardTile(mr: mr, nv: width, args)
                         } else {
                             // stage [mr][width][16]: old values first when accumulating
@@ -286,6 +310,7 @@ package enum DirectConv {
                             staged.outStride = width * 16
                             staged.outBase = UnsafePointer(stagedBase)
                             if p.accumulate {
+                                (staged.initial, staged.initialStride, staged.initialBase) = (UnsafePointer(stage), width * 16, staged.outBase)
                                 for m in 0..<mr {
                                     for i in 0..<width {
                                         let n = p.lanes[v + i], src = out + m * p.outStride + p.outBase[v + i]

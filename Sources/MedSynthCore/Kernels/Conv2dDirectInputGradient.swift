@@ -186,8 +186,7 @@ extension DirectConv {
                         var lo = loadVector(t + j), hi = loadVector(t + colsT + j)
                         // interleaving undoes an unshuffle; four unshuffles of 32 values are the inverse of one
                         for _ in 0..<4 {
-                            let pair = SIMD32<Float>(lowHalf: lo, highHalf: hi)
-                            lo = pair.evenHalf; hi = pair.oddHalf
+                            (lo, hi) = (evenElements(lo, hi), oddElements(lo, hi))
                         }
                         storeVector(d + ix, loadVector(d + ix) + lo)
                         storeVector(d + ix + 16, loadVector(d + ix + 16) + hi)

@@ -50,6 +50,40 @@ package typealias ConvVector = SIMD16<Float>
     UnsafeMutableRawPointer(p).storeBytes(of: v, as: ConvVector.self)
 }
 
+/// The even-indexed elements of the 32 floats a, b (and below, the odd ones): one two-source
+/// permute. Written lane by lane because SIMD32's evenHalf/oddHalf are outlined calls here.
+@inline(__always) func evenElements(_ a: ConvVector, _ b: ConvVector) -> ConvVector {
+    ConvVector(a[0], a[2], a[4], a[6], a[8], a[10], a[12], a[14],
+               b[0], b[2], b[4], b[6], b[8], b[10], b[12], b[14])
+}
+
+@inline(__always) func oddElements(_ a: ConvVector, _ b: ConvVector) -> ConvVector {
+    ConvVector(a[1], a[3], a[5], a[7], a[9], a[11], a[13], a[15],
+               b[1], b[3], b[5], b[7], b[9], b[11], b[13], b[15])
+}
+
+/// Arrays of zero vectors as literals: InlineArray(repeating:) is an outlined call here, and an
+/// array whose address goes to a call stays in memory instead of registers.
+@inline(__always) func zeroVectors6() -> InlineArray<6, ConvVector> {
+    let z = ConvVector()
+    return [z, z, z, z, z, z]
+}
+
+@inline(__always) func zeroVectors16() -> InlineArray<16, ConvVector> {
+    let z = ConvVector()
+    return [z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z]
+}
+
+@inline(__always) func zeroVectors24() -> InlineArray<24, ConvVector> {
+    let z = ConvVector()
+    return [z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z]
+}
+
+@inline(__always) func zeroVectors36() -> InlineArray<36, ConvVector> {
+    let z = ConvVector()
+    return [z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z]
+}
+
 // MARK: - packed image layout
 
 /// Where each input value goes in the padded, phase-split copy of an image (see the file comment).
@@ -134,9 +168,9 @@ package struct DirectLayout {
                         var j = jLo
                         while true {
                             let src = srow + 2 * j - g.padW
-                            let pair = SIMD32<Float>(lowHalf: loadVector(src), highHalf: loadVector(src + 16))
-                            storeVector(drow + j, pair.evenHalf)
-                            storeVector(drow + q + j, pair.oddHalf)
+                            let (lo, hi) = (loadVector(src), loadVector(src + 16))
+                            storeVector(drow + j, evenElements(lo, hi))
+                            storeVector(drow + q + j, oddElements(lo, hi))
                             if j == jHi - 16 { break }
                             j = min(j + 16, jHi - 16)
                         }

@@ -24,7 +24,7 @@ package struct WgtTileArgs {
 package enum WgtTileTaps<let NV: Int, let MJ: Int> {
     @inline(never)
     static func run(_ a: WgtTileArgs) {
-        var acc = InlineArray<24, ConvVector>(repeating: ConvVector())
+        var acc = zeroVectors24()
         for j in 0..<MJ { for v in 0..<NV { acc[j * NV + v] = loadVector(a.dW + j * a.ldw + v * 16) } }
         var x = InlineArray<8, UnsafePointer<Float>>(repeating: a.input)
         for j in 0..<MJ { x[j] = a.input + a.offsets[j] }
@@ -51,7 +51,7 @@ package enum WgtTileTaps<let NV: Int, let MJ: Int> {
 package enum WgtTileRows<let NV: Int, let NR: Int, let KW: Int> {
     @inline(never)
     static func run(_ a: WgtTileArgs) {
-        var acc = InlineArray<24, ConvVector>(repeating: ConvVector())
+        var acc = zeroVectors24()
         for j in 0..<(NR * KW) { for v in 0..<NV { acc[j * NV + v] = loadVector(a.dW + j * a.ldw + v * 16) } }
         var x = InlineArray<8, UnsafePointer<Float>>(repeating: a.input)
         for q in 0..<NR { x[q] = a.input + a.offsets[q] }
@@ -97,7 +97,7 @@ package struct PixelWgtTileArgs {
 package enum PixelWgtTile<let MR: Int, let MJ: Int> {
     @inline(never)
     static func run(_ a: PixelWgtTileArgs) {
-        var acc = InlineArray<16, ConvVector>(repeating: ConvVector())
+        var acc = zeroVectors16()
         for m in 0..<MR { for j in 0..<MJ { acc[m * MJ + j] = loadVector(a.lanes + m * a.ldl + j * 16) } }
         var x = InlineArray<8, UnsafePointer<Float>>(repeating: a.input)
         for j in 0..<MJ { x[j] = a.input + a.offsets[j] }
@@ -347,7 +347,7 @@ extension DirectConv {
                             let co1 = min(opg, co0 + 16)
                             let src = (group * k + kk0) * ldc + co0
                             if kk1 - kk0 == 16 && co1 - co0 == 16 {
-                                var block = InlineArray<16, ConvVector>(repeating: ConvVector())
+                                var block = zeroVectors16()
                                 for i in 0..<16 {
                                     var v = loadVector(partials[0] + src + i * ldc)
                                     for t in 1..<partials.count { v += loadVector(partials[t] + src + i * ldc) }
@@ -421,7 +421,7 @@ extension DirectConv {
             while r0 < rows {
                 let r1 = min(rows, r0 + 16)
                 if r1 - r0 == 16 && c1 - c0 == 16 {
-                    var block = InlineArray<16, ConvVector>(repeating: ConvVector())
+                    var block = zeroVectors16()
                     for i in 0..<16 { block[i] = loadVector(src + (r0 + i) * cols + c0) }
                     transpose16(&block)
                     for i in 0..<16 { storeVector(dst + (c0 + i) * ld + r0, block[i]) }
@@ -443,11 +443,10 @@ extension DirectConv {
     @inline(__always)
     package static func transpose16(_ r: inout InlineArray<16, ConvVector>) {
         for _ in 0..<4 {
-            var t = InlineArray<16, ConvVector>(repeating: ConvVector())
+            var t = r   // every element is overwritten (a copy, not InlineArray(repeating:), an outlined call)
             for j in 0..<8 {
-                let pair = SIMD32<Float>(lowHalf: r[2 * j], highHalf: r[2 * j + 1])
-                t[j] = pair.evenHalf
-                t[j + 8] = pair.oddHalf
+                t[j] = evenElements(r[2 * j], r[2 * j + 1])
+                t[j + 8] = oddElements(r[2 * j], r[2 * j + 1])
             }
             r = t
         }
