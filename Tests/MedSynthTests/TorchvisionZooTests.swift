@@ -2,7 +2,7 @@
 // is built with 4 classes, given torchvision's deterministic fixture weights (rebuilt here from the
 // splitmix64 rules of the fixtures' README, written as safetensors with torchvision's names by the
 // engine's writer and loaded strictly), and run on the two fixture inputs in evaluation mode; its
-// logits must match torchvision's (TorchvisionFixtures.swift) to 1e-4 of their size. The state
+// logits must match torchvision's (Tests/Fixtures/torchvision_fixtures.json) to 1e-4 of their size. The state
 // dict must list torchvision's names, shapes and dtypes in torchvision's order, with its entry and
 // parameter counts. Also: the smallest input each model takes, and GoogLeNet's auxiliary heads.
 
@@ -21,35 +21,6 @@ func splitmixUniform(_ n: Int, key k: UInt64, _ body: (Int, Double) -> Void) {
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         z = z ^ (z >> 31)
         body(i, Double(z >> 11) * 0x1p-53)
-    }
-}
-
-struct StateKey: Equatable, CustomStringConvertible {
-    let name: String, shape: [Int], dtype: SafetensorsDType
-    var description: String { "\(name) \(shape) \(dtype)" }
-}
-
-extension TorchvisionFixtures.Model {
-    /// The key list, without GoogLeNet's auxiliary heads unless `aux`.
-    func stateKeys(aux: Bool = false) -> [StateKey] {
-        keys.split(separator: "\n").compactMap { line -> StateKey? in
-            let parts = line.split(separator: " ", maxSplits: 1)
-            guard parts.count == 2, let open = parts[1].firstIndex(of: "["), let close = parts[1].firstIndex(of: "]") else { return nil }
-            let shape = parts[1][parts[1].index(after: open)..<close].split(separator: ",").compactMap {
-                Int($0.trimmingCharacters(in: " "))
-            }
-            let dtype: SafetensorsDType = parts[1].hasSuffix("int64") ? .I64 : .F32
-            return StateKey(name: String(parts[0]), shape: shape, dtype: dtype)
-        }.filter { aux || !($0.name.hasPrefix("aux1.") || $0.name.hasPrefix("aux2.")) }
-    }
-}
-
-private extension Substring {
-    func trimmingCharacters(in set: Character) -> Substring {
-        var s = self
-        while s.first == set { s = s.dropFirst() }
-        while s.last == set { s = s.dropLast() }
-        return s
     }
 }
 
@@ -86,8 +57,6 @@ func fixtureInput() -> Tensor {
     return x
 }
 
-func fixtureModel(_ name: String) -> TorchvisionFixtures.Model? { TorchvisionFixtures.models.first { $0.name == name } }
-
 private func classifier(_ arch: String, classes: Int = 4, channels: Int = 3, size: Int = 64, aux: Bool = false,
                         seed: UInt64 = 0) throws -> ImageClassifier {
     var config = ClassifierConfig(architecture: arch, numClasses: classes, inChannels: channels, imageSize: size, seed: seed)
@@ -100,7 +69,7 @@ private let zoo = ["resnet18", "resnet50", "vgg16", "vgg19", "alexnet", "densene
 @Suite(.serialized) struct TorchvisionZooTests {
     @Test(arguments: zoo)
     func logitsMatchTorchvision(_ arch: String) throws {
-        let fixture = try #require(fixtureModel(arch))
+        let fixture = try TorchvisionFixtures.model(arch)
         let keys = fixture.stateKeys()
         #expect(keys.count == fixture.stateDictEntries)
         let clf = try classifier(arch)
@@ -135,7 +104,7 @@ private let zoo = ["resnet18", "resnet50", "vgg16", "vgg19", "alexnet", "densene
     }
 
     @Test func googLeNetAuxiliaryHeadsHaveTorchvisionsKeys() throws {
-        let fixture = try #require(fixtureModel("googlenet"))
+        let fixture = try TorchvisionFixtures.model("googlenet")
         let clf = try classifier("googlenet", aux: true)
         let layout = clf.model.stateLayout().map { StateKey(name: $0.name, shape: $0.shape, dtype: $0.dtype) }
         #expect(layout == fixture.stateKeys(aux: true))

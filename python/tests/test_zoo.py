@@ -11,7 +11,8 @@ import medsynth
 from medsynth import io
 
 ZOO = ["resnet18", "resnet50", "vgg16", "vgg19", "alexnet", "densenet121", "mobilenet_v2", "googlenet"]
-with open(os.path.join(os.path.dirname(__file__), "data", "torchvision_fixtures.json")) as f:
+# torchvision's figures, shared with the Swift tests (Tests/Fixtures/make_torchvision_fixtures.py)
+with open(os.path.join(os.path.dirname(__file__), "..", "..", "Tests", "Fixtures", "torchvision_fixtures.json")) as f:
     FIXTURES = json.load(f)
 
 
