@@ -96,8 +96,12 @@ done:
     return result;
 }
 
-/* predict_proba(handle, x f32 [n,c,h,w], batch_size, out f32 [n,k], callback) */
-static PyObject *py_classifier_predict_proba(PyObject *self, PyObject *args) {
+/* One batched pass of a classifier over images: x f32 [n,c,h,w] into out f32 [n, per image]. */
+typedef int32_t (*classifier_pass)(ms_classifier *, const float *, int64_t, int64_t, int64_t, int64_t, int64_t,
+                                   float *, int64_t, const ms_run *, char *, size_t);
+
+/* (handle, x, batch_size, out, callback) for any classifier_pass. */
+static PyObject *run_classifier_pass(PyObject *args, classifier_pass pass) {
     PyObject *cap, *xo, *oo, *callback, *result = NULL;
     long long batch;
     if (!PyArg_ParseTuple(args, "OOLOO", &cap, &xo, &batch, &oo, &callback)) return NULL;
@@ -112,13 +116,18 @@ static PyObject *py_classifier_predict_proba(PyObject *self, PyObject *args) {
         ctx_begin(&ctx, callback);
         int32_t rc;
         Py_BEGIN_ALLOW_THREADS
-        rc = ms_classifier_predict_proba(m, x->buf, x->shape[0], x->shape[1], x->shape[2], x->shape[3], batch,
-                                         out->buf, elements(out), &ctx.run, err, sizeof err);
+        rc = pass(m, x->buf, x->shape[0], x->shape[1], x->shape[2], x->shape[3], batch, out->buf, elements(out),
+                  &ctx.run, err, sizeof err);
         Py_END_ALLOW_THREADS
         result = finish(&ctx, rc, err);
     }
     release(&b);
     return result;
+}
+
+/* predict_proba(handle, x f32 [n,c,h,w], batch_size, out f32 [n,k], callback) */
+static PyObject *py_classifier_predict_proba(PyObject *self, PyObject *args) {
+    return run_classifier_pass(args, ms_classifier_predict_proba);
 }
 
 /* load_weights(handle, path or None, data (uint8 buffer) or None, options_json): weights with
@@ -188,27 +197,7 @@ static PyObject *py_classifier_feature_size(PyObject *self, PyObject *args) {
 
 /* features(handle, x f32 [n,c,h,w], batch_size, out f32 [n,d], callback) */
 static PyObject *py_classifier_features(PyObject *self, PyObject *args) {
-    PyObject *cap, *xo, *oo, *callback, *result = NULL;
-    long long batch;
-    if (!PyArg_ParseTuple(args, "OOLOO", &cap, &xo, &batch, &oo, &callback)) return NULL;
-    ms_classifier *m = unwrap_handle(cap, &CLASSIFIER);
-    if (!m) return NULL;
-    buffers b = {0};
-    Py_buffer *x = take(&b, xo, 'f', READ, 4, "x");
-    Py_buffer *out = take(&b, oo, 'f', WRITE, -1, "out");
-    if (!b.failed) {
-        char err[ERR_LEN] = "";
-        call_ctx ctx;
-        ctx_begin(&ctx, callback);
-        int32_t rc;
-        Py_BEGIN_ALLOW_THREADS
-        rc = ms_classifier_features(m, x->buf, x->shape[0], x->shape[1], x->shape[2], x->shape[3], batch,
-                                    out->buf, elements(out), &ctx.run, err, sizeof err);
-        Py_END_ALLOW_THREADS
-        result = finish(&ctx, rc, err);
-    }
-    release(&b);
-    return result;
+    return run_classifier_pass(args, ms_classifier_features);
 }
 
 /* ---- diffusion models ---- */
