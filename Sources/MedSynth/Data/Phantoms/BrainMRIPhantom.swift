@@ -158,6 +158,10 @@ struct Head {
     private let texture: FractalNoise
     private let fissureFront: Float, fissureBack: Float   // the interhemispheric fissure runs for y < front or y > back
     private var structures: [Structure] = []
+    /// The structures' bounding boxes as (x0, −x1, y0, −y1), apart from the structures: the
+    /// per-pixel test is then one SIMD compare of 16 bytes instead of a copy of each structure
+    /// (which was half the brain's drawing time).
+    private var boxes: [SIMD4<Float>] = []
 
     init(label: Int, rng: RandomGenerator) {
         let K = BrainMRIPhantom.Knobs.self
@@ -210,6 +214,7 @@ struct Head {
         else if level >= 0.15 { (fissureFront, fissureBack) = (-24 * s, 1000) }
         else { (fissureFront, fissureBack) = (-1000, 1000) }
         structures = Self.deepStructures(level: level, scale: s, ventricles: rng.uniform(0.8, 1.1) + 0.35 * atrophy, head: self, rng: rng)
+        boxes = structures.map { SIMD4($0.x0, -$0.x1, $0.y0, -$0.y1) }
     }
 
     /// Skull thickness in the direction (c, s) from the centre (thin temporal, thick frontal/occipital).
@@ -288,7 +293,9 @@ struct Head {
         var value = mix(csfValue, gmValue * (1 + 0.025 * t), grey)
         value = mix(value, wmValue * (1 + 0.02 * t), white)
         var wm = white
-        for st in structures where x >= st.x0 && x <= st.x1 && y >= st.y0 && y <= st.y1 {
+        let p = SIMD4<Float>(x, -x, y, -y)
+        for i in boxes.indices where all(p .>= boxes[i]) {
+            let st = structures[i]
             let a = coverage(st.distance(x, y), pixel) * st.strength
             guard a > 0 else { continue }
             switch st.fill {
