@@ -54,6 +54,9 @@ def load_image_folder(root, *, dtype=np.float32):
     """
     from .io import read_png
 
+    if dtype is not None and not np.issubdtype(np.dtype(dtype), np.floating):
+        raise TypeError(f"dtype must be a floating-point type (pixels scaled to [0, 1]) or None (the files' "
+                        f"uint8/uint16 as they are), got {np.dtype(dtype)}")
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"image folder '{root}' does not exist")

@@ -190,5 +190,5 @@ def test_classifier_features_are_the_heads_input(shapes_small):
     f = clf.features(X[:50], batch_size=7)
     assert f.shape == (50, clf.feature_size) == (50, 128) and f.dtype == np.float32
     np.testing.assert_array_equal(f, clf.transform(X[:50], batch_size=64))
-    with pytest.raises(ValueError, match="model takes 24x24"):
-        clf.features(np.zeros((2, 16, 16), np.float32))
+    with pytest.raises(ValueError, match="channel"):
+        clf.features(np.zeros((2, 24, 24, 3), np.float32))
