@@ -6,7 +6,7 @@ PYTHON ?= python3
 SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 APT_PACKAGES := libopenblas-dev libpng-dev python3-dev pkg-config
 
-.PHONY: all setup system-deps python-deps install demo test test-swift test-python bench clean
+.PHONY: all setup system-deps python-deps install demo test test-swift test-python bench pictures clean
 
 all: test
 
@@ -45,6 +45,10 @@ test-python: install
 
 bench: setup
 	$(PYTHON) -m medsynth.bench conv unet_train ddim_sample --json
+
+# The README's phantom pictures (docs/phantoms_<domain>.png), regenerated from the generator.
+pictures: setup
+	$(PYTHON) python/tools/phantom_pictures.py --out docs
 
 clean:
 	rm -rf .build build python/medsynth/*.so python/*.egg-info

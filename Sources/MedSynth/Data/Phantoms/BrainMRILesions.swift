@@ -44,23 +44,23 @@ struct BrainLesion {
         switch label {
         case BrainMRIPhantom.glioma:
             kind = .glioma
-            var r = rng.logUniform(K.gliomaRadius.0, K.gliomaRadius.1) * k
-            var cx: Float = 0, cy: Float = 0
-            if head.level < 0.3 {                           // temporal lobe at the skull base
-                r = min(r, 15 * k)
-                cx = (rng.chance(0.5) ? -1 : 1) * rng.uniform(30, 46) * k
-                cy = rng.uniform(-28, 4) * k
-            } else {
-                for _ in 0..<16 {
-                    let phi = rng.uniform(-Float.pi, Float.pi)
-                    let limit = head.innerRadius(cos(phi), sin(phi)) - head.csfGap
-                    let f = rng.uniform(0.15, max(0.2, 0.95 - 0.8 * r / limit))
-                    (cx, cy) = (f * limit * cos(phi), f * limit * sin(phi))
-                    if abs(cx) > 0.4 * r + 5 { break }
-                }
-            }
-            core = Blob(cx: cx, cy: cy, radius: r, aspect: rng.uniform(0.8, 1.25), angle: rng.uniform(0, 3.14),
+            let low = head.level < 0.3                      // at the skull base: in the temporal lobe
+            let r = rng.logUniform(K.gliomaRadius.0, K.gliomaRadius.1) * k * (low ? 0.6 : 1)
+            core = Blob(cx: 0, cy: 0, radius: r, aspect: rng.uniform(0.8, 1.25), angle: rng.uniform(0, 3.14),
                         roughness: rng.uniform(0.2, 0.4), harmonics: 6, rng: rng)
+            // intra-axial: white matter kept between the tumour's outline and the brain surface
+            let margin = rng.uniform(3, 9), reachOut = 0.7 * core.extent + margin
+            var cx: Float = 0, cy: Float = 0
+            for _ in 0..<16 {
+                let tilt = rng.uniform(-0.55, 0.1)           // temporal lobes: lateral and anterior (−y)
+                let phi = low ? (rng.chance(0.5) ? tilt : Float.pi - tilt) : rng.uniform(-Float.pi, Float.pi)
+                let limit = head.innerRadius(cos(phi), sin(phi)) - head.csfGap
+                let deepest = max(0.15 * limit, limit - reachOut)
+                let rho = low ? rng.uniform(0.75, 1) * deepest : rng.uniform(min(0.15 * limit, deepest), deepest)
+                (cx, cy) = (rho * cos(phi), rho * sin(phi))
+                if abs(cx) > 0.4 * r + 5 { break }
+            }
+            (core.cx, core.cy) = (cx, cy)
             enhancing = rng.chance(K.gliomaEnhancingFraction)
             halo = Blob(cx: cx, cy: cy, radius: r * rng.uniform(1.25, enhancing ? 2.1 : 1.6), aspect: rng.uniform(0.8, 1.25),
                         angle: rng.uniform(0, 3.14), roughness: 0.4, harmonics: 7, rng: rng)

@@ -357,18 +357,40 @@ package struct BiasField {
         }
     }
 
-    /// Fills `out` [size, size] with the field.
+    /// Fills `out` [size, size] with the field. The field is smooth (a cubic under the exponent),
+    /// so it is evaluated exactly on a lattice of about 33 × 33 knots and interpolated
+    /// bilinearly in between (relative error below 10⁻³; exp per pixel was a tenth of the brain
+    /// phantom's time).
     package func fill(_ out: UnsafeMutablePointer<Float>, size: Int) {
-        let coeffs = coefficients
-        for y in 0..<size {
-            let v = 2 * (Float(y) + 0.5) / Float(size) - 1
-            for x in 0..<size {
-                let u = 2 * (Float(x) + 0.5) / Float(size) - 1
-                var sum: Float = 0
-                for (i, j, c) in coeffs { sum += c * ipow(u, i) * ipow(v, j) }
-                out[y * size + x] = exp(sum)
+        let step = max(1, size / 32)
+        let knots = (size - 1) / step + 2                     // the last knot at or past the last pixel
+        var lattice = [Float](repeating: 0, count: knots * knots)
+        for ky in 0..<knots {
+            let v = 2 * (Float(ky * step) + 0.5) / Float(size) - 1
+            for kx in 0..<knots {
+                let u = 2 * (Float(kx * step) + 0.5) / Float(size) - 1
+                lattice[ky * knots + kx] = exp(exponent(u, v))
             }
         }
+        let inverse = 1 / Float(step)
+        lattice.withUnsafeBufferPointer { k in
+            for y in 0..<size {
+                let ky = y / step, ty = Float(y - ky * step) * inverse
+                let row0 = ky * knots, row1 = row0 + knots
+                let line = out + y * size
+                for x in 0..<size {
+                    let kx = x / step, tx = Float(x - kx * step) * inverse
+                    line[x] = mix(mix(k[row0 + kx], k[row0 + kx + 1], tx), mix(k[row1 + kx], k[row1 + kx + 1], tx), ty)
+                }
+            }
+        }
+    }
+
+    /// Σ c_ij u^i v^j.
+    @inline(__always) private func exponent(_ u: Float, _ v: Float) -> Float {
+        var sum: Float = 0
+        for (i, j, c) in coefficients { sum += c * ipow(u, i) * ipow(v, j) }
+        return sum
     }
 
     @inline(__always) private func ipow(_ x: Float, _ n: Int) -> Float {
