@@ -21,6 +21,8 @@ public enum Registry {
         ("diffusion_config", { DiffusionConfig.documentation }),
         ("diffusion_training", { DiffusionTrainingOptions.documentation }),
         ("sampling", { SamplingOptions.documentation }),
+        ("diffusion_forward", { ForwardOptions.documentation }),
+        ("diffusion_save", { DiffusionSaveOptions.documentation }),
     ]
 
     /// The JSON description of `topic`; "topics" lists them all.

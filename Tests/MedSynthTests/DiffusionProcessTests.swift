@@ -63,11 +63,11 @@ import Glibc
         // μ = √0.72·0.3/0.496·x̂₀ + √0.7·0.28/0.496·x_t = 0.513222·0.406686 + 0.472302·0.5 = 0.444865
         // σ = √(0.3·0.28/0.496) = 0.411527 → x = 0.856392
         var x: Float = 0.5, eps: Float = 0.3, z: Float = 1
-        DiffusionSampling.ddpmStep(Self.tiny, .epsilon, output: &eps, sample: &x, t: 2, noise: &z, count: 1, clip: false)
+        DiffusionSampling.ddpmStep(Self.tiny, .epsilon, output: &eps, sample: &x, t: 2, previous: 1, noise: &z, count: 1, clip: false)
         #expect(abs(x - 0.856392) < 2e-5)
         // at t = 0 there is no noise: x̂₀ = (0.5 − √0.1·0.3)/√0.9 = 0.427046, μ = 1·x̂₀ + 0·x_t
         var y: Float = 0.5
-        DiffusionSampling.ddpmStep(Self.tiny, .epsilon, output: &eps, sample: &y, t: 0, noise: &z, count: 1, clip: false)
+        DiffusionSampling.ddpmStep(Self.tiny, .epsilon, output: &eps, sample: &y, t: 0, previous: -1, noise: &z, count: 1, clip: false)
         #expect(abs(y - 0.427046) < 2e-5)
     }
 
@@ -107,15 +107,81 @@ import Glibc
         #expect(abs(z - 0.427046) < 2e-5)
     }
 
-    @Test func timestepSpacings() {
-        // torch_ref: linspace(999, 0, 50).long(): 999, 978, 957, ...
-        let ddim = DiffusionSampling.timesteps(count: 50, of: 1000, spacing: .linspace, sampler: .ddim)
-        #expect(ddim.count == 50 && ddim.first == 999 && ddim[1] == 978 && ddim.last == 0)
-        #expect(DiffusionSampling.timesteps(count: 10, of: 1000, spacing: .leading, sampler: .ddim) == [900, 800, 700, 600, 500, 400, 300, 200, 100, 0])
-        #expect(DiffusionSampling.timesteps(count: 10, of: 1000, spacing: .trailing, sampler: .ddim) == [999, 899, 799, 699, 599, 499, 399, 299, 199, 99])
-        // DPM-Solver++: round(linspace(999, 0, 11))[:-1]
-        #expect(DiffusionSampling.timesteps(count: 10, of: 1000, spacing: .linspace, sampler: .dpmSolver) == [999, 899, 799, 699, 599, 500, 400, 300, 200, 100])
-        #expect(DiffusionSampling.timesteps(count: 7, of: 20, spacing: .linspace, sampler: .ddpm).count == 20)
+    @Test func timestepsAreDiffusers() throws {
+        // the lists diffusers' schedulers chose (DiffusersTimesteps.swift, from the reference venv)
+        for (key, expected) in DiffusersTimesteps.lists {
+            let parts = key.split(separator: " ").map(String.init)
+            let sampler = try #require(SamplerKind(rawValue: parts[0])), spacing = try #require(TimestepSpacing(rawValue: parts[1]))
+            let n = try #require(Int(parts[2]))
+            #expect(DiffusionSampling.timesteps(count: n, of: 1000, spacing: spacing, sampler: sampler) == expected, "\(key)")
+        }
+        // the examples: DPM-Solver++ leading takes floor(T/(n+1)) and drops 0; DDIM linspace rounds
+        #expect(Array(DiffusionSampling.timesteps(count: 20, of: 1000, spacing: .leading, sampler: .dpmSolver).prefix(3)) == [940, 893, 846])
+        #expect(Array(DiffusionSampling.timesteps(count: 50, of: 1000, spacing: .linspace, sampler: .ddim).prefix(4)) == [999, 979, 958, 938])
+        // every count diffusers' formulas give, written out as numpy evaluates them (start + k·step, half to even)
+        func npRound(_ v: Double) -> Int { Int(v.rounded(.toNearestOrEven)) }
+        for total in [1000, 200] {
+            for n in 1...min(total / 2, 120) {
+                let T = Double(total)
+                let lin = (0..<n).map { k in k == n - 1 ? total - 1 : npRound(Double(k) * ((T - 1) / Double(n - 1))) }
+                #expect(DiffusionSampling.timesteps(count: n, of: total, spacing: .linspace, sampler: .ddim) == (n == 1 ? [0] : lin.reversed()))
+                let lin1 = (0...n).map { k in k == n ? total - 1 : npRound(Double(k) * ((T - 1) / Double(n))) }
+                #expect(DiffusionSampling.timesteps(count: n, of: total, spacing: .linspace, sampler: .dpmSolver) == Array(lin1.reversed().dropLast()))
+                #expect(DiffusionSampling.timesteps(count: n, of: total, spacing: .leading, sampler: .ddpm) == (0..<n).reversed().map { $0 * (total / n) })
+                #expect(DiffusionSampling.timesteps(count: n, of: total, spacing: .leading, sampler: .dpmSolver) == (1...n).reversed().map { $0 * (total / (n + 1)) })
+                let step = (T - T / Double(n)) - T
+                let trailing = (0..<n).map { npRound(T + Double($0) * step) - 1 }
+                for sampler in SamplerKind.allCases {
+                    #expect(DiffusionSampling.timesteps(count: n, of: total, spacing: .trailing, sampler: sampler) == trailing)
+                }
+            }
+        }
+    }
+
+    @Test func stepTargetsAreDiffusers() throws {
+        var options = SamplingOptions()
+        // DDIM lands at t − T//n (DDIMScheduler.step), or at the next timestep evaluated
+        options.sampler = .ddim
+        options.steps = 10
+        options.spacing = .linspace
+        let ddim = try DiffusionSampling.plan(options, total: 1000)
+        #expect(ddim.timesteps == [999, 888, 777, 666, 555, 444, 333, 222, 111, 0])
+        #expect(ddim.targets == [899, 788, 677, 566, 455, 344, 233, 122, 11, -1])
+        options.ddimTarget = .scheduled
+        #expect(try DiffusionSampling.plan(options, total: 1000).targets == [888, 777, 666, 555, 444, 333, 222, 111, 0, -1])
+        // default spacing: diffusers' default of the sampler's scheduler
+        options = SamplingOptions()
+        #expect(options.resolvedSpacing == .leading)
+        options.sampler = .dpmSolver
+        #expect(options.resolvedSpacing == .linspace)
+        options.steps = 10
+        let dpm = try DiffusionSampling.plan(options, total: 1000)
+        #expect(dpm.timesteps == [999, 899, 799, 699, 599, 500, 400, 300, 200, 100])
+        #expect(dpm.targets == [899, 799, 699, 599, 500, 400, 300, 200, 100, -1])
+        // DDPM: every timestep unless steps are given, then the next one (DDPMScheduler.previous_timestep)
+        options = SamplingOptions()
+        options.sampler = .ddpm
+        let ddpm = try DiffusionSampling.plan(options, total: 1000)
+        #expect(ddpm.timesteps == Array((0..<1000).reversed()) && ddpm.targets == Array((-1..<999).reversed()))
+        options.steps = 4
+        #expect(try DiffusionSampling.plan(options, total: 1000).targets == [500, 250, 0, -1])
+        // counts that give repeated timesteps are errors, not silent duplicates
+        // (DPM-Solver++ leading over T = 10 with 10 steps: ⌊10/11⌋ = 0)
+        options.sampler = .dpmSolver
+        options.spacing = .leading
+        options.steps = 10
+        #expect(throws: MedSynthError.self) { try DiffusionSampling.plan(options, total: 10) }
+        options.steps = 11
+        #expect(throws: MedSynthError.self) { try DiffusionSampling.plan(options, total: 10) }
+    }
+
+    @Test func ddpmStepWithSkippedTimestepsIsDiffusers() {
+        // t = 2 → 0 on the tiny schedule: α′ = 0.504/0.9 = 0.56, β′ = 0.44;
+        // x̂₀ = 0.406686 (ε̂ = 0.3, x = 0.5); c0 = √0.9·0.44/0.496 = 0.841571, ct = √0.56·0.1/0.496 = 0.150874;
+        // σ² = 0.1/0.496·0.44 = 0.088710 → x = 0.342256 + 0.075437 + 0.297842 = 0.715535 with z = 1
+        var x: Float = 0.5, eps: Float = 0.3, z: Float = 1
+        DiffusionSampling.ddpmStep(Self.tiny, .epsilon, output: &eps, sample: &x, t: 2, previous: 0, noise: &z, count: 1, clip: false)
+        #expect(abs(x - 0.715535) < 3e-5)
     }
 
     /// With data made of one image x*, the ideal denoiser is known in closed form:
@@ -134,8 +200,9 @@ import Glibc
         let out = [Float](repeating: 0, count: 5 * 64)
         var buffer = out
         let schedule = model.schedule
-        _ = try buffer.withUnsafeMutableBufferPointer { b in
-            try model.runSampler(labels: [0, 0, 0, 0, 0], options: options, into: b.baseAddress!, progress: .silent) { x, t, _ in
+        let plan = try DiffusionSampling.plan(options, total: config.timesteps)
+        try buffer.withUnsafeMutableBufferPointer { b in
+            try model.runSampler(labels: [0, 0, 0, 0, 0], options: options, plan: plan, into: b.baseAddress!, progress: .silent) { x, t, _ in
                 let e = Tensor(uninitialized: x.shape)
                 let a = Float(schedule.alphaBar(t).squareRoot()), s = Float((1 - schedule.alphaBar(t)).squareRoot())
                 for i in 0..<x.count { e.data[i] = (x.data[i] - a * target[i % 64]) / s }
