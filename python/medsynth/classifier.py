@@ -15,7 +15,8 @@ from .model_selection import stratified_split
 #: The training options ``Classifier.fit`` passes to the engine (documented from its table).
 _FIT_OPTIONS = ("epochs", "batch_size", "lr", "weight_decay", "optimizer", "momentum", "schedule", "warmup_epochs",
                 "step_size_epochs", "gamma", "label_smoothing", "early_stopping_patience", "restore_best", "grad_clip",
-                "checkpoint", "resume", "seed")
+                "hflip", "vflip", "translate", "rotate", "crop_scale", "brightness", "contrast", "checkpoint", "resume",
+                "seed")
 
 #: Architectures the engine builds (Sources/MedSynth/Models), from the engine's registry.
 ARCHITECTURES = tuple(a["name"] for a in json.loads(_engine.registry("architectures")))
@@ -77,7 +78,10 @@ class Classifier:
             schedule: Optional[str] = None, warmup_epochs: Optional[int] = None, step_size_epochs: Optional[int] = None,
             gamma: Optional[float] = None, label_smoothing: Optional[float] = None, class_weight=None,
             validation_data=None, validation_split: float = 0.0, early_stopping_patience: Optional[int] = None,
-            restore_best: Optional[bool] = None, grad_clip: Optional[float] = None, checkpoint: Optional[str] = None,
+            restore_best: Optional[bool] = None, grad_clip: Optional[float] = None, hflip: Optional[bool] = None,
+            vflip: Optional[bool] = None, translate: Optional[float] = None, rotate: Optional[float] = None,
+            crop_scale: Optional[float] = None, brightness: Optional[float] = None, contrast: Optional[float] = None,
+            checkpoint: Optional[str] = None,
             resume: Optional[bool] = None, seed: Optional[int] = None, progress: bool = True,
             callback: Optional[Callable[[dict], object]] = None, data_format: str = "auto") -> "Classifier":
         """Trains the classifier with AdamW and cross-entropy, as the paper does.
@@ -124,7 +128,9 @@ class Classifier:
                           step_size_epochs=step_size_epochs, gamma=gamma, label_smoothing=label_smoothing,
                           class_weights=self._class_weights(class_weight, labels),
                           early_stopping_patience=early_stopping_patience, restore_best=restore_best,
-                          grad_clip=grad_clip, checkpoint=checkpoint, resume=resume, seed=seed)
+                          grad_clip=grad_clip, hflip=hflip, vflip=vflip, translate=translate, rotate=rotate,
+                          crop_scale=crop_scale, brightness=brightness, contrast=contrast,
+                          checkpoint=checkpoint, resume=resume, seed=seed)
         reporter = ProgressReporter(progress, f"training {self.architecture}", callback)
         try:
             _engine.classifier_fit(self._handle, x, labels, x_val, y_val, dumps(options), reporter)
@@ -178,6 +184,51 @@ class Classifier:
     def score(self, X, y, **kwargs) -> float:
         """Accuracy on (X, y), as scikit-learn's ``score``."""
         return float(np.mean(self.predict(X, **kwargs) == np.asarray(y)))
+
+    def evaluate(self, X, y, *, batch_size: int = 64, data_format: str = "auto") -> dict:
+        """Scores on a labelled set, with scikit-learn's definitions (``medsynth.metrics``).
+
+        Returns ``metrics.classification_report`` (per-class and macro/weighted precision, recall,
+        F1 and ROC-AUC, accuracy, log loss) with "loss" (the mean cross-entropy, as training reports
+        it), "balanced_accuracy", "confusion_matrix" (rows true, columns predicted, in the order of
+        "labels") and "labels".
+        """
+        from . import metrics
+        self._require_built()
+        y = np.asarray(y)
+        self._encode(y, "y")
+        probs = self.predict_proba(X, batch_size=batch_size, data_format=data_format)
+        predicted = self.classes_[np.argmax(probs, axis=1)]
+        report = metrics.classification_report(y, predicted, probs=probs, labels=self.classes_)
+        true_index = np.searchsorted(self.classes_, y)
+        p_true = probs[np.arange(len(y)), true_index].astype(np.float64)
+        report["loss"] = float(-np.mean(np.log(np.maximum(p_true, np.finfo(np.float32).tiny))))
+        report["balanced_accuracy"] = metrics.balanced_accuracy_score(y, predicted)
+        report["confusion_matrix"] = metrics.confusion_matrix(y, predicted, labels=self.classes_).tolist()
+        report["labels"] = self.classes_.tolist()
+        return report
+
+    # ---- model selection ----------------------------------------------------------------------
+
+    def clone(self) -> "Classifier":
+        """A new, unfitted classifier built with the same arguments."""
+        return type(self)(self.architecture, seed=self.seed)
+
+    def cross_validate(self, X, y, *, n_splits: int = 5, seed: int = 0, progress: bool = True, **fit_params) -> dict:
+        """Stratified k-fold cross-validation of this architecture and settings (the paper: 5 folds,
+        early stopping on each fold's validation loss): see ``medsynth.model_selection.cross_validate``.
+        This classifier itself is not trained."""
+        from .model_selection import cross_validate
+        return cross_validate(self, X, y, n_splits=n_splits, seed=seed, progress=progress, **fit_params)
+
+    def grid_search(self, X, y, param_grid: dict, *, n_splits: int = 5, scoring: str = "accuracy", seed: int = 0,
+                    refit: bool = True, progress: bool = True, **fit_params) -> dict:
+        """Chooses fit options (e.g. {"lr": [...], "batch_size": [...], "weight_decay": [...]}) by
+        mean cross-validation score: see ``medsynth.model_selection.grid_search``. With ``refit``
+        the returned "model" is trained on all of X with the best options."""
+        from .model_selection import grid_search
+        return grid_search(self, X, y, param_grid, n_splits=n_splits, scoring=scoring, seed=seed, refit=refit,
+                           progress=progress, **fit_params)
 
     # ---- persistence --------------------------------------------------------------------------
 

@@ -65,37 +65,6 @@ public struct DiffusionConfig: Configurable {
     }
 }
 
-/// Small random geometric changes for training, all off by default: anatomy has a left and a
-/// right, so flips are the user's decision (lucidrains' Trainer flips by default; see
-/// ../shared/notes/diffusion.md).
-public struct Augmentation: Equatable {
-    public var horizontalFlip = false
-    public var verticalFlip = false
-    /// Largest shift in pixels (uniform in [−t, t] on each axis).
-    public var translate: Float = 0
-    /// Largest rotation in degrees (uniform in [−r, r]).
-    public var rotate: Float = 0
-
-    public init() {}
-    public var isIdentity: Bool { !horizontalFlip && !verticalFlip && translate == 0 && rotate == 0 }
-
-    /// The table entries of these options, for an option set that holds an Augmentation at `path`.
-    static func options<Root>(_ path: WritableKeyPath<Root, Augmentation>) -> [Option<Root>] {
-        let own: [Option<Augmentation>] = [
-            .bool("hflip", \.horizontalFlip, "Random horizontal flips (off: anatomy has a left and a right)."),
-            .bool("vflip", \.verticalFlip, "Random vertical flips."),
-            .float("translate", \.translate, "Largest random shift in pixels, 0 to 64."),
-            .float("rotate", \.rotate, "Largest random rotation in degrees, 0 to 180."),
-        ]
-        return own.map { $0.lifted(path) }
-    }
-
-    func validate() throws {
-        try require(translate.isFinite && translate >= 0 && translate <= 64, "translate must be between 0 and 64 pixels")
-        try require(rotate.isFinite && rotate >= 0 && rotate <= 180, "rotate must be between 0 and 180 degrees")
-    }
-}
-
 public struct DiffusionTrainingOptions: Configurable {
     public var steps = 2000
     public var batchSize = 16

@@ -35,7 +35,10 @@ final class DiffusionTask: TrainingTask {
         for (b, index) in indices.enumerated() {
             let src = data.images + index * count, dst = x0.data + b * count
             for i in 0..<count { dst[i] = (src[i] - low) * scale - 1 }
-            if let rng, let scratch = augmentScratch { augment(dst, rng: rng, scratch: scratch.pointer) }
+            if let rng, let scratch = augmentScratch {
+                options.augmentation.apply(dst, channels: u.inChannels, height: u.imageSize, width: u.imageSize, rng: rng,
+                                           scratch: scratch.pointer)
+            }
         }
         return x0
     }
@@ -69,18 +72,6 @@ final class DiffusionTask: TrainingTask {
         let x0 = cleanBatch(Array(0..<count), rng: nil)
         let labels = model.isConditional ? [Int](repeating: 0, count: count) : nil
         return try mean(try model.unet.forward(x0, timesteps: [Float](repeating: 0, count: count), labels: labels))
-    }
-
-    /// Applies a random draw of the augmentation to one image in place (`scratch` holds a copy).
-    func augment(_ image: UnsafeMutablePointer<Float>, rng: RandomGenerator, scratch: UnsafeMutablePointer<Float>) {
-        let a = options.augmentation, u = model.config.unet
-        let flipH = a.horizontalFlip && rng.uniform() < 0.5
-        let flipV = a.verticalFlip && rng.uniform() < 0.5
-        let dx = a.translate * (2 * rng.uniform() - 1), dy = a.translate * (2 * rng.uniform() - 1)
-        let angle = a.rotate * (2 * rng.uniform() - 1)
-        scratch.update(from: image, count: model.valuesPerImage)
-        AugmentKernel.apply(scratch, image, channels: u.inChannels, height: u.imageSize, width: u.imageSize,
-                            flipH: flipH, flipV: flipV, shiftX: dx, shiftY: dy, degrees: angle)
     }
 
     func checkpointMetadata() -> [(String, String)] { model.metadata() }

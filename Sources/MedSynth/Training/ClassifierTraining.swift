@@ -28,7 +28,7 @@ final class ClassificationTask: TrainingTask {
 
     func batchLoss(_ indices: [Int], rng: RandomGenerator) throws -> BatchLoss {
         let targets = indices.map { Int(trainLabels[$0]) }
-        let logits = try classifier.model(classifier.batch(train, indices[...]))
+        let logits = try classifier.model(classifier.batch(train, indices[...], augmentation: options.augmentation, rng: rng))
         let loss = try crossEntropy(logits: logits, targets: targets, weight: classWeights, labelSmoothing: options.labelSmoothing)
         return BatchLoss(loss: loss, count: targets.count, correct: ImageClassifier.correctCount(logits, targets))
     }

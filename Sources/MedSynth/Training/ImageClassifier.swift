@@ -52,17 +52,31 @@ public final class ImageClassifier {
     }
 
     /// Copies images `indices` of `set` into a normalised batch tensor.
-    package func batch(_ set: ImageSet, _ indices: ArraySlice<Int>) -> Tensor {
+    /// Copies images `indices` of `set` into a normalised batch tensor, each first changed by a
+    /// random draw of `augmentation` (from the generator (rng's seed, image position)) when given.
+    package func batch(_ set: ImageSet, _ indices: ArraySlice<Int>, augmentation: Augmentation? = nil,
+                       rng: RandomGenerator? = nil) -> Tensor {
         let x = Tensor(uninitialized: [indices.count, set.channels, set.height, set.width])
-        let plane = set.height * set.width
+        let plane = set.height * set.width, count = set.valuesPerImage
         let (mean, std) = (config.mean, config.std)
         let dst = x.data, src = set.images, idx = Array(indices)
-        parallelRanges(idx.count, grain: max(1, 65536 / max(1, set.valuesPerImage))) { lo, hi in
+        // one generator per image, derived from the step's: the result does not depend on threads
+        let seeds = rng.map { r in idx.map { _ in r.nextUInt64() } }
+        let augment = augmentation.flatMap { $0.isIdentity ? nil : $0 }
+        parallelRanges(idx.count, grain: max(1, 65536 / max(1, count))) { lo, hi in
+            let scratch = augment == nil ? nil : UnsafeMutablePointer<Float>.allocate(capacity: count)
+            defer { scratch?.deallocate() }
             for b in lo..<hi {
+                let d = dst + b * count
+                d.update(from: src + idx[b] * count, count: count)
+                if let augment, let scratch, let seeds {
+                    augment.apply(d, channels: set.channels, height: set.height, width: set.width,
+                                  rng: RandomGenerator(seed: seeds[b]), scratch: scratch)
+                }
                 for c in 0..<set.channels {
-                    let s = src + idx[b] * set.valuesPerImage + c * plane, d = dst + b * set.valuesPerImage + c * plane
+                    let p = d + c * plane
                     let (m, inv) = (mean[c], 1 / std[c])
-                    for i in 0..<plane { d[i] = (s[i] - m) * inv }
+                    for i in 0..<plane { p[i] = (p[i] - m) * inv }
                 }
             }
         }

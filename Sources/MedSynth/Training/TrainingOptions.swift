@@ -21,6 +21,7 @@ public struct ClassifierTrainingOptions: Configurable {
     public var earlyStoppingPatience = 0
     public var restoreBest = true
     public var gradClip: Float = 0
+    public var augmentation = Augmentation()
     public var checkpoint: String? = nil
     public var resume = false
     /// nil: the model's seed.
@@ -46,6 +47,7 @@ public struct ClassifierTrainingOptions: Configurable {
         .int("early_stopping_patience", \.earlyStoppingPatience, "Epochs without improvement of the monitored loss (validation loss when there is a validation set) before stopping; 0 never stops early."),
         .bool("restore_best", \.restoreBest, "With early stopping, end with the weights of the best epoch."),
         .float("grad_clip", \.gradClip, "Largest global gradient norm; 0 disables clipping."),
+    ] + Augmentation.options(\ClassifierTrainingOptions.augmentation) + [
         .string("checkpoint", \.checkpoint, "Path of a checkpoint written atomically after every epoch."),
         .bool("resume", \.resume, "Continue from the checkpoint exactly as the uninterrupted run would."),
         .int("seed", \.seed, "Seeds shuffling and dropout.").shown("the model's seed"),
@@ -66,6 +68,7 @@ public struct ClassifierTrainingOptions: Configurable {
         if let w = classWeights { try require(w.allSatisfy { $0.isFinite && $0 >= 0 }, "class_weights must be non-negative numbers") }
         try require(earlyStoppingPatience >= 0, "early_stopping_patience must be non-negative")
         try require(gradClip.isFinite && gradClip >= 0, "grad_clip must be non-negative")
+        try augmentation.validate()
         if resume { try require(checkpoint != nil, "resume needs a checkpoint path") }
         if let s = seed { try require(s >= 0, "seed must be a non-negative integer") }
     }
