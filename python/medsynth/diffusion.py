@@ -312,6 +312,24 @@ class DiffusionModel:
         timesteps = np.array(plan["timesteps"], dtype=np.int64)
         return (timesteps, np.array(plan["targets"], dtype=np.int64)) if with_targets else timesteps
 
+    def check_quality(self, X, y=None, n_per_class: int = 16, *, warn: bool = True, data_format: str = "auto",
+                      **sample_options) -> dict:
+        """The quality gate after training: samples ``n_per_class`` images per class (``n_per_class``
+        images for an unconditional model) with ``sample_options`` (the defaults otherwise) and
+        compares them with the training images X (and labels y) by ``medsynth.quality.check``,
+        which warns naming the statistic and the remedy. Returns its report."""
+        from . import quality as gate
+        sample_options.setdefault("progress", False)
+        if self.conditional:
+            images, labels = self.sample(n_per_class=n_per_class, **sample_options)
+        else:
+            images, labels = self.sample(n=n_per_class, **sample_options)
+        real = np.asarray(X.detach().cpu().numpy() if hasattr(X, "detach") else X)
+        floats = real.dtype.kind == "f"
+        return gate.check(to_nchw(real, data_format=data_format, name="X") if floats else real, images,
+                          None if labels is None else y, labels,
+                          data_range=self.config["data_range"] if floats else None, warn=warn)
+
     # ---- persistence --------------------------------------------------------------------------
 
     @documented("diffusion_save")
@@ -404,7 +422,7 @@ def generate(data, n_per_class: Union[int, Mapping] = 1000, *, checkpoint: Optio
              out_dir: Optional[str] = None, model: Optional[dict] = None, train: Optional[dict] = None,
              sampler: Optional[str] = None, steps: Optional[int] = None, guidance_scale: Optional[float] = None,
              eta: Optional[float] = None, seed: Optional[int] = None, batch_size: Optional[int] = None,
-             progress: bool = True, data_format: str = "auto"):
+             progress: bool = True, data_format: str = "auto", quality: str = "warn", return_report: bool = False):
     """Turns a small labelled image set into a larger labelled synthetic set (the paper's recipe).
 
     data : (X, y) arrays, an ImageFolder path (root/<class>/<image>.png), or a dataset whose items
@@ -417,12 +435,23 @@ def generate(data, n_per_class: Union[int, Mapping] = 1000, *, checkpoint: Optio
     train : keyword arguments for ``DiffusionModel.fit`` (its defaults otherwise).
     sampler, steps, guidance_scale, eta, seed, batch_size : sampling (see ``DiffusionModel.sample``;
         None takes the engine's defaults).
-    Returns ``(images, labels)`` as numpy arrays.
+    quality : "warn" (default): compare the synthetic images with the real ones
+        (``medsynth.quality.check``: noise, intensity histogram, per-class mean and spread) and warn
+        naming the statistic and the remedy; "raise": raise RuntimeError instead; "off": skip
+        (also skipped when ``data`` is None and the model comes from ``checkpoint``).
+    return_report : also return the quality report (a dict; None when skipped).
+    Returns ``(images, labels)`` as numpy arrays, or ``(images, labels, report)``.
     """
+    if quality not in ("warn", "raise", "off"):
+        raise ValueError(f"quality must be 'warn', 'raise' or 'off', got {quality!r}")
+    x = y = None
+    if data is not None:
+        x, y = _as_labelled_arrays(data)
     if checkpoint is not None and Path(checkpoint).exists():
         diffusion = DiffusionModel.load(checkpoint)
     else:
-        x, y = _as_labelled_arrays(data)
+        if x is None:
+            raise ValueError("pass data to train on (no checkpoint to load)")
         diffusion = DiffusionModel(**(model or {}))
         options = {"progress": progress, "data_format": data_format}
         options.update(train or {})
@@ -433,9 +462,18 @@ def generate(data, n_per_class: Union[int, Mapping] = 1000, *, checkpoint: Optio
             diffusion.save(checkpoint)
     images, labels = diffusion.sample(n_per_class, sampler=sampler, steps=steps, guidance_scale=guidance_scale,
                                       eta=eta, seed=seed, batch_size=batch_size, progress=progress)
+    report = None
+    if quality != "off" and x is not None:
+        from . import quality as gate
+        real = np.asarray(x)
+        floats = real.dtype.kind == "f"
+        report = gate.check(to_nchw(real, data_format=data_format, name="data") if floats else real, images, y, labels,
+                            data_range=diffusion.config["data_range"] if floats else None, warn=quality == "warn")
+        if quality == "raise" and not report["ok"]:
+            raise RuntimeError("the synthetic images failed the quality check: " + "; ".join(report["warnings"]))
     if out_dir is not None:
         from .datasets import save_image_folder
         index = np.searchsorted(diffusion.classes_, labels)
         save_image_folder(out_dir, images, index, [str(c) for c in diffusion.classes_], bit_depth=16 if images.dtype == np.uint16 else 8,
                           prefix="synthetic")
-    return images, labels
+    return (images, labels, report) if return_report else (images, labels)
