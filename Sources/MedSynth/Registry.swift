@@ -9,7 +9,11 @@ public enum Registry {
     static let topics: [(name: String, describe: () -> JSON)] = [
         ("architectures", {
             .array(ClassifierArchitecture.all.map { a in
-                .object([("name", .string(a.name)), ("min_image_size", .number(Double(a.minImageSize)))])
+                .object([
+                    ("name", .string(a.name)), ("min_image_size", .number(Double(a.minImageSize))),
+                    ("head", .array(a.head.map { .string($0) })), ("stem", .string(a.stem)),
+                    ("aux_logits", .bool(a.supportsAuxLogits)),
+                ])
             })
         }),
         ("samplers", { .array(SamplerKind.allCases.map { .string($0.rawValue) }) }),

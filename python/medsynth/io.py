@@ -44,3 +44,25 @@ def write_png(path, image, *, bit_depth: int = None) -> None:
     if depth is None:
         raise ValueError(f"bit_depth {bit_depth} does not match dtype {a.dtype}")
     _engine.png_write(os.fspath(path), np.ascontiguousarray(a), depth)
+
+
+def read_safetensors(path) -> dict:
+    """Reads a safetensors file (e.g. a torchvision state dict saved with
+    ``safetensors.torch.save_file``) as a dict of numpy arrays, without torch."""
+    from ._safetensors import parse
+    path = os.fspath(path)
+    with open(path, "rb") as f:
+        data = bytearray(f.read())
+    return parse(data, name=f"'{path}'")[0]
+
+
+def write_safetensors(path, tensors, metadata=None) -> None:
+    """Writes a dict of arrays as a safetensors file that ``safetensors.torch.load_file`` reads
+    (floats as F32, integers as I64), atomically."""
+    from ._safetensors import serialize
+    path = os.fspath(path)
+    data = serialize(tensors, metadata)
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)

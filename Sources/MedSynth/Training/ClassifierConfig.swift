@@ -17,6 +17,9 @@ public struct ClassifierConfig: Equatable, Configurable {
     public var std: [Float] = []
     /// One name per class; default "0", "1", ...
     public var classNames: [String] = []
+    /// GoogLeNet's auxiliary classifiers (torchvision's `aux_logits`, off by default as for its
+    /// pretrained model); in training each adds `auxiliaryLossWeight` × its loss.
+    public var auxLogits = false
 
     public init() {}
 
@@ -39,6 +42,7 @@ public struct ClassifierConfig: Equatable, Configurable {
         .floats("mean", \.mean, "Per-channel mean subtracted from the input.").shown("measured by the first fit"),
         .floats("std", \.std, "Per-channel standard deviation the input is divided by.").shown("measured by the first fit"),
         .strings("class_names", \.classNames, "One name per class.").shown("'0', '1', ..."),
+        .bool("aux_logits", \.auxLogits, "GoogLeNet's auxiliary classifiers (torchvision's aux_logits); in training each adds 0.3 x its loss."),
     ]
 
     /// Fills what the caller left to the defaults: class names "0", "1", ... and the identity
@@ -57,6 +61,7 @@ public struct ClassifierConfig: Equatable, Configurable {
                     "\(architecture) needs images of at least \(arch.minImageSize)x\(arch.minImageSize) pixels (and at most 1024), got image_size \(imageSize)")
         try require(mean.count == inChannels && std.count == inChannels, "mean and std need one value per input channel (\(inChannels))")
         try require(mean.allSatisfy { $0.isFinite } && std.allSatisfy { $0.isFinite && $0 > 0 }, "mean must be finite and std positive")
+        try require(!auxLogits || arch.supportsAuxLogits, "aux_logits is only available for googlenet, not \(architecture)")
         try require(classNames.count == numClasses, "class_names needs \(numClasses) names, got \(classNames.count)")
         try require(Set(classNames).count == classNames.count, "class_names must be distinct")
     }

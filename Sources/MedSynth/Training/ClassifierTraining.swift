@@ -29,7 +29,13 @@ final class ClassificationTask: TrainingTask {
     func batchLoss(_ indices: [Int], rng: RandomGenerator) throws -> BatchLoss {
         let targets = indices.map { Int(trainLabels[$0]) }
         let logits = try classifier.model(classifier.batch(train, indices[...], augmentation: options.augmentation, rng: rng))
-        let loss = try crossEntropy(logits: logits, targets: targets, weight: classWeights, labelSmoothing: options.labelSmoothing)
+        var loss = try crossEntropy(logits: logits, targets: targets, weight: classWeights, labelSmoothing: options.labelSmoothing)
+        if let aux = classifier.model as? AuxiliaryLogits {   // GoogLeNet with aux_logits: + 0.3 × each aux loss
+            for a in aux.auxiliaryLogits {
+                let auxLoss = try crossEntropy(logits: a, targets: targets, weight: classWeights, labelSmoothing: options.labelSmoothing)
+                loss = try add(loss, mul(auxLoss, aux.auxiliaryLossWeight))
+            }
+        }
         return BatchLoss(loss: loss, count: targets.count, correct: ImageClassifier.correctCount(logits, targets))
     }
 

@@ -8,6 +8,7 @@ import Glibc
 public final class ImageClassifier {
     public internal(set) var config: ClassifierConfig
     public let model: Layer
+    public let architecture: ClassifierArchitecture
     /// False until the first `fit` has measured the input mean and standard deviation.
     public internal(set) var normalizationFitted = false
     /// Engine memory one image needs in an inference pass (measured once).
@@ -18,14 +19,23 @@ public final class ImageClassifier {
         config.resolve()
         try config.validate()
         self.config = config
-        let arch = try ClassifierArchitecture.named(config.architecture)
-        model = arch.build(config.inChannels, config.numClasses, RandomGenerator(seed: config.seed, stream: .initialisation, index: 0))
+        architecture = try ClassifierArchitecture.named(config.architecture)
+        model = architecture.build(ArchitectureOptions(inChannels: config.inChannels, numClasses: config.numClasses,
+                                                       auxLogits: config.auxLogits),
+                                   RandomGenerator(seed: config.seed, stream: .initialisation, index: 0))
         model.eval()
     }
 
+    /// The head's parameters (the architecture's `head` modules), torchvision-named: what a
+    /// fine-tuning run trains at the full learning rate or alone (frozen backbone).
+    public var headParameters: [(String, Tensor)] { model.namedParameters().filter { architecture.isHead($0.0) } }
+    /// Every other parameter: the (pretrained) feature extractor.
+    public var backboneParameters: [(String, Tensor)] { model.namedParameters().filter { !architecture.isHead($0.0) } }
+
     /// What the model is now (output only, never accepted as configuration).
     public var stateJSON: JSON {
-        .object([("parameters", .number(Double(model.parameterCount))), ("normalization_fitted", .bool(normalizationFitted))])
+        .object([("parameters", .number(Double(model.parameterCount))), ("normalization_fitted", .bool(normalizationFitted)),
+                 ("head_parameters", .array(headParameters.map { .string($0.0) }))])
     }
 
     /// The resolved configuration with the model's state under "state".
@@ -190,12 +200,12 @@ public final class ImageClassifier {
     /// configuration held the state).
     static func savedConfig(_ file: SafetensorsFile, path: String) throws -> (config: ClassifierConfig, normalizationFitted: Bool) {
         guard file.metadata("medsynth_kind") == kind, let text = file.metadata("config") else {
-            throw MedSynthError.io("'\(path)' is not a medsynth classifier checkpoint (no classifier config in its metadata)")
+            throw MedSynthError.io("'\(path)' is not a medsynth classifier checkpoint (no classifier config in its metadata); plain weights such as a torchvision state dict are loaded into a built classifier with load_state_dict")
         }
         var json = try JSON.parse(text)
         var state = try file.metadata("state").map { try JSON.parse($0) } ?? .object([])
         if file.metadata("state") == nil, case .object(let pairs) = json {
-            let legacy: Set<String> = ["parameters", "normalization_fitted"]
+            let legacy: Set<String> = ["parameters", "normalization_fitted", "head_parameters"]
             json = .object(pairs.filter { !legacy.contains($0.0) })
             state = .object(pairs.filter { legacy.contains($0.0) })
         }
@@ -214,7 +224,7 @@ public final class ImageClassifier {
         let saved = try savedConfig(file, path: path)
         let classifier = try ImageClassifier(config: saved.config)
         classifier.normalizationFitted = saved.normalizationFitted
-        let modelKeys = Set(classifier.model.stateEntries().map { $0.name })
+        let modelKeys = Set(classifier.model.stateLayout().map { $0.name })
         do {
             try classifier.model.loadState(file.entries.filter { modelKeys.contains($0.name) }, strict: true)
         } catch MedSynthError.invalidArgument(let m) {

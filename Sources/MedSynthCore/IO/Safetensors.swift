@@ -175,32 +175,71 @@ public struct SafetensorsFile {
 
     // MARK: - writing
 
-    public func serialized() throws -> [UInt8] {
+    /// The length-prefixed, space-padded header for entries (name, dtype, shape) and their order in
+    /// the data section: sorted by (dtype size descending, name), as the reference writer does.
+    private static func header(metadata: [(String, String)], layout: [(name: String, dtype: SafetensorsDType, shape: [Int])])
+        throws -> (bytes: [UInt8], order: [Int], dataBytes: Int) {
         var seen = Set<String>()
-        for e in entries {
+        var sizes: [Int] = []
+        for e in layout {
             try require(e.name != "__metadata__" && seen.insert(e.name).inserted, "duplicate or reserved tensor name '\(e.name)'")
-            try require(e.bytes.count == e.elementCount * e.dtype.size, "tensor '\(e.name)' byte count does not match its shape")
+            guard let n = checkedElementCount(e.shape), !n.multipliedReportingOverflow(by: e.dtype.size).overflow else {
+                throw MedSynthError.invalidArgument("tensor '\(e.name)' has an invalid shape \(e.shape)")
+            }
+            sizes.append(n * e.dtype.size)
         }
-        let ordered = entries.sorted { ($0.dtype.size, $1.name) > ($1.dtype.size, $0.name) }
+        let order = layout.indices.sorted {
+            (layout[$0].dtype.size, layout[$1].name) > (layout[$1].dtype.size, layout[$0].name)
+        }
         var pairs: [(String, JSON)] = []
         if !metadata.isEmpty { pairs.append(("__metadata__", .object(metadata.map { ($0.0, .string($0.1)) }))) }
         var offset = 0
-        for e in ordered {
+        for i in order {
+            let e = layout[i]
             pairs.append((e.name, .object([
                 ("dtype", .string(e.dtype.rawValue)),
                 ("shape", .array(e.shape.map { .number(Double($0)) })),
-                ("data_offsets", .array([.number(Double(offset)), .number(Double(offset + e.bytes.count))])),
+                ("data_offsets", .array([.number(Double(offset)), .number(Double(offset + sizes[i]))])),
             ])))
-            offset += e.bytes.count
+            offset += sizes[i]
         }
         var header = Array(JSON.object(pairs).serialized.utf8)
         while header.count % 8 != 0 { header.append(UInt8(ascii: " ")) }
-        var out = [UInt8]()
-        out.reserveCapacity(8 + header.count + offset)
         let n = UInt64(header.count)
-        for i in 0..<8 { out.append(UInt8(truncatingIfNeeded: n >> (8 * UInt64(i)))) }
-        out += header
-        for e in ordered { out += e.bytes }
+        return ((0..<8).map { UInt8(truncatingIfNeeded: n >> (8 * UInt64($0))) } + header, order, offset)
+    }
+
+    /// Bytes a file of these entries takes, computed from names, dtypes and shapes alone (for
+    /// callers that size a buffer before asking for the data).
+    public static func serializedCount(metadata: [(String, String)] = [],
+                                       layout: [(name: String, dtype: SafetensorsDType, shape: [Int])]) throws -> Int {
+        let h = try header(metadata: metadata, layout: layout)
+        return h.bytes.count + h.dataBytes
+    }
+
+    /// Writes the file's bytes into `buffer`, which must hold exactly `serializedCount` bytes.
+    public func serialize(into buffer: UnsafeMutableRawBufferPointer) throws {
+        for e in entries {
+            try require(e.bytes.count == e.elementCount * e.dtype.size, "tensor '\(e.name)' byte count does not match its shape")
+        }
+        let h = try Self.header(metadata: metadata, layout: entries.map { ($0.name, $0.dtype, $0.shape) })
+        try require(buffer.count == h.bytes.count + h.dataBytes,
+                    "the buffer holds \(buffer.count) bytes, the file needs \(h.bytes.count + h.dataBytes)")
+        guard let base = buffer.baseAddress else { return }
+        h.bytes.withUnsafeBytes { base.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        var position = h.bytes.count
+        for i in h.order {
+            entries[i].bytes.withUnsafeBytes { raw in
+                if let src = raw.baseAddress { (base + position).copyMemory(from: src, byteCount: raw.count) }
+            }
+            position += entries[i].bytes.count
+        }
+    }
+
+    public func serialized() throws -> [UInt8] {
+        let count = try Self.serializedCount(metadata: metadata, layout: entries.map { ($0.name, $0.dtype, $0.shape) })
+        var out = [UInt8](repeating: 0, count: count)
+        try out.withUnsafeMutableBytes { try serialize(into: $0) }
         return out
     }
 

@@ -76,6 +76,11 @@ open class Module {
         (localParameters + localBuffers).map { SafetensorsEntry(name: prefix + $0.0, tensor: $0.1) }
     }
 
+    /// Names, dtypes and shapes of `localStateEntries` without copying any data.
+    open func localStateLayout(prefix: String) -> [(name: String, dtype: SafetensorsDType, shape: [Int])] {
+        (localParameters + localBuffers).map { (prefix + $0.0, .F32, $0.1.shape) }
+    }
+
     /// Loads what `localStateEntries` saves.
     open func loadLocalState(prefix: String, from lookup: (String) -> SafetensorsEntry?) throws {
         for (name, t) in localParameters + localBuffers {
@@ -91,6 +96,13 @@ open class Module {
     public func stateEntries(prefix: String = "") -> [SafetensorsEntry] {
         var out = localStateEntries(prefix: prefix)
         for (name, child) in children { out += child.stateEntries(prefix: prefix + name + ".") }
+        return out
+    }
+
+    /// Names, dtypes and shapes of the state dict, in its order, without copying any data.
+    public func stateLayout(prefix: String = "") -> [(name: String, dtype: SafetensorsDType, shape: [Int])] {
+        var out = localStateLayout(prefix: prefix)
+        for (name, child) in children { out += child.stateLayout(prefix: prefix + name + ".") }
         return out
     }
 
@@ -131,8 +143,16 @@ public final class Sequential: Layer {
         for l in layers { append(l) }
     }
 
-    public func append(_ layer: Layer) {
-        registerChild(String(layers.count), layer)
+    /// Children with their own names, run in order (torch.nn.Sequential(OrderedDict(...)),
+    /// e.g. DenseNet's `features.conv0`, `features.denseblock1`).
+    public init(named layers: [(String, Layer)]) {
+        super.init()
+        for (name, l) in layers { append(l, name: name) }
+    }
+
+    /// Adds `layer` at the end, named by its index unless `name` is given.
+    public func append(_ layer: Layer, name: String? = nil) {
+        registerChild(name ?? String(layers.count), layer)
         layers.append(layer)
     }
 
