@@ -49,7 +49,8 @@ setup(
     package_dir={"": "python"},
     packages=find_packages("python"),
     install_requires=["numpy>=1.22", "tqdm>=4.60"],
-    extras_require={"plot": ["matplotlib>=3.5"], "frame": ["pandas>=1.3"],
+    extras_require={"plot": ["matplotlib>=3.5"], "frame": ["pandas>=1.3"], "images": ["Pillow>=9.1"], "dicom": ["pydicom>=2.3"],
+                    "nifti": ["nibabel>=4"], "all": ["matplotlib>=3.5", "Pillow>=9.1", "pydicom>=2.3", "nibabel>=4"],
                     "test": ["pytest>=7", "nbclient>=0.7", "nbformat>=5", "ipykernel>=6", "matplotlib>=3.5"]},
     ext_modules=[
         Extension(

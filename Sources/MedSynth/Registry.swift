@@ -19,6 +19,13 @@ public enum Registry {
         ("samplers", { .array(SamplerKind.allCases.map { .string($0.rawValue) }) }),
         ("timestep_spacings", { .array(TimestepSpacing.allCases.map { .string($0.rawValue) }) }),
         ("shape_classes", { .array(ShapesDataset.classNames.map { .string($0) }) }),
+        ("phantom_domains", {
+            .array(PhantomDomain.allCases.map { d in
+                .object([("name", .string(d.rawValue)), ("classes", .array(d.classNames.map { .string($0) })),
+                         ("default_counts", .array(d.defaultCounts.map { .number(Double($0)) })),
+                         ("channels", .number(Double(d.channels))), ("summary", .string(d.summary))])
+            })
+        }),
         // each option set: its keys, defaults and documentation
         ("classifier_config", { ClassifierConfig.documentation }),
         ("classifier_training", { ClassifierTrainingOptions.documentation }),

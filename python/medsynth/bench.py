@@ -109,6 +109,18 @@ def ddim_sample_workload(batch: int = 16, steps: int = 50) -> dict:
     return {"workload": "ddim_sample", "s_per_batch": round(seconds, 2), "images_per_s": round(batch / seconds, 3)}
 
 
+def phantoms_workload(size: int = 128, per_class: int = 100) -> dict:
+    """Phantom generation (medsynth.datasets.phantom, with masks) at 128 px: images per second per
+    domain, and the seconds a whole domain at the paper's Table 1 counts takes at that rate."""
+    rates, table1 = {}, {}
+    for domain, info in medsynth.datasets.PHANTOM_DOMAINS.items():
+        seconds = timeit(lambda: medsynth.datasets.phantom(domain, per_class, size, return_masks=True), min_seconds=2.0, min_runs=2)
+        rate = per_class * len(info["classes"]) / seconds
+        rates[domain] = round(rate, 1)
+        table1[domain] = round(sum(info["default_counts"]) / rate, 1)
+    return {"workload": "phantoms", "size": size, "images_per_s": rates, "table1_seconds": table1}
+
+
 #: The paper's eight CNNs (torch_ref.py's ZOO; GoogLeNet without its auxiliary heads).
 ZOO = ["resnet18", "resnet50", "vgg16", "vgg19", "alexnet", "densenet121", "mobilenet_v2", "googlenet"]
 
@@ -223,7 +235,8 @@ def fidelity_workload(domains=("gray", "rgb"), size: int = 28, n_per_class: int 
 
 
 WORKLOADS = {"conv": conv_workload, "unet_train": unet_train_workload, "ddim_sample": ddim_sample_workload,
-             "zoo_infer": zoo_infer_workload, "zoo_train": zoo_train_workload, "fidelity": fidelity_workload}
+             "zoo_infer": zoo_infer_workload, "zoo_train": zoo_train_workload, "phantoms": phantoms_workload,
+             "fidelity": fidelity_workload}
 
 
 def main(argv=None) -> int:

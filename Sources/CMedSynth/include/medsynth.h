@@ -67,6 +67,7 @@ int64_t ms_memory_peak(void);
 void ms_memory_reset_peak(void);
 /* A JSON description of one of the engine's registries or option sets, by topic:
    "architectures" (classifier names with their smallest input), "samplers", "shape_classes",
+   "phantom_domains" (name, classes, default_counts, channels and summary of each phantom domain),
    "topics" (every topic), and the defaults and documentation of each option set:
    "classifier_config", "classifier_training", "diffusion_config", "diffusion_training", "sampling",
    "diffusion_forward", "diffusion_save". */
@@ -197,6 +198,26 @@ int32_t ms_diffusion_load(const char *path, ms_diffusion **out, char *err, size_
 int32_t ms_make_shapes(int64_t n_per_class, int32_t num_classes, int32_t size, int32_t channels,
                        uint64_t seed, float *images, int64_t images_count, int64_t *labels,
                        int64_t labels_count, char *err, size_t err_len);
+
+/* The paper's three domains as phantoms drawn natively, with a lesion mask per image. domain:
+   "brain_mri", "all" or "covid_ct" (ms_registry("phantom_domains") lists classes, default counts
+   and channels). counts[k] images of class k (num_classes entries, each 0..1000000), class by
+   class; size x size pixels (16..1024). images: [n, size, size, channels] when channels_last is
+   non-zero, else [n, channels, size, size]; float32 in [0, 1]; images_count must equal
+   n*channels*size*size with n = sum(counts). labels [n]. masks [n, size, size] (1 on the lesion)
+   or NULL. Image j of class k depends only on (seed, k, j), not on the thread count. */
+int32_t ms_make_phantom(const char *domain, const int64_t *counts, int32_t num_classes, int32_t size,
+                        uint64_t seed, int32_t channels_last, float *images, int64_t images_count,
+                        int64_t *labels, int64_t labels_count, uint8_t *masks, int64_t masks_count,
+                        const ms_run *run, char *err, size_t err_len);
+
+/* ---- image resizing ---- */
+
+/* Antialiased bilinear resize, as Pillow's resize(BILINEAR): a triangle filter widened by the
+   reduction factor, pixel centres aligned. Channels-last: x [n, h, w, c] -> y [n, out_h, out_w, c]
+   (c = 1 for gray). y_count must equal n*out_h*out_w*c. */
+int32_t ms_resize(const float *x, int64_t n, int64_t h, int64_t w, int64_t c, int64_t out_h,
+                  int64_t out_w, float *y, int64_t y_count, char *err, size_t err_len);
 
 /* ---- PNG ---- */
 
