@@ -77,7 +77,7 @@ public func ms_diffusion_sample_from(
                 try require(initialCount == n * perImage, "the initial noise must hold \(n) images of \(perImage) values, got \(initialCount)")
             }
             if stepNoise != nil {
-                let steps = Int64(try DiffusionSampling.plan(options, total: model.config.timesteps).timesteps.count)
+                let steps = Int64(try DiffusionSampling.plan(options, schedule: model.schedule).timesteps.count)
                 try require(stepCount == steps * n * perImage,
                             "the step noise must hold \(steps) steps x \(n) images of \(perImage) values, got \(stepCount)")
             }
@@ -96,10 +96,12 @@ public func ms_diffusion_timesteps(_ model: OpaquePointer?, _ optionsJSON: Unsaf
                                    _ err: UnsafeMutablePointer<CChar>?, _ errLen: Int) -> Int32 {
     CAPI.text({
         let options = try SamplingOptions(json: try CAPI.json(optionsJSON, "options"))
-        let total = try DiffusionHandle.from(model).exclusive { $0.config.timesteps }
-        let plan = try DiffusionSampling.plan(options, total: total)
+        let schedule = try DiffusionHandle.from(model).exclusive { $0.schedule }
+        let plan = try DiffusionSampling.plan(options, schedule: schedule)
         return JSON.object([("timesteps", .array(plan.timesteps.map { .number(Double($0)) })),
                             ("targets", .array(plan.targets.map { .number(Double($0)) })),
+                            ("alpha_bars", .array(plan.alphaBars.map { .number($0) })),
+                            ("target_alpha_bars", .array(plan.targetAlphaBars.map { .number($0) })),
                             ("spacing", .string(options.resolvedSpacing.rawValue))]).serialized
     }, buf, bufLen, needed, err, errLen)
 }

@@ -22,6 +22,10 @@ SAMPLERS = {
     "dpm_solver_linspace": dict(sampler="dpm_solver++", steps=10, clip=False),
     "dpm_solver_leading": dict(sampler="dpm_solver++", steps=10, clip=False, spacing="leading"),
     "ddpm_10_leading_clip": dict(sampler="ddpm", steps=10, clip=True),
+    "dpm_solver_karras": dict(sampler="dpm_solver++", steps=10, clip=False, spacing="karras"),
+    "dpm_solver_log_snr": dict(sampler="dpm_solver++", steps=10, clip=False, spacing="log_snr"),
+    "dpm_solver_sde_karras": dict(sampler="dpm_solver++_sde", steps=10, clip=False),
+    "dpm_solver_sde_linspace": dict(sampler="dpm_solver++_sde", steps=10, clip=False, spacing="linspace"),
 }
 
 
@@ -68,6 +72,23 @@ def test_default_timesteps_are_diffusers_for_every_sampler_and_spacing(tiny, n):
     np.testing.assert_array_equal(scheduled, np.append(ts[1:], -1))
     # DDPM takes every timestep unless given steps
     np.testing.assert_array_equal(tiny.timesteps(sampler="ddpm"), np.arange(T)[::-1])
+
+
+def test_noise_level_spacings_are_diffusers(tiny):
+    # DPMSolverMultistepScheduler(use_karras_sigmas=True) and (use_lu_lambdas=True), set_timesteps(10)
+    # and (20), diffusers 0.42.1; every sampler takes these points with spacing="karras" / "log_snr"
+    karras10 = [999, 937, 864, 775, 663, 511, 301, 102, 18, 0]
+    log_snr10 = [999, 886, 757, 603, 410, 202, 73, 22, 5, 0]
+    karras20_tail = [556, 472, 373, 265, 164, 88, 41, 16, 4, 0]
+    for sampler in ("ddpm", "ddim", "dpm_solver++", "dpm_solver++_sde"):
+        np.testing.assert_array_equal(tiny.timesteps(sampler=sampler, steps=10, spacing="karras"), karras10)
+        np.testing.assert_array_equal(tiny.timesteps(sampler=sampler, steps=10, spacing="log_snr"), log_snr10)
+        np.testing.assert_array_equal(tiny.timesteps(sampler=sampler, steps=20, spacing="karras")[-10:], karras20_tail)
+    # the SDE variant defaults to Karras spacing (DPM++ 2M SDE Karras)
+    np.testing.assert_array_equal(tiny.timesteps(sampler="dpm_solver++_sde", steps=10), karras10)
+    # each step lands on the next level, the clean image after sigma(0)
+    ts, targets = tiny.timesteps(sampler="dpm_solver++_sde", steps=10, with_targets=True)
+    np.testing.assert_array_equal(targets, np.append(ts[1:], -1))
 
 
 def test_timesteps_diffusers_printed(tiny, reference):

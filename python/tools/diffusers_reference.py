@@ -38,6 +38,14 @@ SAMPLERS = [
     ("dpm_solver_leading", dict(sampler="dpm_solver++", steps=10, clip=False, spacing="leading"), "DPMSolverMultistepScheduler",
      dict(timestep_spacing="leading"), {}),
     ("ddpm_10_leading_clip", dict(sampler="ddpm", steps=10, clip=True), "DDPMScheduler", {}, {}),
+    ("dpm_solver_karras", dict(sampler="dpm_solver++", steps=10, clip=False, spacing="karras"), "DPMSolverMultistepScheduler",
+     dict(use_karras_sigmas=True), {}),
+    ("dpm_solver_log_snr", dict(sampler="dpm_solver++", steps=10, clip=False, spacing="log_snr"), "DPMSolverMultistepScheduler",
+     dict(use_lu_lambdas=True), {}),
+    ("dpm_solver_sde_karras", dict(sampler="dpm_solver++_sde", steps=10, clip=False), "DPMSolverMultistepScheduler",
+     dict(algorithm_type="sde-dpmsolver++", use_karras_sigmas=True), {}),
+    ("dpm_solver_sde_linspace", dict(sampler="dpm_solver++_sde", steps=10, clip=False, spacing="linspace"),
+     "DPMSolverMultistepScheduler", dict(algorithm_type="sde-dpmsolver++"), {}),
 ]
 GUIDANCE = 2.0
 
@@ -99,6 +107,8 @@ def main() -> None:
         for k, step in enumerate(scheduler.timesteps):
             extra = dict(step_kwargs)
             if scheduler_name == "DDIMScheduler" and extra.get("eta", 0) > 0:
+                extra["variance_noise"] = torch.from_numpy(z[k])
+            if config.get("algorithm_type", "").startswith("sde"):
                 extra["variance_noise"] = torch.from_numpy(z[k])
             queue_noise = [torch.from_numpy(z[k])]
             with mock.patch("diffusers.schedulers.scheduling_ddpm.randn_tensor", fake_randn):

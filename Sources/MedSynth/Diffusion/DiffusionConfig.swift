@@ -173,8 +173,14 @@ public struct SamplingOptions: Configurable {
     public func resolvedSteps(total: Int) -> Int { steps ?? (sampler == .ddpm ? total : Self.fastSteps) }
 
     /// The spacing in force: as set, or diffusers' default for the sampler's scheduler
-    /// (DDPMScheduler and DDIMScheduler: "leading"; DPMSolverMultistepScheduler: "linspace").
-    public var resolvedSpacing: TimestepSpacing { spacing ?? (sampler.isDPMSolver ? .linspace : .leading) }
+    /// (DDPMScheduler and DDIMScheduler: "leading"; DPMSolverMultistepScheduler: "linspace"),
+    /// except for the SDE variant, which defaults to Karras spacing: the pairing known as
+    /// "DPM++ 2M SDE Karras" (diffusers: use_karras_sigmas=True, algorithm_type="sde-dpmsolver++"),
+    /// whose last evaluations near t = 0 restore fine texture that linspace's last step (from
+    /// t ≈ T/n) smooths away.
+    public var resolvedSpacing: TimestepSpacing {
+        spacing ?? (sampler == .dpmSolverSDE ? .karras : sampler.isDPMSolver ? .linspace : .leading)
+    }
 
     public static let name = "sampling"
 
@@ -188,7 +194,7 @@ public struct SamplingOptions: Configurable {
         .bool("use_ema", \.useEMA, "Sample with the EMA weights when the model has them."),
         .bool("clip", \.clip, "Clip the predicted clean image x0 to [-1, 1] inside every step (diffusers' clip_sample; DDIM then re-derives eps from the clipped x0, as diffusers' use_clipped_model_output=True). False: no clipping inside the sampler."),
         .bool("clamp_output", \.clampOutput, "Clamp the final images to the training data's range, as diffusers' pipelines clamp to [0, 1]. False returns the sampler's last x mapped linearly from [-1, 1] to the data range, unclamped (to compare with another implementation)."),
-        .choice("spacing", \.spacing, "How the steps are placed among the T timesteps, by diffusers' rules for the sampler's scheduler: 'linspace', 'leading' or 'trailing'.").shown("diffusers' default for the sampler: 'leading' for ddpm and ddim, 'linspace' for dpm_solver++"),
+        .choice("spacing", \.spacing, "How the steps are placed, by diffusers' rules: among the T timesteps as the sampler's scheduler places them ('linspace', 'leading' or 'trailing'), or by noise level from sigma(T-1) to sigma(0) ('karras': Karras et al. 2022, rho = 7, diffusers' use_karras_sigmas; 'log_snr': uniform in log-SNR, Lu et al. 2022, diffusers' use_lu_lambdas), where the network sees the nearest timestep and the step uses the exact noise level (DDIM then steps to the next level).").shown("diffusers' default for the sampler: 'leading' for ddpm and ddim, 'linspace' for dpm_solver++; 'karras' for dpm_solver++_sde (DPM++ 2M SDE Karras)"),
         .choice("ddim_target", \.ddimTarget, "Where a DDIM step from t lands: 'diffusers' (t - T//steps, as DDIMScheduler) or 'scheduled' (the next timestep evaluated, the clean image after the last). They differ only with linspace or trailing spacing, where diffusers' rule starts each step a little away from where the last one ended; 'scheduled' is the consistent discretisation of the DDIM ODE."),
     ]
 

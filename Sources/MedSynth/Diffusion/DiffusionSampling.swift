@@ -45,7 +45,7 @@ extension DiffusionModel {
                 throw MedSynthError.invalidArgument("label \(l) at index \(i) is outside [0, \(config.unet.numClasses))")
             }
         }
-        let plan = try DiffusionSampling.plan(options, total: config.timesteps)
+        let plan = try DiffusionSampling.plan(options, schedule: schedule)
         if let initial = noise.initial { try requireFinite(initial, n * valuesPerImage, "the initial noise") }
         if let steps = noise.steps { try requireFinite(steps, plan.timesteps.count * n * valuesPerImage, "the step noise") }
         var warnings: [JSON] = []
@@ -102,30 +102,30 @@ extension DiffusionModel {
                 }
             }
             let x0 = Tensor(uninitialized: x.shape), previousX0 = Tensor(uninitialized: x.shape)
-            var previousT: Int? = nil
+            var previousAlphaBar: Double? = nil
 
             for (k, t) in timesteps.enumerated() {
                 let output = try denoiser(x, t, batchLabels)
-                let target = plan.targets[k]
+                let from = plan.alphaBars[k], to = plan.targetAlphaBars[k]
                 switch options.sampler {
                 case .ddpm:
-                    if t > 0 { drawNoise(k) }
-                    DiffusionSampling.ddpmStep(schedule, config.prediction, output: output.data, sample: x.data, t: t,
-                                               previous: target, noise: noise.data, count: b * count, clip: options.clip)
+                    if to < 1 { drawNoise(k) }
+                    DiffusionSampling.ddpmStep(config.prediction, output: output.data, sample: x.data, from: from, to: to,
+                                               noise: noise.data, count: b * count, clip: options.clip)
                 case .ddim:
                     if options.eta > 0 { drawNoise(k) }
-                    DiffusionSampling.ddimStep(schedule, config.prediction, output: output.data, sample: x.data, t: t,
-                                               next: target, eta: options.eta, noise: options.eta > 0 ? noise.data : nil,
+                    DiffusionSampling.ddimStep(config.prediction, output: output.data, sample: x.data, from: from, to: to,
+                                               eta: options.eta, noise: options.eta > 0 ? noise.data : nil,
                                                count: b * count, clip: options.clip)
                 case .dpmSolver, .dpmSolverSDE:
                     let stochastic = options.sampler == .dpmSolverSDE
                     if stochastic { drawNoise(k) }
-                    DiffusionSampling.dpmSolverStep(schedule, config.prediction, output: output.data, sample: x.data, t: t,
-                                                    next: target, previousX0: previousT == nil ? nil : UnsafePointer(previousX0.data),
-                                                    previousT: previousT, x0: x0.data, count: b * count, clip: options.clip,
-                                                    noise: stochastic ? UnsafePointer(noise.data) : nil)
+                    DiffusionSampling.dpmSolverStep(config.prediction, output: output.data, sample: x.data, from: from, to: to,
+                                                    previousX0: previousAlphaBar == nil ? nil : UnsafePointer(previousX0.data),
+                                                    previousAlphaBar: previousAlphaBar, x0: x0.data, count: b * count,
+                                                    clip: options.clip, noise: stochastic ? UnsafePointer(noise.data) : nil)
                     previousX0.data.update(from: x0.data, count: b * count)
-                    previousT = t
+                    previousAlphaBar = from
                 }
                 try progress.report(batch * timesteps.count + k + 1, totalUnits, .object([
                     ("phase", .string("sample")), ("batch", .number(Double(batch + 1))), ("batches", .number(Double(batches))),

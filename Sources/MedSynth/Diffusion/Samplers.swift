@@ -29,118 +29,30 @@ public enum SamplerKind: String, CaseIterable {
     var isDPMSolver: Bool { self == .dpmSolver || self == .dpmSolverSDE }
 }
 
-/// How a few sampling steps are spread over the T training timesteps: diffusers' three rules
-/// (`timestep_spacing`, Table 2 of Lin et al. 2024, "Common Diffusion Noise Schedules and Sample
-/// Steps are Flawed"), each computed as the sampler's diffusers scheduler computes it.
-public enum TimestepSpacing: String, CaseIterable {
-    /// round(linspace(0, T−1, n)) descending (DDPM, DDIM); DPM-Solver++ takes n + 1 points and
-    /// drops the 0 (its last step goes to the clean image). The default of DPMSolverMultistepScheduler.
-    case linspace
-    /// k·⌊T/n⌋ for k = n−1 … 0 (DDPM, DDIM); DPM-Solver++ k·⌊T/(n+1)⌋ for k = n … 1. The default
-    /// of DDPMScheduler and DDIMScheduler.
-    case leading
-    /// round(T − k·T/n) − 1 for k = 0 … n−1: always starts at T−1.
-    case trailing
-}
-
-/// Where a DDIM step lands.
-public enum DDIMTarget: String, CaseIterable {
-    /// t − ⌊T/n⌋, as diffusers' DDIMScheduler (with linspace or trailing spacing this can differ
-    /// from the next timestep the sampler evaluates)
-    case diffusers
-    /// the next timestep the sampler evaluates (the clean image after the last), so every step
-    /// starts where the previous one ended
-    case scheduled
-}
-
-/// The timesteps a sampler evaluates the network at, in order, and where each step lands
-/// (−1: the clean image, ᾱ = 1).
-public struct SamplingPlan: Equatable {
-    public let timesteps: [Int]
-    public let targets: [Int]
-}
-
 public enum DiffusionSampling {
-    /// numpy's round (half to even), as diffusers rounds timesteps.
-    static func npRound(_ v: Double) -> Int { Int(v.rounded(.toNearestOrEven)) }
-
-    /// diffusers' timesteps of `sampler` for `steps` model evaluations over `total` training
-    /// timesteps. linspace and arange are evaluated as numpy evaluates them (start + k·step, the
-    /// last point exactly the end), so ties round the same way. Where diffusers' trailing rule
-    /// yields one extra (negative) timestep (numpy's arange length, e.g. 61 steps of 1000), the
-    /// first n are kept.
-    public static func timesteps(count steps: Int, of total: Int, spacing: TimestepSpacing, sampler: SamplerKind) -> [Int] {
-        let n = max(1, steps), T = total
-        func linspace(_ stop: Double, _ num: Int) -> [Double] {
-            guard num > 1 else { return [0] }
-            let step = stop / Double(num - 1)
-            return (0..<num).map { $0 == num - 1 ? stop : Double($0) * step }
-        }
-        func trailing() -> [Int] {
-            let delta = (Double(T) + (-Double(T) / Double(n))) - Double(T)   // numpy arange's step
-            return (0..<n).map { npRound(Double(T) + Double($0) * delta) - 1 }
-        }
-        switch (sampler.isDPMSolver, spacing) {
-        case (true, .linspace):
-            return Array(linspace(Double(T - 1), n + 1).map(npRound).reversed().dropLast())
-        case (true, .leading):
-            let ratio = T / (n + 1)
-            return (1...n).reversed().map { $0 * ratio }
-        case (_, .linspace):
-            return linspace(Double(T - 1), n).map(npRound).reversed()
-        case (_, .leading):
-            let ratio = T / n
-            return (0..<n).reversed().map { $0 * ratio }
-        case (_, .trailing):
-            return trailing()
-        }
-    }
-
-    /// The timesteps and step targets of `options` over `total` timesteps: DDPM and DPM-Solver++
-    /// step to the next timestep (the clean image after the last), as diffusers' DDPMScheduler
-    /// and DPMSolverMultistepScheduler; DDIM as `options.ddimTarget` says.
-    public static func plan(_ options: SamplingOptions, total: Int) throws -> SamplingPlan {
-        let steps = options.resolvedSteps(total: total)
-        let spacing = options.resolvedSpacing
-        try require(steps <= total, "\(steps) sampling steps is more than the model's \(total) diffusion timesteps")
-        let ts = timesteps(count: steps, of: total, spacing: spacing, sampler: options.sampler)
-        for k in 0..<ts.count where ts[k] < 0 || ts[k] >= total || (k > 0 && ts[k] >= ts[k - 1]) {
-            throw MedSynthError.invalidArgument("\(steps) steps with '\(spacing.rawValue)' spacing do not give \(steps) distinct "
-                + "timesteps of \(total) for \(options.sampler.rawValue); use fewer steps or another spacing")
-        }
-        var targets = (0..<ts.count).map { $0 + 1 < ts.count ? ts[$0 + 1] : -1 }
-        if options.sampler == .ddim && options.ddimTarget == .diffusers {
-            targets = ts.map { max(-1, $0 - total / steps) }
-        }
-        return SamplingPlan(timesteps: ts, targets: targets)
-    }
-
     @inline(__always)
     package static func clipped(_ v: Float, _ clip: Bool) -> Float { clip ? min(1, max(-1, v)) : v }
 
-    /// One DDPM ancestral step t → `previous` (t − 1 with all T steps; −1 is the clean image), as
-    /// diffusers' DDPMScheduler.step with "fixed_small" variance: with α′ = ᾱ_t/ᾱ_prev, β′ = 1 − α′,
-    ///   x = √ᾱ_prev·β′/(1−ᾱ_t)·x̂₀ + √α′·(1−ᾱ_prev)/(1−ᾱ_t)·x_t + σz,  σ² = max((1−ᾱ_prev)/(1−ᾱ_t)·β′, 1e-20)
-    /// (no noise at t = 0). `noise` is z ~ N(0, I) (unused at t = 0).
-    public static func ddpmStep(_ s: NoiseSchedule, _ prediction: PredictionType, output: UnsafePointer<Float>,
-                                sample: UnsafeMutablePointer<Float>, t: Int, previous: Int, noise: UnsafePointer<Float>,
-                                count: Int, clip: Bool) {
-        let abT = s.alphaBar(t), abPrev = s.alphaBar(previous)
+    /// One DDPM ancestral step from noise level ᾱ_t to ᾱ_prev (t − 1 with all T steps; 1 is the
+    /// clean image), as diffusers' DDPMScheduler.step with "fixed_small" variance: with
+    /// α′ = ᾱ_t/ᾱ_prev, β′ = 1 − α′,
+    ///   x = √ᾱ_prev·β′/(1−ᾱ_t)·x̂₀ + √α′·(1−ᾱ_prev)/(1−ᾱ_t)·x_t + σz,  σ² = (1−ᾱ_prev)/(1−ᾱ_t)·β′
+    /// (no noise on the step to the clean image). `noise` is z ~ N(0, I) (unused then).
+    public static func ddpmStep(_ prediction: PredictionType, output: UnsafePointer<Float>, sample: UnsafeMutablePointer<Float>,
+                                from abT: Double, to abPrev: Double, noise: UnsafePointer<Float>, count: Int, clip: Bool) {
         let alpha = abT / abPrev, beta = 1 - alpha
         let c0 = Float(abPrev.squareRoot() * beta / (1 - abT))
         let ct = Float(alpha.squareRoot() * (1 - abPrev) / (1 - abT))
-        let sigma = t > 0 ? Float(max((1 - abPrev) / (1 - abT) * beta, 1e-20).squareRoot()) : 0
+        let sigma = abPrev < 1 ? Float(max((1 - abPrev) / (1 - abT) * beta, 1e-20).squareRoot()) : 0
         for i in 0..<count {
-            let x0 = clipped(s.decompose(prediction, output: output[i], sample: sample[i], t: t).x0, clip)
-            sample[i] = c0 * x0 + ct * sample[i] + sigma * noise[i]
+            let x0 = clipped(NoiseSchedule.decompose(prediction, output: output[i], sample: sample[i], alphaBar: abT).x0, clip)
+            sample[i] = c0 * x0 + ct * sample[i] + (sigma > 0 ? sigma * noise[i] : 0)
         }
     }
 
-    /// One DDIM step t → next (next = −1 is the clean image). `noise` may be nil when eta = 0.
-    public static func ddimStep(_ s: NoiseSchedule, _ prediction: PredictionType, output: UnsafePointer<Float>,
-                                sample: UnsafeMutablePointer<Float>, t: Int, next: Int, eta: Double,
-                                noise: UnsafePointer<Float>?, count: Int, clip: Bool) {
-        let abT = s.alphaBar(t), abNext = s.alphaBar(next)
+    /// One DDIM step from noise level ᾱ_t to ᾱ_next (1: the clean image). `noise` may be nil when eta = 0.
+    public static func ddimStep(_ prediction: PredictionType, output: UnsafePointer<Float>, sample: UnsafeMutablePointer<Float>,
+                                from abT: Double, to abNext: Double, eta: Double, noise: UnsafePointer<Float>?, count: Int, clip: Bool) {
         let sigma = eta * ((1 - abNext) / (1 - abT)).squareRoot() * (1 - abT / abNext).squareRoot()
         let a = Float(abNext.squareRoot()), dir = Float(max(0, 1 - abNext - sigma * sigma).squareRoot())
         let sig = Float(sigma)
@@ -149,7 +61,7 @@ public enum DiffusionSampling {
         // instead of adding back noise the clipped x̂₀ no longer explains
         let aT = Float(abT.squareRoot()), sT = Float((1 - abT).squareRoot())
         for i in 0..<count {
-            var (x0, eps) = s.decompose(prediction, output: output[i], sample: sample[i], t: t)
+            var (x0, eps) = NoiseSchedule.decompose(prediction, output: output[i], sample: sample[i], alphaBar: abT)
             if clip && (x0 > 1 || x0 < -1) {
                 x0 = min(1, max(-1, x0))
                 eps = (sample[i] - aT * x0) / sT
@@ -159,30 +71,29 @@ public enum DiffusionSampling {
         }
     }
 
-    /// λ(t) = log(α_t/σ_t) (+∞ for the clean image).
-    package static func lambda(_ s: NoiseSchedule, _ t: Int) -> Double {
-        let ab = s.alphaBar(t)
-        return t < 0 ? .infinity : 0.5 * log(ab) - 0.5 * log(1 - ab)
+    /// λ = log(α/σ) = ½·log(ᾱ/(1−ᾱ)) (+∞ for the clean image).
+    package static func lambda(_ alphaBar: Double) -> Double {
+        alphaBar >= 1 ? .infinity : 0.5 * log(alphaBar) - 0.5 * log(1 - alphaBar)
     }
 
-    /// One DPM-Solver++(2M) step t → next. `x0` receives this step's x̂₀ (the caller keeps it for
-    /// the next step); `previousX0`/`previousT` are the last step's (nil at the first step).
-    public static func dpmSolverStep(_ s: NoiseSchedule, _ prediction: PredictionType, output: UnsafePointer<Float>,
-                                     sample: UnsafeMutablePointer<Float>, t: Int, next: Int,
-                                     previousX0: UnsafePointer<Float>?, previousT: Int?,
-                                     x0 buffer: UnsafeMutablePointer<Float>, count: Int, clip: Bool,
+    /// One DPM-Solver++(2M) step from noise level ᾱ_s to ᾱ_t (1: the clean image). `x0` receives
+    /// this step's x̂₀ (the caller keeps it for the next step); `previousX0`/`previousAlphaBar`
+    /// are the last step's (nil at the first step).
+    public static func dpmSolverStep(_ prediction: PredictionType, output: UnsafePointer<Float>, sample: UnsafeMutablePointer<Float>,
+                                     from abS: Double, to abNext: Double, previousX0: UnsafePointer<Float>?,
+                                     previousAlphaBar: Double?, x0 buffer: UnsafeMutablePointer<Float>, count: Int, clip: Bool,
                                      noise: UnsafePointer<Float>? = nil) {
         for i in 0..<count {
-            buffer[i] = clipped(s.decompose(prediction, output: output[i], sample: sample[i], t: t).x0, clip)
+            buffer[i] = clipped(NoiseSchedule.decompose(prediction, output: output[i], sample: sample[i], alphaBar: abS).x0, clip)
         }
-        if next < 0 {
+        if abNext >= 1 {
             // σ = 0 at the clean image: x = D, and the final step is first order
             sample.update(from: buffer, count: count)
             return
         }
-        let lT = lambda(s, t), lNext = lambda(s, next), h = lNext - lT
-        let alphaNext = s.alphaBar(next).squareRoot(), sigmaNext = (1 - s.alphaBar(next)).squareRoot()
-        var ratio = Float(((1 - s.alphaBar(next)) / (1 - s.alphaBar(t))).squareRoot())
+        let lS = lambda(abS), lNext = lambda(abNext), h = lNext - lS
+        let alphaNext = abNext.squareRoot(), sigmaNext = (1 - abNext).squareRoot()
+        var ratio = Float(((1 - abNext) / (1 - abS)).squareRoot())
         var k = Float(-alphaNext * expm1(-h))   // −α_t·(e^{−h} − 1)
         var sigmaZ: Float = 0
         if noise != nil {
@@ -192,8 +103,8 @@ public enum DiffusionSampling {
             sigmaZ = Float(sigmaNext * (-expm1(-2 * h)).squareRoot())
         }
         let z = noise ?? UnsafePointer(buffer)     // read only when sigmaZ ≠ 0
-        if let previousX0, let previousT {
-            let r = (lT - lambda(s, previousT)) / h
+        if let previousX0, let previousAlphaBar {
+            let r = (lS - lambda(previousAlphaBar)) / h
             let w0 = Float(1 + 1 / (2 * r)), w1 = Float(-1 / (2 * r))
             for i in 0..<count { sample[i] = ratio * sample[i] + k * (w0 * buffer[i] + w1 * previousX0[i]) + sigmaZ * z[i] }
         } else {
