@@ -30,6 +30,8 @@ public enum Registry {
         ("quickshift", { QuickshiftOptions.documentation }),
         ("slic", { SLICOptions.documentation }),
         ("lime", { LimeOptions.documentation }),
+        ("diffusion_forward", { ForwardOptions.documentation }),
+        ("diffusion_save", { DiffusionSaveOptions.documentation }),
         ("phantom_domains", {
             .array(PhantomDomain.allCases.map { d in
                 .object([("name", .string(d.rawValue)), ("classes", .array(d.classNames.map { .string($0) })),

@@ -63,23 +63,23 @@ import Glibc
         // μ = √0.72·0.3/0.496·x̂₀ + √0.7·0.28/0.496·x_t = 0.513222·0.406686 + 0.472302·0.5 = 0.444865
         // σ = √(0.3·0.28/0.496) = 0.411527 → x = 0.856392
         var x: Float = 0.5, eps: Float = 0.3, z: Float = 1
-        DiffusionSampling.ddpmStep(Self.tiny, .epsilon, output: &eps, sample: &x, t: 2, noise: &z, count: 1, clip: false)
+        DiffusionSampling.ddpmStep(.epsilon, output: &eps, sample: &x, from: Self.tiny.alphaBar(2), to: Self.tiny.alphaBar(1), noise: &z, count: 1, clip: false)
         #expect(abs(x - 0.856392) < 2e-5)
         // at t = 0 there is no noise: x̂₀ = (0.5 − √0.1·0.3)/√0.9 = 0.427046, μ = 1·x̂₀ + 0·x_t
         var y: Float = 0.5
-        DiffusionSampling.ddpmStep(Self.tiny, .epsilon, output: &eps, sample: &y, t: 0, noise: &z, count: 1, clip: false)
+        DiffusionSampling.ddpmStep(.epsilon, output: &eps, sample: &y, from: Self.tiny.alphaBar(0), to: Self.tiny.alphaBar(-1), noise: &z, count: 1, clip: false)
         #expect(abs(y - 0.427046) < 2e-5)
     }
 
     @Test func oneDDIMStepByHand() {
         // t = 2 → 0 with η = 0: x = √0.9·x̂₀ + √0.1·ε̂ = 0.948683·0.406686 + 0.316228·0.3 = 0.480686
         var x: Float = 0.5, eps: Float = 0.3
-        DiffusionSampling.ddimStep(Self.tiny, .epsilon, output: &eps, sample: &x, t: 2, next: 0, eta: 0, noise: nil, count: 1, clip: false)
+        DiffusionSampling.ddimStep(.epsilon, output: &eps, sample: &x, from: Self.tiny.alphaBar(2), to: Self.tiny.alphaBar(0), eta: 0, noise: nil, count: 1, clip: false)
         #expect(abs(x - 0.480686) < 2e-5)
         // η = 1, z = −1: σ = √(0.1/0.496)·√(1 − 0.504/0.9) = 0.449013·0.663325 = 0.297838;
         // x = 0.948683·0.406686 + √(0.1 − 0.088707)·0.3 − 0.297838 = 0.385815 + 0.031879 − 0.297838 = 0.119856
         var y: Float = 0.5, z: Float = -1
-        DiffusionSampling.ddimStep(Self.tiny, .epsilon, output: &eps, sample: &y, t: 2, next: 0, eta: 1, noise: &z, count: 1, clip: false)
+        DiffusionSampling.ddimStep(.epsilon, output: &eps, sample: &y, from: Self.tiny.alphaBar(2), to: Self.tiny.alphaBar(0), eta: 1, noise: &z, count: 1, clip: false)
         #expect(abs(y - 0.119856) < 5e-5)
     }
 
@@ -88,8 +88,8 @@ import Glibc
         // h = 0.464219; x = (√0.28/√0.496)·0.5 − √0.72·(e^{−h} − 1)·x̂₀
         //   = 0.751343·0.5 + 0.848528·0.371350·0.406686 = 0.375672 + 0.128144 = 0.503816
         var x: Float = 0.5, eps: Float = 0.3, x0: Float = 0
-        DiffusionSampling.dpmSolverStep(Self.tiny, .epsilon, output: &eps, sample: &x, t: 2, next: 1, previousX0: nil,
-                                        previousT: nil, x0: &x0, count: 1, clip: false)
+        DiffusionSampling.dpmSolverStep(.epsilon, output: &eps, sample: &x, from: Self.tiny.alphaBar(2), to: Self.tiny.alphaBar(1), previousX0: nil,
+                                        previousAlphaBar: nil, x0: &x0, count: 1, clip: false)
         #expect(abs(x0 - 0.406686) < 2e-5)
         #expect(abs(x - 0.503816) < 3e-5)
         // second step 1 → 0 with the previous x̂₀ (2M): at t = 1 with x = 0.5, ε̂ = 0.3:
@@ -97,31 +97,141 @@ import Glibc
         // r = 0.464219/0.626393 = 0.741100; D = (1 + 1/(2r))·0.402127 − 1/(2r)·0.406686 = 0.399051
         // x = (√0.1/√0.28)·0.5 − √0.9·(e^{−h} − 1)·D = 0.298807 + 0.948683·0.465443·0.399051 = 0.475012
         var y: Float = 0.5, previous: Float = 0.406686, x0b: Float = 0
-        DiffusionSampling.dpmSolverStep(Self.tiny, .epsilon, output: &eps, sample: &y, t: 1, next: 0, previousX0: &previous,
-                                        previousT: 2, x0: &x0b, count: 1, clip: false)
+        DiffusionSampling.dpmSolverStep(.epsilon, output: &eps, sample: &y, from: Self.tiny.alphaBar(1), to: Self.tiny.alphaBar(0), previousX0: &previous,
+                                        previousAlphaBar: Self.tiny.alphaBar(2), x0: &x0b, count: 1, clip: false)
         #expect(abs(y - 0.475012) < 5e-5)
         // the last step to the clean image returns x̂₀
         var z: Float = 0.5, x0c: Float = 0
-        DiffusionSampling.dpmSolverStep(Self.tiny, .epsilon, output: &eps, sample: &z, t: 0, next: -1, previousX0: &previous,
-                                        previousT: 1, x0: &x0c, count: 1, clip: false)
+        DiffusionSampling.dpmSolverStep(.epsilon, output: &eps, sample: &z, from: Self.tiny.alphaBar(0), to: Self.tiny.alphaBar(-1), previousX0: &previous,
+                                        previousAlphaBar: Self.tiny.alphaBar(1), x0: &x0c, count: 1, clip: false)
         #expect(abs(z - 0.427046) < 2e-5)
     }
 
-    @Test func timestepSpacings() {
-        // torch_ref: linspace(999, 0, 50).long(): 999, 978, 957, ...
-        let ddim = DiffusionSampling.timesteps(count: 50, of: 1000, spacing: .linspace, sampler: .ddim)
-        #expect(ddim.count == 50 && ddim.first == 999 && ddim[1] == 978 && ddim.last == 0)
-        #expect(DiffusionSampling.timesteps(count: 10, of: 1000, spacing: .leading, sampler: .ddim) == [900, 800, 700, 600, 500, 400, 300, 200, 100, 0])
-        #expect(DiffusionSampling.timesteps(count: 10, of: 1000, spacing: .trailing, sampler: .ddim) == [999, 899, 799, 699, 599, 499, 399, 299, 199, 99])
-        // DPM-Solver++: round(linspace(999, 0, 11))[:-1]
-        #expect(DiffusionSampling.timesteps(count: 10, of: 1000, spacing: .linspace, sampler: .dpmSolver) == [999, 899, 799, 699, 599, 500, 400, 300, 200, 100])
-        #expect(DiffusionSampling.timesteps(count: 7, of: 20, spacing: .linspace, sampler: .ddpm).count == 20)
+    @Test func timestepsAreDiffusers() throws {
+        // the lists diffusers' schedulers chose (DiffusersTimesteps.swift, from the reference venv)
+        for (key, expected) in DiffusersTimesteps.lists {
+            let parts = key.split(separator: " ").map(String.init)
+            let sampler = try #require(SamplerKind(rawValue: parts[0])), spacing = try #require(TimestepSpacing(rawValue: parts[1]))
+            let n = try #require(Int(parts[2]))
+            #expect(DiffusionSampling.timesteps(count: n, of: 1000, spacing: spacing, sampler: sampler) == expected, "\(key)")
+        }
+        // the examples: DPM-Solver++ leading takes floor(T/(n+1)) and drops 0; DDIM linspace rounds
+        #expect(Array(DiffusionSampling.timesteps(count: 20, of: 1000, spacing: .leading, sampler: .dpmSolver).prefix(3)) == [940, 893, 846])
+        #expect(Array(DiffusionSampling.timesteps(count: 50, of: 1000, spacing: .linspace, sampler: .ddim).prefix(4)) == [999, 979, 958, 938])
+        // every count diffusers' formulas give, written out as numpy evaluates them (start + k·step, half to even)
+        func npRound(_ v: Double) -> Int { Int(v.rounded(.toNearestOrEven)) }
+        for total in [1000, 200] {
+            for n in 1...min(total / 2, 120) {
+                let T = Double(total)
+                let lin = (0..<n).map { k in k == n - 1 ? total - 1 : npRound(Double(k) * ((T - 1) / Double(n - 1))) }
+                #expect(DiffusionSampling.timesteps(count: n, of: total, spacing: .linspace, sampler: .ddim) == (n == 1 ? [0] : lin.reversed()))
+                let lin1 = (0...n).map { k in k == n ? total - 1 : npRound(Double(k) * ((T - 1) / Double(n))) }
+                #expect(DiffusionSampling.timesteps(count: n, of: total, spacing: .linspace, sampler: .dpmSolver) == Array(lin1.reversed().dropLast()))
+                #expect(DiffusionSampling.timesteps(count: n, of: total, spacing: .leading, sampler: .ddpm) == (0..<n).reversed().map { $0 * (total / n) })
+                #expect(DiffusionSampling.timesteps(count: n, of: total, spacing: .leading, sampler: .dpmSolver) == (1...n).reversed().map { $0 * (total / (n + 1)) })
+                let step = (T - T / Double(n)) - T
+                let trailing = (0..<n).map { npRound(T + Double($0) * step) - 1 }
+                for sampler in SamplerKind.allCases {
+                    #expect(DiffusionSampling.timesteps(count: n, of: total, spacing: .trailing, sampler: sampler) == trailing)
+                }
+            }
+        }
+    }
+
+    @Test func stepTargetsAreDiffusers() throws {
+        var options = SamplingOptions()
+        // DDIM lands at t − T//n (DDIMScheduler.step), or at the next timestep evaluated
+        options.sampler = .ddim
+        options.steps = 10
+        options.spacing = .linspace
+        let ddim = try DiffusionSampling.plan(options, schedule: try NoiseSchedule(.linear, steps: 1000))
+        #expect(ddim.timesteps == [999, 888, 777, 666, 555, 444, 333, 222, 111, 0])
+        #expect(ddim.targets == [899, 788, 677, 566, 455, 344, 233, 122, 11, -1])
+        options.ddimTarget = .scheduled
+        #expect(try DiffusionSampling.plan(options, schedule: NoiseSchedule(.linear, steps: 1000)).targets == [888, 777, 666, 555, 444, 333, 222, 111, 0, -1])
+        // default spacing: diffusers' default of the sampler's scheduler
+        options = SamplingOptions()
+        #expect(options.resolvedSpacing == .leading)
+        options.sampler = .dpmSolver
+        #expect(options.resolvedSpacing == .linspace)
+        options.steps = 10
+        let dpm = try DiffusionSampling.plan(options, schedule: try NoiseSchedule(.linear, steps: 1000))
+        #expect(dpm.timesteps == [999, 899, 799, 699, 599, 500, 400, 300, 200, 100])
+        #expect(dpm.targets == [899, 799, 699, 599, 500, 400, 300, 200, 100, -1])
+        // DDPM: every timestep unless steps are given, then the next one (DDPMScheduler.previous_timestep)
+        options = SamplingOptions()
+        options.sampler = .ddpm
+        let ddpm = try DiffusionSampling.plan(options, schedule: try NoiseSchedule(.linear, steps: 1000))
+        #expect(ddpm.timesteps == Array((0..<1000).reversed()) && ddpm.targets == Array((-1..<999).reversed()))
+        options.steps = 4
+        #expect(try DiffusionSampling.plan(options, schedule: NoiseSchedule(.linear, steps: 1000)).targets == [500, 250, 0, -1])
+        // counts that give repeated timesteps are errors, not silent duplicates
+        // (DPM-Solver++ leading over T = 10 with 10 steps: ⌊10/11⌋ = 0)
+        options.sampler = .dpmSolver
+        options.spacing = .leading
+        options.steps = 10
+        #expect(throws: MedSynthError.self) { try DiffusionSampling.plan(options, schedule: try NoiseSchedule(.linear, steps: 10)) }
+        options.steps = 11
+        #expect(throws: MedSynthError.self) { try DiffusionSampling.plan(options, schedule: try NoiseSchedule(.linear, steps: 10)) }
+    }
+
+    @Test func noiseLevelSpacingsAreDiffusers() throws {
+        // Karras and log-SNR spacing as DPMSolverMultistepScheduler(use_karras_sigmas / use_lu_lambdas)
+        // places them on the linear schedule: the rounded timesteps exactly, the noise levels to
+        // 1e-4 (diffusers takes σ from a float32 ᾱ, whose 1 − ᾱ near t = 0 keeps ~4 digits:
+        // σ(0) = 0.0100013 there, 0.0100005 in double precision)
+        let schedule = try NoiseSchedule(.linear, steps: 1000)
+        for (key, expected) in DiffusersTimesteps.noiseLevelSpacings {
+            let parts = key.split(separator: " ").map(String.init)
+            let spacing = try #require(TimestepSpacing(rawValue: parts[0])), n = try #require(Int(parts[1]))
+            for sampler in SamplerKind.allCases {
+                var options = SamplingOptions()
+                options.sampler = sampler
+                options.steps = n
+                options.spacing = spacing
+                let plan = try DiffusionSampling.plan(options, schedule: schedule)
+                let sigmas = plan.alphaBars.map { ((1 - $0) / $0).squareRoot() }
+                // equal timesteps, except at a near-tie (a fractional timestep within 0.01 of a
+                // half: log-SNR 50 has 477.495 here, 477.5+ in diffusers' float32 table)
+                for (k, (mine, theirs)) in zip(plan.timesteps, expected.0).enumerated() where mine != theirs {
+                    let exact = DiffusionSampling.timestep(ofSigma: sigmas[k], schedule: schedule)
+                    #expect(abs(exact - exact.rounded(.down) - 0.5) < 0.01 && abs(mine - theirs) == 1, "\(key) \(sampler) step \(k): \(mine) vs \(theirs)")
+                }
+                #expect(plan.timesteps.count == expected.0.count)
+                for (mine, theirs) in zip(sigmas, expected.1) { #expect(abs(mine / theirs - 1) < 1e-4, "\(key): σ \(mine) vs \(theirs)") }
+                // each step lands on the next level, the clean image after σ(0)
+                #expect(plan.targetAlphaBars == Array(plan.alphaBars.dropFirst()) + [1])
+                #expect(plan.targets == Array(plan.timesteps.dropFirst()) + [-1])
+            }
+        }
+        // σ(t) → t interpolates in log σ and inverts the schedule's own levels
+        for t in [0, 1, 17, 500, 998, 999] {
+            #expect(abs(DiffusionSampling.timestep(ofSigma: schedule.sigma(t), schedule: schedule) - Double(t)) < 1e-9)
+        }
+        let mid = exp(0.5 * (log(schedule.sigma(10)) + log(schedule.sigma(11))))
+        #expect(abs(DiffusionSampling.timestep(ofSigma: mid, schedule: schedule) - 10.5) < 1e-9)
+        // the default spacing of the SDE variant is Karras (DPM++ 2M SDE Karras); the others keep diffusers'
+        var options = SamplingOptions()
+        options.sampler = .dpmSolverSDE
+        #expect(options.resolvedSpacing == .karras)
+        options.sampler = .dpmSolver
+        #expect(options.resolvedSpacing == .linspace)
+    }
+
+    @Test func ddpmStepWithSkippedTimestepsIsDiffusers() {
+        // t = 2 → 0 on the tiny schedule: α′ = 0.504/0.9 = 0.56, β′ = 0.44;
+        // x̂₀ = 0.406686 (ε̂ = 0.3, x = 0.5); c0 = √0.9·0.44/0.496 = 0.841571, ct = √0.56·0.1/0.496 = 0.150874;
+        // σ² = 0.1/0.496·0.44 = 0.088710 → x = 0.342256 + 0.075437 + 0.297842 = 0.715535 with z = 1
+        var x: Float = 0.5, eps: Float = 0.3, z: Float = 1
+        DiffusionSampling.ddpmStep(.epsilon, output: &eps, sample: &x, from: Self.tiny.alphaBar(2), to: Self.tiny.alphaBar(0), noise: &z, count: 1, clip: false)
+        #expect(abs(x - 0.715535) < 3e-5)
     }
 
     /// With data made of one image x*, the ideal denoiser is known in closed form:
     /// ε̂(x_t, t) = (x_t − √ᾱ_t·x*)/√(1 − ᾱ_t). Every sampler must then end at x* exactly.
-    @Test(arguments: [SamplerKind.ddim, .ddpm, .dpmSolver])
-    func samplersRecoverTheOnlyImageWithAnIdealDenoiser(_ kind: SamplerKind) throws {
+    @Test(arguments: [(SamplerKind.ddim, TimestepSpacing?.none), (.ddpm, nil), (.dpmSolver, nil), (.dpmSolverSDE, nil),
+                      (.dpmSolver, .logSNR), (.ddim, .karras), (.ddpm, .karras)])
+    func samplersRecoverTheOnlyImageWithAnIdealDenoiser(_ kind: SamplerKind, _ spacing: TimestepSpacing?) throws {
         var config = DiffusionConfig(unet: UNetConfig(imageSize: 8, baseChannels: 4, channelMultipliers: [1], normGroups: 2))
         config.timesteps = 200
         config.dataRange = (0, 1)
@@ -129,15 +239,22 @@ import Glibc
         let target = (0..<64).map { Float($0 % 8) / 7 * 1.6 - 0.8 }   // x* in [−0.8, 0.8]
         var options = SamplingOptions()
         options.sampler = kind
+        options.spacing = spacing
         options.steps = 20
         options.batchSize = 3
         let out = [Float](repeating: 0, count: 5 * 64)
         var buffer = out
-        let schedule = model.schedule
-        _ = try buffer.withUnsafeMutableBufferPointer { b in
-            try model.runSampler(labels: [0, 0, 0, 0, 0], options: options, into: b.baseAddress!, progress: .silent) { x, t, _ in
+        let plan = try DiffusionSampling.plan(options, schedule: model.schedule)
+        // the ideal ε at the noise level each step runs from (the exact level of Karras and
+        // log-SNR spacing, which the timestep t only rounds): calls come step by step, batch by batch
+        var call = 0
+        try buffer.withUnsafeMutableBufferPointer { b in
+            try model.runSampler(labels: [0, 0, 0, 0, 0], options: options, plan: plan, into: b.baseAddress!, progress: .silent) { x, t, _ in
+                let alphaBar = plan.alphaBars[call % plan.timesteps.count]
+                #expect(t == plan.timesteps[call % plan.timesteps.count])
+                call += 1
                 let e = Tensor(uninitialized: x.shape)
-                let a = Float(schedule.alphaBar(t).squareRoot()), s = Float((1 - schedule.alphaBar(t)).squareRoot())
+                let a = Float(alphaBar.squareRoot()), s = Float((1 - alphaBar).squareRoot())
                 for i in 0..<x.count { e.data[i] = (x.data[i] - a * target[i % 64]) / s }
                 return e
             }

@@ -228,30 +228,83 @@ static PyObject *py_diffusion_fit(PyObject *self, PyObject *args) {
     return result;
 }
 
-/* sample(handle, labels [n] i64 or None, n, options_json, out f32 [n,c,h,w], callback); warnings and
-   figures are read afterwards with diffusion_result. */
+/* sample(handle, labels [n] i64 or None, n, options_json, out f32 [n,c,h,w], callback
+          [, initial_noise f32 [n,c,h,w] or None, step_noise f32 [steps,n,c,h,w] or None]);
+   warnings and figures are read afterwards with diffusion_result. */
 static PyObject *py_diffusion_sample(PyObject *self, PyObject *args) {
-    PyObject *cap, *yo, *oo, *callback, *result = NULL;
+    PyObject *cap, *yo, *oo, *callback, *io = Py_None, *so = Py_None, *result = NULL;
     long long n;
     const char *options;
-    if (!PyArg_ParseTuple(args, "OOLsOO", &cap, &yo, &n, &options, &oo, &callback)) return NULL;
+    if (!PyArg_ParseTuple(args, "OOLsOO|OO", &cap, &yo, &n, &options, &oo, &callback, &io, &so)) return NULL;
     ms_diffusion *m = unwrap_handle(cap, &DIFFUSION);
     if (!m) return NULL;
     buffers b = {0};
     Py_buffer *y = take(&b, yo, 'q', OPTIONAL, 1, "labels");
     Py_buffer *out = take(&b, oo, 'f', WRITE, -1, "out");
+    Py_buffer *initial = take(&b, io, 'f', OPTIONAL, -1, "noise");
+    Py_buffer *steps = take(&b, so, 'f', OPTIONAL, -1, "step_noise");
     if (!b.failed && check(&b, !y || y->shape[0] == n, "labels must hold n values")) {
         char err[ERR_LEN] = "";
         call_ctx ctx;
         ctx_begin(&ctx, callback);
         int32_t rc;
         Py_BEGIN_ALLOW_THREADS
-        rc = ms_diffusion_sample(m, y ? y->buf : NULL, n, options, out->buf, elements(out), &ctx.run, err, sizeof err);
+        rc = ms_diffusion_sample_from(m, y ? y->buf : NULL, n, options, initial ? initial->buf : NULL, elements(initial),
+                                      steps ? steps->buf : NULL, elements(steps), out->buf, elements(out), &ctx.run,
+                                      err, sizeof err);
         Py_END_ALLOW_THREADS
         result = finish(&ctx, rc, err);
     }
     release(&b);
     return result;
+}
+
+/* forward(handle, x f32 [n,c,h,w], t i64 [1 or n], labels i64 [n] or None, options_json, out f32 [n,c,h,w], callback) */
+static PyObject *py_diffusion_forward(PyObject *self, PyObject *args) {
+    PyObject *cap, *xo, *to, *yo, *oo, *callback, *result = NULL;
+    const char *options;
+    if (!PyArg_ParseTuple(args, "OOOOsOO", &cap, &xo, &to, &yo, &options, &oo, &callback)) return NULL;
+    ms_diffusion *m = unwrap_handle(cap, &DIFFUSION);
+    if (!m) return NULL;
+    buffers b = {0};
+    Py_buffer *x = take(&b, xo, 'f', READ, 4, "x_t");
+    Py_buffer *t = take(&b, to, 'q', READ, 1, "t");
+    Py_buffer *y = take(&b, yo, 'q', OPTIONAL, 1, "labels");
+    Py_buffer *out = take(&b, oo, 'f', WRITE, -1, "out");
+    if (!b.failed && check(&b, !y || y->shape[0] == x->shape[0], "labels must hold one value per image")) {
+        char err[ERR_LEN] = "";
+        call_ctx ctx;
+        ctx_begin(&ctx, callback);
+        int32_t rc;
+        Py_BEGIN_ALLOW_THREADS
+        rc = ms_diffusion_forward(m, x->buf, x->shape[0], x->shape[1], x->shape[2], x->shape[3], t->buf, t->shape[0],
+                                  y ? y->buf : NULL, options, out->buf, elements(out), &ctx.run, err, sizeof err);
+        Py_END_ALLOW_THREADS
+        result = finish(&ctx, rc, err);
+    }
+    release(&b);
+    return result;
+}
+
+/* timesteps(handle, options_json) -> JSON text {"timesteps", "targets", "spacing"} */
+typedef struct {
+    ms_diffusion *model;
+    const char *options;
+} timesteps_query;
+
+static int32_t timesteps_text(void *q, char *buf, size_t len, size_t *needed, char *err, size_t err_len) {
+    timesteps_query *query = q;
+    return ms_diffusion_timesteps(query->model, query->options, buf, len, needed, err, err_len);
+}
+
+static PyObject *py_diffusion_timesteps(PyObject *self, PyObject *args) {
+    PyObject *cap;
+    const char *options;
+    if (!PyArg_ParseTuple(args, "Os", &cap, &options)) return NULL;
+    ms_diffusion *m = unwrap_handle(cap, &DIFFUSION);
+    if (!m) return NULL;
+    timesteps_query query = {m, options};
+    return read_text(timesteps_text, &query);
 }
 
 PyMethodDef model_methods[] = {
@@ -273,5 +326,7 @@ PyMethodDef model_methods[] = {
     {"diffusion_save", py_diffusion_save, METH_VARARGS, NULL},
     {"diffusion_fit", py_diffusion_fit, METH_VARARGS, NULL},
     {"diffusion_sample", py_diffusion_sample, METH_VARARGS, NULL},
+    {"diffusion_forward", py_diffusion_forward, METH_VARARGS, NULL},
+    {"diffusion_timesteps", py_diffusion_timesteps, METH_VARARGS, NULL},
     {NULL, NULL, 0, NULL},
 };

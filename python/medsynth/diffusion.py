@@ -167,8 +167,10 @@ class DiffusionModel:
     def sample(self, n_per_class: Union[int, Mapping, None] = None, *, labels=None, n: Optional[int] = None,
                sampler: Optional[str] = None, steps: Optional[int] = None, eta: Optional[float] = None,
                guidance_scale: Optional[float] = None, seed: Optional[int] = None, batch_size: Optional[int] = None,
-               use_ema: Optional[bool] = None, clip: Optional[bool] = None, spacing: Optional[str] = None,
-               output: str = "auto", progress: bool = True, callback: Optional[Callable[[dict], object]] = None):
+               use_ema: Optional[bool] = None, clip: Optional[bool] = None, clamp_output: Optional[bool] = None,
+               spacing: Optional[str] = None, ddim_target: Optional[str] = None, noise=None, step_noise=None,
+               output: str = "auto", progress: bool = True, callback: Optional[Callable[[dict], object]] = None,
+               data_format: str = "auto"):
         """Generates labelled images. Returns ``(images, labels)``.
 
         Ask with ``n_per_class`` (a number, or a dict {class: count}), or explicit ``labels``, or
@@ -176,6 +178,13 @@ class DiffusionModel:
         training data's range and dtype (``output="auto"``), or as float32 (``"float"``), uint8 or
         uint16. The same seed gives the same images bit for bit at the same batch size, and up to
         float rounding at another.
+
+        ``noise`` is the initial x_T of every image in the model's space (unit normal, as diffusers'
+        ``latents=``): (n, H, W), (n, H, W, C) or (n, C, H, W) float. ``step_noise`` is the z of
+        every step, (steps, n, ...) with ``steps = len(self.timesteps(...))``, read by the steps
+        that add noise (DDPM at t > 0, DDIM with eta > 0); without it they draw from ``seed``.
+        With the same weights, x_T and z, another implementation of the same sampler (diffusers'
+        schedulers with the same timesteps) gives the same images up to float rounding.
         """
         self._require_built()
         if sampler is not None and sampler not in SAMPLERS:
@@ -194,10 +203,21 @@ class DiffusionModel:
         c, size = config["in_channels"], config["image_size"]
         out = np.empty((count, c, size, size), dtype=np.float32)
         options = collect(sampler=sampler, steps=steps, eta=eta, guidance_scale=guidance_scale, seed=seed,
-                          batch_size=batch_size, use_ema=use_ema, clip=clip, spacing=spacing)
+                          batch_size=batch_size, use_ema=use_ema, clip=clip, clamp_output=clamp_output, spacing=spacing,
+                          ddim_target=ddim_target)
+        initial = None if noise is None else _model_space(noise, "noise", data_format)[0]
+        if initial is not None and initial.shape != out.shape:
+            raise ValueError(f"noise must hold {count} images of {c}x{size}x{size}, got {initial.shape} (as N, C, H, W)")
+        per_step = None
+        if step_noise is not None:
+            z = np.asarray(step_noise.detach().cpu().numpy() if hasattr(step_noise, "detach") else step_noise)
+            if z.ndim < 4:
+                raise ValueError(f"step_noise must be (steps, n, ...) images, got shape {z.shape}")
+            per_step = _model_space(z.reshape((-1,) + z.shape[2:]), "step_noise", data_format)[0].reshape(
+                (z.shape[0], z.shape[1], c, size, size))
         reporter = ProgressReporter(progress, f"sampling ({sampler or defaults('sampling')['sampler']})", callback)
         try:
-            _engine.diffusion_sample(self._handle, index, count, dumps(options), out, reporter)
+            _engine.diffusion_sample(self._handle, index, count, dumps(options), out, reporter, initial, per_step)
         finally:
             reporter.close()
         result = json.loads(_engine.diffusion_result(self._handle))
@@ -228,13 +248,99 @@ class DiffusionModel:
             raise ValueError("n_per_class must be at least 1")
         return np.repeat(self.classes_, per)
 
+    # ---- the raw forward and the timesteps -------------------------------------------------------
+
+    @documented("diffusion_forward")
+    def model_output(self, x_t, t, labels=None, guidance_scale: Optional[float] = None, *, output: Optional[str] = None,
+                     use_ema: Optional[bool] = None, batch_size: Optional[int] = None, data_format: str = "auto",
+                     progress: bool = False) -> np.ndarray:
+        """The network's output on ``x_t`` at timesteps ``t``: numpy in, numpy out.
+
+        x_t : noisy images in the model's [-1, 1] space, float, as (n, H, W), (n, H, W, C) or
+            (n, C, H, W) (PyTorch order); the result comes back in the same layout.
+        t : one timestep for every image or one per image, integers in [0, T).
+        labels : one class per image (the classes the model was fitted on) or one for all; None
+            gives the unconditional output (the null class of a class-conditional model), which with
+            the conditional one makes classifier-free guidance by hand.
+        guidance_scale : out_u + s (out_c - out_u) on the network's output (needs labels).
+        output : "model" (epsilon or v, as the model predicts: diffusers' ``unet(x_t, t).sample``),
+            "epsilon", "v" or "x0".
+        """
+        self._require_built()
+        if output is not None and output not in ("model", "epsilon", "v", "x0"):
+            raise ValueError(f"output must be 'model', 'epsilon', 'v' or 'x0', got {output!r}")
+        x, restore = _model_space(x_t, "x_t", data_format)
+        n = x.shape[0]
+        steps = np.asarray(t)
+        if steps.ndim > 1 or (steps.ndim == 1 and len(steps) not in (1, n)):
+            raise ValueError(f"t must be one timestep or one per image ({n}), got shape {steps.shape}")
+        if not (np.issubdtype(steps.dtype, np.integer) or (np.issubdtype(steps.dtype, np.floating)
+                                                            and np.all(np.isfinite(steps)) and np.all(steps == np.round(steps)))):
+            raise TypeError(f"t must hold integer timesteps, got {steps.dtype} values {steps.ravel()[:3]}")
+        steps = np.ascontiguousarray(steps.reshape(-1), dtype=np.int64)
+        index = None
+        if labels is not None:
+            if not self.conditional:
+                raise ValueError("this model is unconditional: it takes no labels")
+            values = np.asarray(labels)
+            values = np.repeat(values.reshape(1), n) if values.ndim == 0 else values
+            index = _encode(self.classes_, values, "labels")
+            if len(index) != n:
+                raise ValueError(f"labels has {len(index)} values for {n} images")
+        out = np.empty_like(x)
+        options = collect(output=output, guidance_scale=guidance_scale, use_ema=use_ema, batch_size=batch_size)
+        reporter = ProgressReporter(progress, "forward", None, unit="batch")
+        try:
+            _engine.diffusion_forward(self._handle, x, steps, index, dumps(options), out, reporter)
+        finally:
+            reporter.close()
+        return restore(out)
+
+    def predict_noise(self, x_t, t, labels=None, guidance_scale: Optional[float] = None, **kwargs) -> np.ndarray:
+        """The predicted noise epsilon for ``x_t`` at ``t`` (converted from v for a v-prediction
+        model); ``model_output(..., output="epsilon")``, which documents the arguments."""
+        return self.model_output(x_t, t, labels, guidance_scale, output="epsilon", **kwargs)
+
+    def timesteps(self, sampler: Optional[str] = None, steps: Optional[int] = None, spacing: Optional[str] = None,
+                  ddim_target: Optional[str] = None, with_targets: bool = False):
+        """The timesteps ``sample`` evaluates with these options, in order (as a diffusers
+        scheduler's ``timesteps`` after ``set_timesteps(steps)``); with ``with_targets`` also where
+        each step lands (-1: the clean image)."""
+        self._require_built()
+        options = collect(sampler=sampler, steps=steps, spacing=spacing, ddim_target=ddim_target)
+        plan = json.loads(_engine.diffusion_timesteps(self._handle, dumps(options)))
+        timesteps = np.array(plan["timesteps"], dtype=np.int64)
+        return (timesteps, np.array(plan["targets"], dtype=np.int64)) if with_targets else timesteps
+
+    def check_quality(self, X, y=None, n_per_class: int = 16, *, warn: bool = True, data_format: str = "auto",
+                      **sample_options) -> dict:
+        """The quality gate after training: samples ``n_per_class`` images per class (``n_per_class``
+        images for an unconditional model) with ``sample_options`` (the defaults otherwise) and
+        compares them with the training images X (and labels y) by ``medsynth.quality.check``,
+        which warns naming the statistic and the remedy. Returns its report."""
+        from . import quality as gate
+        sample_options.setdefault("progress", False)
+        if self.conditional:
+            images, labels = self.sample(n_per_class=n_per_class, **sample_options)
+        else:
+            images, labels = self.sample(n=n_per_class, **sample_options)
+        real = np.asarray(X.detach().cpu().numpy() if hasattr(X, "detach") else X)
+        floats = real.dtype.kind == "f"
+        return gate.check(to_nchw(real, data_format=data_format, name="X") if floats else real, images,
+                          None if labels is None else y, labels,
+                          data_range=self.config["data_range"] if floats else None, warn=warn)
+
     # ---- persistence --------------------------------------------------------------------------
 
-    def save(self, path) -> None:
-        """Writes weights (torch_ref.py's key names; EMA weights under ``ema.``) and configuration
-        as safetensors, atomically."""
+    @documented("diffusion_save")
+    def save(self, path, weights: Optional[str] = None) -> None:
+        """Writes the weights (torch_ref.py's key names) and the configuration (in the metadata) as
+        safetensors, atomically. ``weights="ema"`` writes the EMA weights under the plain names: a
+        PyTorch module of the same layout loads the file with ``load_state_dict(strict=True)``."""
         self._require_built()
-        _engine.diffusion_save(self._handle, os.fspath(path))
+        if weights is not None and weights not in ("both", "ema", "raw"):
+            raise ValueError(f"weights must be 'both', 'ema' or 'raw', got {weights!r}")
+        _engine.diffusion_save(self._handle, os.fspath(path), dumps(collect(weights=weights)))
 
     @classmethod
     def load(cls, path) -> "DiffusionModel":
@@ -254,6 +360,22 @@ class DiffusionModel:
         c = self.config
         return (f"DiffusionModel({c['image_size']}px, {c['in_channels']} channel(s), {c['num_classes']} classes, "
                 f"{c['state']['parameters']:,} parameters, {c['state']['trained_steps']} steps trained)")
+
+
+def _model_space(x, name: str, data_format: str):
+    """An array in the model's space (x_t, noise) as float32 NCHW, and the function that puts a
+    result of that shape back into the caller's layout."""
+    if hasattr(x, "detach") and hasattr(x, "numpy"):  # a torch tensor
+        x = x.detach().cpu().numpy()
+    x = np.asarray(x)
+    if not np.issubdtype(x.dtype, np.floating):
+        raise TypeError(f"{name} must hold floating-point values in the model's space, got dtype {x.dtype}")
+    nchw = to_nchw(x, data_format=data_format, name=name)
+    if x.ndim == 3:
+        return nchw, lambda a: a[:, 0]
+    if x.shape == nchw.shape:
+        return nchw, lambda a: a
+    return nchw, lambda a: np.ascontiguousarray(a.transpose(0, 2, 3, 1))
 
 
 def _encode(classes: np.ndarray, values: np.ndarray, name: str) -> np.ndarray:
@@ -300,7 +422,7 @@ def generate(data, n_per_class: Union[int, Mapping] = 1000, *, checkpoint: Optio
              out_dir: Optional[str] = None, model: Optional[dict] = None, train: Optional[dict] = None,
              sampler: Optional[str] = None, steps: Optional[int] = None, guidance_scale: Optional[float] = None,
              eta: Optional[float] = None, seed: Optional[int] = None, batch_size: Optional[int] = None,
-             progress: bool = True, data_format: str = "auto"):
+             progress: bool = True, data_format: str = "auto", quality: str = "warn", return_report: bool = False):
     """Turns a small labelled image set into a larger labelled synthetic set (the paper's recipe).
 
     data : (X, y) arrays, an ImageFolder path (root/<class>/<image>.png), or a dataset whose items
@@ -313,12 +435,23 @@ def generate(data, n_per_class: Union[int, Mapping] = 1000, *, checkpoint: Optio
     train : keyword arguments for ``DiffusionModel.fit`` (its defaults otherwise).
     sampler, steps, guidance_scale, eta, seed, batch_size : sampling (see ``DiffusionModel.sample``;
         None takes the engine's defaults).
-    Returns ``(images, labels)`` as numpy arrays.
+    quality : "warn" (default): compare the synthetic images with the real ones
+        (``medsynth.quality.check``: noise, intensity histogram, per-class mean and spread) and warn
+        naming the statistic and the remedy; "raise": raise RuntimeError instead; "off": skip
+        (also skipped when ``data`` is None and the model comes from ``checkpoint``).
+    return_report : also return the quality report (a dict; None when skipped).
+    Returns ``(images, labels)`` as numpy arrays, or ``(images, labels, report)``.
     """
+    if quality not in ("warn", "raise", "off"):
+        raise ValueError(f"quality must be 'warn', 'raise' or 'off', got {quality!r}")
+    x = y = None
+    if data is not None:
+        x, y = _as_labelled_arrays(data)
     if checkpoint is not None and Path(checkpoint).exists():
         diffusion = DiffusionModel.load(checkpoint)
     else:
-        x, y = _as_labelled_arrays(data)
+        if x is None:
+            raise ValueError("pass data to train on (no checkpoint to load)")
         diffusion = DiffusionModel(**(model or {}))
         options = {"progress": progress, "data_format": data_format}
         options.update(train or {})
@@ -329,9 +462,18 @@ def generate(data, n_per_class: Union[int, Mapping] = 1000, *, checkpoint: Optio
             diffusion.save(checkpoint)
     images, labels = diffusion.sample(n_per_class, sampler=sampler, steps=steps, guidance_scale=guidance_scale,
                                       eta=eta, seed=seed, batch_size=batch_size, progress=progress)
+    report = None
+    if quality != "off" and x is not None:
+        from . import quality as gate
+        real = np.asarray(x)
+        floats = real.dtype.kind == "f"
+        report = gate.check(to_nchw(real, data_format=data_format, name="data") if floats else real, images, y, labels,
+                            data_range=diffusion.config["data_range"] if floats else None, warn=quality == "warn")
+        if quality == "raise" and not report["ok"]:
+            raise RuntimeError("the synthetic images failed the quality check: " + "; ".join(report["warnings"]))
     if out_dir is not None:
         from .datasets import save_image_folder
         index = np.searchsorted(diffusion.classes_, labels)
         save_image_folder(out_dir, images, index, [str(c) for c in diffusion.classes_], bit_depth=16 if images.dtype == np.uint16 else 8,
                           prefix="synthetic")
-    return images, labels
+    return (images, labels, report) if return_report else (images, labels)

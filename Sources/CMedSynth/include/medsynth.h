@@ -70,7 +70,8 @@ void ms_memory_reset_peak(void);
    "superpixel_methods", and the option tables "quickshift", "slic" and "lime" (the explainer's),
    "phantom_domains" (name, classes, default_counts, channels and summary of each phantom domain),
    "topics" (every topic), and the defaults and documentation of each option set:
-   "classifier_config", "classifier_training", "diffusion_config", "diffusion_training", "sampling". */
+   "classifier_config", "classifier_training", "diffusion_config", "diffusion_training", "sampling",
+   "diffusion_forward", "diffusion_save". */
 int32_t ms_registry(const char *topic, char *buf, size_t buf_len, size_t *needed, char *err, size_t err_len);
 
 /* ---- classifiers ---- */
@@ -163,13 +164,36 @@ int32_t ms_diffusion_fit(ms_diffusion *model, const float *x, int64_t n, int64_t
                          const int64_t *labels, const char *options_json, const ms_run *run,
                          char *err, size_t err_len);
 /* Generates one image per label (labels may be NULL for an unconditional model, then n images)
-   into out [n, c, h, w] (float32, the training data's intensity range). options_json:
+   into out [n, c, h, w] (float32, the training data's intensity range). options_json (the
+   "sampling" registry topic documents each key and its default):
    {"sampler": "ddim" | "ddpm" | "dpm_solver++", "steps": 50, "eta": 0, "guidance_scale": 1.5,
-    "seed": 0, "batch_size": 32, "use_ema": true, "clip": true, "spacing": "linspace"}.
-   {"warnings": [...]} is read afterwards with ms_diffusion_result. */
+    "seed": 0, "batch_size": 32, "use_ema": true, "clip": true, "clamp_output": true,
+    "spacing": "linspace" | "leading" | "trailing", "ddim_target": "diffusers" | "scheduled"}.
+   {"warnings": [...], "timesteps": [...], "used_ema": ...} is read afterwards with ms_diffusion_result. */
 int32_t ms_diffusion_sample(ms_diffusion *model, const int64_t *labels, int64_t n, const char *options_json,
                             float *out, int64_t out_count, const ms_run *run, char *err, size_t err_len);
-/* options_json may be NULL. */
+/* ms_diffusion_sample from noise the caller supplies (each may be NULL: the seed's draws):
+   initial_noise [n, c, h, w] is x_T in the model's space (diffusers' `latents`, unit normal);
+   step_noise [steps, n, c, h, w] is the z of every step (read only by the steps that add noise:
+   DDPM at t > 0, DDIM with eta > 0); steps = the length of ms_diffusion_timesteps' list. */
+int32_t ms_diffusion_sample_from(ms_diffusion *model, const int64_t *labels, int64_t n, const char *options_json,
+                                 const float *initial_noise, int64_t initial_noise_count,
+                                 const float *step_noise, int64_t step_noise_count,
+                                 float *out, int64_t out_count, const ms_run *run, char *err, size_t err_len);
+/* The timesteps a sampling call with these options evaluates, and where each step lands (-1: the
+   clean image), as JSON {"timesteps": [...], "targets": [...], "spacing": "..."}; size-query. */
+int32_t ms_diffusion_timesteps(ms_diffusion *model, const char *options_json, char *buf, size_t buf_len,
+                               size_t *needed, char *err, size_t err_len);
+/* The raw forward: the network's output for x [n, c, h, w] (the model's [-1, 1] space) at
+   timesteps [timesteps_count] (1: one for every image, or n; each in [0, T)) with labels [n]
+   (class indices; NULL: unconditional, the null class of a conditional model) into out
+   [n, c, h, w]. options_json ("diffusion_forward" registry topic): {"output": "model" |
+   "epsilon" | "v" | "x0", "guidance_scale": 1, "use_ema": true, "batch_size": 32}. */
+int32_t ms_diffusion_forward(ms_diffusion *model, const float *x, int64_t n, int64_t c, int64_t h, int64_t w,
+                             const int64_t *timesteps, int64_t timesteps_count, const int64_t *labels,
+                             const char *options_json, float *out, int64_t out_count, const ms_run *run,
+                             char *err, size_t err_len);
+/* options_json ("diffusion_save" registry topic) may be NULL: {"weights": "both" | "ema" | "raw"}. */
 int32_t ms_diffusion_save(ms_diffusion *model, const char *path, const char *options_json,
                           char *err, size_t err_len);
 int32_t ms_diffusion_load(const char *path, ms_diffusion **out, char *err, size_t err_len);

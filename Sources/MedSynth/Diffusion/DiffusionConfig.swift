@@ -145,8 +145,8 @@ public struct DiffusionTrainingOptions: Configurable {
 
 public struct SamplingOptions: Configurable {
     public var sampler: SamplerKind = .ddim
-    /// Model evaluations for DDIM and DPM-Solver++ (DDPM always takes T).
-    public var steps = 50
+    /// Model evaluations per image; nil: every timestep (T) for DDPM, `fastSteps` for the others.
+    public var steps: Int? = nil
     /// DDIM's η: 0 is deterministic, 1 matches DDPM's variance.
     public var eta: Double = 0
     /// Classifier-free guidance scale s: ε̂ = ε_u + s·(ε_c − ε_u). 1 is plain conditional sampling
@@ -156,29 +156,71 @@ public struct SamplingOptions: Configurable {
     public var seed: UInt64 = 0
     public var batchSize = 32
     public var useEMA = true
+    /// Clip x̂₀ to [−1, 1] inside every step (diffusers' clip_sample).
     public var clip = true
-    public var spacing: TimestepSpacing = .linspace
+    /// Clamp the final images to the data range (diffusers' pipelines clamp to [0, 1]).
+    public var clampOutput = true
+    /// nil: the spacing diffusers' scheduler for the sampler defaults to.
+    public var spacing: TimestepSpacing? = nil
+    public var ddimTarget: DDIMTarget = .diffusers
+
+    /// Steps of DDIM and DPM-Solver++ when `steps` is not set.
+    static let fastSteps = 50
 
     public init() {}
+
+    /// The model evaluations per image these options ask for over `total` timesteps.
+    public func resolvedSteps(total: Int) -> Int { steps ?? (sampler == .ddpm ? total : Self.fastSteps) }
+
+    /// The spacing in force: as set, or diffusers' default for the sampler's scheduler
+    /// (DDPMScheduler and DDIMScheduler: "leading"; DPMSolverMultistepScheduler: "linspace"),
+    /// except for the SDE variant, which defaults to Karras spacing: the pairing known as
+    /// "DPM++ 2M SDE Karras" (diffusers: use_karras_sigmas=True, algorithm_type="sde-dpmsolver++"),
+    /// whose last evaluations near t = 0 restore fine texture that linspace's last step (from
+    /// t ≈ T/n) smooths away.
+    public var resolvedSpacing: TimestepSpacing {
+        spacing ?? (sampler == .dpmSolverSDE ? .karras : sampler.isDPMSolver ? .linspace : .leading)
+    }
 
     public static let name = "sampling"
 
     public static let options: [Option<SamplingOptions>] = [
-        .choice("sampler", \.sampler, "'ddim' (Song et al. 2021), 'ddpm' (Ho et al. 2020, T steps) or 'dpm_solver++' (Lu et al. 2022, 2M)."),
-        .int("steps", \.steps, "Model evaluations of DDIM and DPM-Solver++ (DDPM always takes T)."),
+        .choice("sampler", \.sampler, "'ddim' (Song et al. 2021), 'ddpm' (Ho et al. 2020, ancestral) or 'dpm_solver++' (Lu et al. 2022, 2M) or 'dpm_solver++_sde' (its SDE variant, diffusers' sde-dpmsolver++)."),
+        .int("steps", \.steps, "Model evaluations per image (with guidance each evaluates the network twice, as one batch).").shown("T (every timestep) for ddpm, \(fastSteps) otherwise"),
         .double("eta", \.eta, "DDIM's eta: 0 deterministic, 1 DDPM's variance."),
         .float("guidance_scale", \.guidanceScale, "Classifier-free guidance scale s (eps_u + s (eps_c - eps_u)); 1 disables guidance. Ho & Salimans' best FID was near 1.3."),
         .seed("seed", \.seed, "Seeds each image's noise: the same seed gives the same images."),
         .int("batch_size", \.batchSize, "Images denoised together."),
         .bool("use_ema", \.useEMA, "Sample with the EMA weights when the model has them."),
-        .bool("clip", \.clip, "Clip the predicted clean image to [-1, 1] at every step."),
-        .choice("spacing", \.spacing, "How the steps are spread over the T timesteps: 'linspace', 'leading' or 'trailing'."),
+        .bool("clip", \.clip, "Clip the predicted clean image x0 to [-1, 1] inside every step (diffusers' clip_sample; DDIM then re-derives eps from the clipped x0, as diffusers' use_clipped_model_output=True). False: no clipping inside the sampler."),
+        .bool("clamp_output", \.clampOutput, "Clamp the final images to the training data's range, as diffusers' pipelines clamp to [0, 1]. False returns the sampler's last x mapped linearly from [-1, 1] to the data range, unclamped (to compare with another implementation)."),
+        .choice("spacing", \.spacing, "How the steps are placed, by diffusers' rules: among the T timesteps as the sampler's scheduler places them ('linspace', 'leading' or 'trailing'), or by noise level from sigma(T-1) to sigma(0) ('karras': Karras et al. 2022, rho = 7, diffusers' use_karras_sigmas; 'log_snr': uniform in log-SNR, Lu et al. 2022, diffusers' use_lu_lambdas), where the network sees the nearest timestep and the step uses the exact noise level (DDIM then steps to the next level).").shown("diffusers' default for the sampler: 'leading' for ddpm and ddim, 'linspace' for dpm_solver++; 'karras' for dpm_solver++_sde (DPM++ 2M SDE Karras)"),
+        .choice("ddim_target", \.ddimTarget, "Where a DDIM step from t lands: 'diffusers' (t - T//steps, as DDIMScheduler) or 'scheduled' (the next timestep evaluated, the clean image after the last). They differ only with linspace or trailing spacing, where diffusers' rule starts each step a little away from where the last one ended; 'scheduled' is the consistent discretisation of the DDIM ODE."),
     ]
 
     public func validate() throws {
-        try require(steps >= 1 && steps <= 100_000, "steps must be between 1 and 100000")
+        if let steps { try require(steps >= 1 && steps <= 100_000, "steps must be between 1 and 100000") }
         try require(eta.isFinite && eta >= 0 && eta <= 1, "eta must be in [0, 1]")
         try require(guidanceScale.isFinite && guidanceScale >= 0 && guidanceScale <= 100, "guidance_scale must be between 0 and 100")
         try require(batchSize >= 1 && batchSize <= 4096, "batch_size must be between 1 and 4096")
     }
+}
+
+/// Which weights a saved diffusion model holds.
+public enum SavedWeights: String, CaseIterable {
+    case both, ema, raw
+}
+
+public struct DiffusionSaveOptions: Configurable {
+    public var weights: SavedWeights = .both
+
+    public init() {}
+
+    public static let name = "diffusion save"
+
+    public static let options: [Option<DiffusionSaveOptions>] = [
+        .choice("weights", \.weights, "'both' (the raw weights under the plain names and the EMA weights under 'ema.': everything to sample or train on), 'ema' (the EMA weights under the plain names: a module of the same layout loads the file with strict=True, and medsynth loads it as a model whose weights are the EMA weights) or 'raw' (the raw weights alone)."),
+    ]
+
+    public func validate() throws {}
 }

@@ -79,12 +79,32 @@ public final class DiffusionModel {
          ("config", config.json.serialized), ("state", stateJSON.serialized)]
     }
 
-    /// Weights (torch_ref's key names; EMA weights under `ema.`), configuration in the metadata.
-    public func save(to path: String) throws {
-        var entries = unet.stateEntries()
-        if let ema { entries += TrainerCheckpoint.emaEntries(ema, of: unet) }
-        try SafetensorsFile(metadata: metadata(), entries: entries).write(to: path)
+    /// Writes the weights (torch_ref's key names) as `options.weights` asks — both sets (EMA under
+    /// `ema.`), the EMA weights under the plain names (a file a module of the same layout loads
+    /// with strict=True), or the raw weights alone — with the configuration in the metadata.
+    public func save(to path: String, options: DiffusionSaveOptions = DiffusionSaveOptions()) throws {
+        try options.validate()
+        var entries: [SafetensorsEntry]
+        switch options.weights {
+        case .both:
+            entries = unet.stateEntries()
+            if let ema { entries += TrainerCheckpoint.emaEntries(ema, of: unet) }
+        case .raw:
+            entries = unet.stateEntries()
+        case .ema:
+            guard let ema else {
+                throw MedSynthError.invalidArgument("this model has no EMA weights (trained with ema_decay=0 or loaded without them); "
+                    + "save with weights='raw'")
+            }
+            ema.swap()
+            defer { ema.swap() }
+            entries = unet.stateEntries()
+        }
+        try SafetensorsFile(metadata: metadata() + [(Self.weightsKey, options.weights.rawValue)], entries: entries).write(to: path)
     }
+
+    /// Metadata key naming which weights a saved file holds ("both" when absent).
+    static let weightsKey = "medsynth_weights"
 
     /// The configuration and state a checkpoint describes (also from files of medsynth 0.1.0, whose
     /// configuration held the state).
@@ -118,8 +138,13 @@ public final class DiffusionModel {
         } catch MedSynthError.invalidArgument(let m) {
             throw MedSynthError.io("'\(path)': \(m)")
         }
-        // a model saved with an EMA must bring all of it: a partial set would sample differently
-        if saved.emaDecay > 0 || file.entries.contains(where: { $0.name.hasPrefix("ema.") }) {
+        // a model saved with its EMA must bring all of it: a partial set would sample differently;
+        // a file of one set ("ema" or "raw") holds it under the plain names and no EMA
+        let weights = file.metadata(weightsKey) ?? SavedWeights.both.rawValue
+        guard let held = SavedWeights(rawValue: weights) else {
+            throw MedSynthError.io("'\(path)': unknown \(weightsKey) '\(weights)' in its metadata")
+        }
+        if held == .both && (saved.emaDecay > 0 || file.entries.contains(where: { $0.name.hasPrefix("ema.") })) {
             let average = ExponentialMovingAverage(model.unet.parameters, decay: saved.emaDecay > 0 ? saved.emaDecay : 0.999)
             try TrainerCheckpoint.loadEMA(average, of: model.unet, from: file, path: path)
             average.updates = saved.emaUpdates

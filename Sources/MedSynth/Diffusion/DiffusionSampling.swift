@@ -1,30 +1,42 @@
 // Sampling: batched reverse diffusion with DDPM, DDIM or DPM-Solver++(2M), classifier-free
-// guidance, EMA weights by default, per-image seeded noise.
+// guidance, EMA weights by default, per-image seeded noise or noise the caller supplies (the
+// initial x_T, as diffusers' `latents=`, and the noise of every stochastic step).
 
 import MedSynthCore
 
 import Glibc
 
+/// Noise the caller supplies instead of the seeded draws: `initial` holds x_T of every image
+/// [n, C, H, W]; `steps` the z of every step [steps, n, C, H, W] (read only by steps that add noise).
+public struct SuppliedNoise {
+    public var initial: UnsafePointer<Float>?
+    public var steps: UnsafePointer<Float>?
+    public init(initial: UnsafePointer<Float>? = nil, steps: UnsafePointer<Float>? = nil) {
+        self.initial = initial
+        self.steps = steps
+    }
+}
+
 extension DiffusionModel {
     /// Generates `count` images: one per label for a class-conditional model (`labels` holds
     /// `count` class indices), `count` unconditional images otherwise (`labels` must be nil).
-    public func sample(labels: [Int]?, count: Int, options: SamplingOptions, into out: UnsafeMutablePointer<Float>,
-                       progress: Progress = .silent) throws -> JSON {
+    public func sample(labels: [Int]?, count: Int, options: SamplingOptions, noise: SuppliedNoise = SuppliedNoise(),
+                       into out: UnsafeMutablePointer<Float>, progress: Progress = .silent) throws -> JSON {
         if isConditional {
             guard let labels else { throw MedSynthError.invalidArgument("a class-conditional model needs one label per image") }
             try require(labels.count == count, "\(labels.count) labels for \(count) images")
-            return try sample(labels: labels, options: options, into: out, progress: progress)
+            return try sample(labels: labels, options: options, noise: noise, into: out, progress: progress)
         }
         try require(labels == nil, "this model is unconditional: it takes no labels")
-        return try sample(labels: [Int](repeating: 0, count: count), options: options, into: out, progress: progress)
+        return try sample(labels: [Int](repeating: 0, count: count), options: options, noise: noise, into: out, progress: progress)
     }
 
     /// Generates one image per entry of `labels` (class indices; ignored for an unconditional
     /// model) into `out` [n, C, H, W], in the training data's intensity range. Returns JSON with
-    /// any warnings ({"warnings": [...]}).
+    /// any warnings ({"warnings": [...]}), the timesteps and whether the EMA weights were used.
     @discardableResult
-    public func sample(labels: [Int], options: SamplingOptions, into out: UnsafeMutablePointer<Float>,
-                       progress: Progress = .silent) throws -> JSON {
+    public func sample(labels: [Int], options: SamplingOptions, noise: SuppliedNoise = SuppliedNoise(),
+                       into out: UnsafeMutablePointer<Float>, progress: Progress = .silent) throws -> JSON {
         try options.validate()
         let n = labels.count
         try require(n >= 1, "ask for at least one image")
@@ -33,6 +45,9 @@ extension DiffusionModel {
                 throw MedSynthError.invalidArgument("label \(l) at index \(i) is outside [0, \(config.unet.numClasses))")
             }
         }
+        let plan = try DiffusionSampling.plan(options, schedule: schedule)
+        if let initial = noise.initial { try requireFinite(initial, n * valuesPerImage, "the initial noise") }
+        if let steps = noise.steps { try requireFinite(steps, plan.timesteps.count * n * valuesPerImage, "the step noise") }
         var warnings: [JSON] = []
         if trainedSteps == 0 {
             warnings.append(.string("this model has not been trained: its samples are noise"))
@@ -48,23 +63,22 @@ extension DiffusionModel {
         if useEMA { ema?.swap() }
         defer { if useEMA { ema?.swap() } }
         unet.eval()
-        let timestepCount = try withoutGrad {
-            try runSampler(labels: labels, options: options, into: out, progress: progress) { x, t, batchLabels in
-                try modelOutput(x, t: t, labels: batchLabels, guided: guided, scale: options.guidanceScale)
+        try withoutGrad {
+            try runSampler(labels: labels, options: options, plan: plan, noise: noise, into: out, progress: progress) { x, t, batchLabels in
+                try modelOutput(x, timesteps: [Float](repeating: Float(t), count: x.shape[0]), labels: batchLabels,
+                                guided: guided, scale: options.guidanceScale)
             }
         }
-        return .object([("warnings", .array(warnings)), ("timesteps", .number(Double(timestepCount))),
+        return .object([("warnings", .array(warnings)), ("timesteps", .array(plan.timesteps.map { .number(Double($0)) })),
                         ("used_ema", .bool(useEMA))])
     }
 
     /// The reverse process for every requested image, batch by batch, with `denoiser(x, t, labels)`
-    /// giving the network's (guided) output. Writes images in the data's range; returns the number
-    /// of model evaluations per batch.
-    package func runSampler(labels: [Int], options: SamplingOptions, into out: UnsafeMutablePointer<Float>, progress: Progress,
-                    denoiser: (Tensor, Int, [Int]) throws -> Tensor) throws -> Int {
-        let n = labels.count
-        let timesteps = DiffusionSampling.timesteps(count: options.steps, of: config.timesteps, spacing: options.spacing,
-                                                    sampler: options.sampler)
+    /// giving the network's (guided) output. Writes images in the data's range.
+    package func runSampler(labels: [Int], options: SamplingOptions, plan: SamplingPlan, noise supplied: SuppliedNoise = SuppliedNoise(),
+                            into out: UnsafeMutablePointer<Float>, progress: Progress,
+                            denoiser: (Tensor, Int, [Int]) throws -> Tensor) throws {
+        let n = labels.count, timesteps = plan.timesteps
         let count = valuesPerImage
         let batches = (n + options.batchSize - 1) / options.batchSize
         let totalUnits = batches * timesteps.count
@@ -73,43 +87,59 @@ extension DiffusionModel {
             let lo = batch * options.batchSize, hi = min(n, lo + options.batchSize), b = hi - lo
             let generators = (lo..<hi).map { RandomGenerator(seed: options.seed, stream: .sample, index: $0) }
             let x = Tensor(uninitialized: [b, config.unet.inChannels, config.unet.imageSize, config.unet.imageSize])
+            // the seeded draw of x_T happens even when x_T is supplied, so that the step noise of a
+            // stochastic sampler stays the seed's
             for (j, g) in generators.enumerated() { g.fillNormal(x.data + j * count, count) }
+            if let initial = supplied.initial { x.data.update(from: initial + lo * count, count: b * count) }
             let batchLabels = Array(labels[lo..<hi])
             let noise = Tensor(uninitialized: x.shape)
+            /// z for step k: the caller's, or each image's generator
+            func drawNoise(_ k: Int) {
+                if let steps = supplied.steps {
+                    noise.data.update(from: steps + (k * n + lo) * count, count: b * count)
+                } else {
+                    for (j, g) in generators.enumerated() { g.fillNormal(noise.data + j * count, count) }
+                }
+            }
             let x0 = Tensor(uninitialized: x.shape), previousX0 = Tensor(uninitialized: x.shape)
-            var previousT: Int? = nil
+            var previousAlphaBar: Double? = nil
 
             for (k, t) in timesteps.enumerated() {
                 let output = try denoiser(x, t, batchLabels)
-                let next = k + 1 < timesteps.count ? timesteps[k + 1] : -1
+                let from = plan.alphaBars[k], to = plan.targetAlphaBars[k]
                 switch options.sampler {
                 case .ddpm:
-                    if t > 0 { for (j, g) in generators.enumerated() { g.fillNormal(noise.data + j * count, count) } }
-                    DiffusionSampling.ddpmStep(schedule, config.prediction, output: output.data, sample: x.data, t: t,
+                    if to < 1 { drawNoise(k) }
+                    DiffusionSampling.ddpmStep(config.prediction, output: output.data, sample: x.data, from: from, to: to,
                                                noise: noise.data, count: b * count, clip: options.clip)
                 case .ddim:
-                    if options.eta > 0 { for (j, g) in generators.enumerated() { g.fillNormal(noise.data + j * count, count) } }
-                    DiffusionSampling.ddimStep(schedule, config.prediction, output: output.data, sample: x.data, t: t,
-                                               next: next, eta: options.eta, noise: options.eta > 0 ? noise.data : nil,
+                    if options.eta > 0 { drawNoise(k) }
+                    DiffusionSampling.ddimStep(config.prediction, output: output.data, sample: x.data, from: from, to: to,
+                                               eta: options.eta, noise: options.eta > 0 ? noise.data : nil,
                                                count: b * count, clip: options.clip)
-                case .dpmSolver:
-                    DiffusionSampling.dpmSolverStep(schedule, config.prediction, output: output.data, sample: x.data, t: t,
-                                                    next: next, previousX0: previousT == nil ? nil : UnsafePointer(previousX0.data),
-                                                    previousT: previousT, x0: x0.data, count: b * count, clip: options.clip)
+                case .dpmSolver, .dpmSolverSDE:
+                    let stochastic = options.sampler == .dpmSolverSDE
+                    if stochastic { drawNoise(k) }
+                    DiffusionSampling.dpmSolverStep(config.prediction, output: output.data, sample: x.data, from: from, to: to,
+                                                    previousX0: previousAlphaBar == nil ? nil : UnsafePointer(previousX0.data),
+                                                    previousAlphaBar: previousAlphaBar, x0: x0.data, count: b * count,
+                                                    clip: options.clip, noise: stochastic ? UnsafePointer(noise.data) : nil)
                     previousX0.data.update(from: x0.data, count: b * count)
-                    previousT = t
+                    previousAlphaBar = from
                 }
                 try progress.report(batch * timesteps.count + k + 1, totalUnits, .object([
                     ("phase", .string("sample")), ("batch", .number(Double(batch + 1))), ("batches", .number(Double(batches))),
                     ("t", .number(Double(t))),
                 ]))
             }
-            // [−1, 1] → the data's range
+            // [−1, 1] → the data's range, then (clamp_output) clamped to it
             let dst = out + lo * count
             let half = (high - low) / 2
-            for i in 0..<(b * count) { dst[i] = (min(1, max(-1, x.data[i])) + 1) * half + low }
+            for i in 0..<(b * count) { dst[i] = (x.data[i] + 1) * half + low }
+            if options.clampOutput {
+                for i in 0..<(b * count) { dst[i] = min(high, max(low, dst[i])) }
+            }
         }
-        return timesteps.count
     }
 
     /// Measures (once) what one image costs in a model evaluation and checks a batch fits.
@@ -126,18 +156,20 @@ extension DiffusionModel {
                                what: "sampling \(u.imageSize)x\(u.imageSize) images in batches of \(batchSize)")
     }
 
-    /// The network's output at timestep t, with classifier-free guidance ε_u + s·(ε_c − ε_u) when
-    /// `guided` (the conditional and unconditional halves run as one batch).
-    package func modelOutput(_ x: Tensor, t: Int, labels: [Int], guided: Bool, scale: Float) throws -> Tensor {
+    /// The network's output at per-image timesteps, with classifier-free guidance
+    /// ε_u + s·(ε_c − ε_u) when `guided` (the conditional and unconditional halves run as one
+    /// batch). `labels` nil on a conditional model asks for the unconditional (null-class) output.
+    package func modelOutput(_ x: Tensor, timesteps: [Float], labels: [Int]?, guided: Bool, scale: Float) throws -> Tensor {
         let b = x.shape[0]
         guard isConditional else {
-            return try unet.forward(x, timesteps: [Float](repeating: Float(t), count: b), labels: nil)
+            return try unet.forward(x, timesteps: timesteps, labels: nil)
         }
+        let labels = labels ?? [Int](repeating: nullClass, count: b)
         guard guided else {
-            return try unet.forward(x, timesteps: [Float](repeating: Float(t), count: b), labels: labels)
+            return try unet.forward(x, timesteps: timesteps, labels: labels)
         }
         let doubled = try concat([x, x], dim: 0)
-        let output = try unet.forward(doubled, timesteps: [Float](repeating: Float(t), count: 2 * b),
+        let output = try unet.forward(doubled, timesteps: timesteps + timesteps,
                                       labels: labels + [Int](repeating: nullClass, count: b))
         let guidedOut = Tensor(uninitialized: x.shape)
         let half = x.count

@@ -58,6 +58,9 @@ public struct NoiseSchedule {
     /// Signal-to-noise ratio ᾱ/(1−ᾱ).
     public func snr(_ t: Int) -> Double { alphaBars[t] / (1 - alphaBars[t]) }
 
+    /// The noise level σ = √((1−ᾱ)/ᾱ) of timestep t (x_t/√ᾱ = x₀ + σ·ε; diffusers' `sigmas`).
+    public func sigma(_ t: Int) -> Double { ((1 - alphaBars[t]) / alphaBars[t]).squareRoot() }
+
     /// x_t = √ᾱ_t · x_0 + √(1 − ᾱ_t) · ε for one image of `count` values.
     public func addNoise(x0: UnsafePointer<Float>, noise: UnsafePointer<Float>, t: Int,
                          into out: UnsafeMutablePointer<Float>, count: Int) {
@@ -87,7 +90,14 @@ public struct NoiseSchedule {
     /// (x̂₀, ε̂) from the network's output at timestep t for the current sample x_t (elementwise).
     @inline(__always)
     package func decompose(_ prediction: PredictionType, output: Float, sample: Float, t: Int) -> (x0: Float, eps: Float) {
-        let a = alphaBars[t].squareRoot(), s = (1 - alphaBars[t]).squareRoot()
+        Self.decompose(prediction, output: output, sample: sample, alphaBar: alphaBars[t])
+    }
+
+    /// (x̂₀, ε̂) from the network's output for a sample x at noise level ᾱ (elementwise):
+    /// ε: x̂₀ = (x − √(1−ᾱ)·ε̂)/√ᾱ; v: x̂₀ = √ᾱ·x − √(1−ᾱ)·v̂, ε̂ = √(1−ᾱ)·x + √ᾱ·v̂.
+    @inline(__always)
+    package static func decompose(_ prediction: PredictionType, output: Float, sample: Float, alphaBar: Double) -> (x0: Float, eps: Float) {
+        let a = alphaBar.squareRoot(), s = (1 - alphaBar).squareRoot()
         switch prediction {
         case .epsilon:
             return (Float((Double(sample) - s * Double(output)) / a), output)

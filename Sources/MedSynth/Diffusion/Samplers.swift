@@ -1,7 +1,7 @@
 // Reverse-process updates of the three samplers, as pure functions over buffers, so each can be
 // checked against values computed by hand.
 //
-//   DDPM ancestral (Ho et al. 2020, eq. 6-7), t → t−1:
+//   DDPM ancestral (Ho et al. 2020, eq. 6-7), t → t−1 (or to an earlier t′ with α_t = ᾱ_t/ᾱ_{t′}):
 //     μ = √ᾱ_{t−1}·β_t/(1−ᾱ_t) · x̂₀ + √α_t·(1−ᾱ_{t−1})/(1−ᾱ_t) · x_t,   σ² = β̃_t = β_t(1−ᾱ_{t−1})/(1−ᾱ_t)
 //     ("fixed_small", no noise at t = 0)
 //   DDIM (Song et al. 2021, eq. 12), t → t′:
@@ -10,6 +10,7 @@
 //     α = √ᾱ, σ = √(1−ᾱ), λ = log(α/σ), h = λ_t − λ_s, r = h_prev/h:
 //     D = (1 + 1/(2r))·x̂₀(s) − 1/(2r)·x̂₀(prev)   (D = x̂₀(s) at the first and the final step)
 //     x_t = (σ_t/σ_s)·x_s − α_t·(e^{−h} − 1)·D
+//     SDE variant: x_t = (σ_t/σ_s)·e^{−h}·x_s + α_t·(1 − e^{−2h})·D + σ_t·√(1 − e^{−2h})·z
 // x̂₀ is clipped to [−1, 1] when `clip` is set (pixel-space models; MONAI's clip_sample); DDIM then
 // re-derives ε̂ from the clipped x̂₀.
 
@@ -20,64 +21,38 @@ import Glibc
 public enum SamplerKind: String, CaseIterable {
     case ddpm, ddim
     case dpmSolver = "dpm_solver++"
-}
+    /// DPM-Solver++(2M) SDE (Lu et al. 2022; diffusers' algorithm_type="sde-dpmsolver++"): the same
+    /// steps with part of the noise replaced by fresh noise at each step
+    case dpmSolverSDE = "dpm_solver++_sde"
 
-/// How a few sampling steps are spread over the T training timesteps.
-public enum TimestepSpacing: String, CaseIterable {
-    /// evenly from T−1 down to 0 (torch_ref.py's DDIM: linspace(T−1, 0, n), truncated)
-    case linspace
-    /// k·⌊T/n⌋ for k = n−1 … 0 (diffusers DDIM's default "leading")
-    case leading
-    /// round(T − k·T/n) − 1 for k = 0 … n−1, always starting at T−1 (Lin et al. 2024, "Common
-    /// Diffusion Noise Schedules and Sample Steps are Flawed")
-    case trailing
+    /// DPMSolverMultistepScheduler's samplers (its timesteps and its final step to the clean image).
+    var isDPMSolver: Bool { self == .dpmSolver || self == .dpmSolverSDE }
 }
 
 public enum DiffusionSampling {
-    /// Descending timesteps for `steps` model evaluations. DPM-Solver++ ends on a step to the clean
-    /// image, so for it linspace spacing leaves out t = 0 (diffusers' convention).
-    public static func timesteps(count steps: Int, of total: Int, spacing: TimestepSpacing, sampler: SamplerKind) -> [Int] {
-        if sampler == .ddpm { return Array((0..<total).reversed()) }
-        let n = max(1, min(steps, total))
-        switch spacing {
-        case .linspace:
-            if sampler == .dpmSolver {
-                // round(linspace(T−1, 0, n+1))[:-1]
-                return (0..<n).map { Int((Double(total - 1) * (1 - Double($0) / Double(n))).rounded()) }
-            }
-            if n == 1 { return [total - 1] }
-            return (0..<n).map { Int(Double(total - 1) - Double($0) * Double(total - 1) / Double(n - 1)) }
-        case .leading:
-            let ratio = total / n
-            return (0..<n).reversed().map { $0 * ratio }
-        case .trailing:
-            let ratio = Double(total) / Double(n)
-            return (0..<n).map { max(0, Int((Double(total) - Double($0) * ratio).rounded()) - 1) }
-        }
-    }
-
     @inline(__always)
     package static func clipped(_ v: Float, _ clip: Bool) -> Float { clip ? min(1, max(-1, v)) : v }
 
-    /// One DDPM ancestral step t → t−1. `noise` is z ~ N(0, I) (unused at t = 0).
-    public static func ddpmStep(_ s: NoiseSchedule, _ prediction: PredictionType, output: UnsafePointer<Float>,
-                                sample: UnsafeMutablePointer<Float>, t: Int, noise: UnsafePointer<Float>,
-                                count: Int, clip: Bool) {
-        let abT = s.alphaBar(t), abPrev = s.alphaBar(t - 1), beta = s.betas[t]
+    /// One DDPM ancestral step from noise level ᾱ_t to ᾱ_prev (t − 1 with all T steps; 1 is the
+    /// clean image), as diffusers' DDPMScheduler.step with "fixed_small" variance: with
+    /// α′ = ᾱ_t/ᾱ_prev, β′ = 1 − α′,
+    ///   x = √ᾱ_prev·β′/(1−ᾱ_t)·x̂₀ + √α′·(1−ᾱ_prev)/(1−ᾱ_t)·x_t + σz,  σ² = (1−ᾱ_prev)/(1−ᾱ_t)·β′
+    /// (no noise on the step to the clean image). `noise` is z ~ N(0, I) (unused then).
+    public static func ddpmStep(_ prediction: PredictionType, output: UnsafePointer<Float>, sample: UnsafeMutablePointer<Float>,
+                                from abT: Double, to abPrev: Double, noise: UnsafePointer<Float>, count: Int, clip: Bool) {
+        let alpha = abT / abPrev, beta = 1 - alpha
         let c0 = Float(abPrev.squareRoot() * beta / (1 - abT))
-        let ct = Float((1 - beta).squareRoot() * (1 - abPrev) / (1 - abT))
-        let sigma = t > 0 ? Float((beta * (1 - abPrev) / (1 - abT)).squareRoot()) : 0
+        let ct = Float(alpha.squareRoot() * (1 - abPrev) / (1 - abT))
+        let sigma = abPrev < 1 ? Float(max((1 - abPrev) / (1 - abT) * beta, 1e-20).squareRoot()) : 0
         for i in 0..<count {
-            let x0 = clipped(s.decompose(prediction, output: output[i], sample: sample[i], t: t).x0, clip)
-            sample[i] = c0 * x0 + ct * sample[i] + sigma * noise[i]
+            let x0 = clipped(NoiseSchedule.decompose(prediction, output: output[i], sample: sample[i], alphaBar: abT).x0, clip)
+            sample[i] = c0 * x0 + ct * sample[i] + (sigma > 0 ? sigma * noise[i] : 0)
         }
     }
 
-    /// One DDIM step t → next (next = −1 is the clean image). `noise` may be nil when eta = 0.
-    public static func ddimStep(_ s: NoiseSchedule, _ prediction: PredictionType, output: UnsafePointer<Float>,
-                                sample: UnsafeMutablePointer<Float>, t: Int, next: Int, eta: Double,
-                                noise: UnsafePointer<Float>?, count: Int, clip: Bool) {
-        let abT = s.alphaBar(t), abNext = s.alphaBar(next)
+    /// One DDIM step from noise level ᾱ_t to ᾱ_next (1: the clean image). `noise` may be nil when eta = 0.
+    public static func ddimStep(_ prediction: PredictionType, output: UnsafePointer<Float>, sample: UnsafeMutablePointer<Float>,
+                                from abT: Double, to abNext: Double, eta: Double, noise: UnsafePointer<Float>?, count: Int, clip: Bool) {
         let sigma = eta * ((1 - abNext) / (1 - abT)).squareRoot() * (1 - abT / abNext).squareRoot()
         let a = Float(abNext.squareRoot()), dir = Float(max(0, 1 - abNext - sigma * sigma).squareRoot())
         let sig = Float(sigma)
@@ -86,7 +61,7 @@ public enum DiffusionSampling {
         // instead of adding back noise the clipped x̂₀ no longer explains
         let aT = Float(abT.squareRoot()), sT = Float((1 - abT).squareRoot())
         for i in 0..<count {
-            var (x0, eps) = s.decompose(prediction, output: output[i], sample: sample[i], t: t)
+            var (x0, eps) = NoiseSchedule.decompose(prediction, output: output[i], sample: sample[i], alphaBar: abT)
             if clip && (x0 > 1 || x0 < -1) {
                 x0 = min(1, max(-1, x0))
                 eps = (sample[i] - aT * x0) / sT
@@ -96,36 +71,44 @@ public enum DiffusionSampling {
         }
     }
 
-    /// λ(t) = log(α_t/σ_t) (+∞ for the clean image).
-    package static func lambda(_ s: NoiseSchedule, _ t: Int) -> Double {
-        let ab = s.alphaBar(t)
-        return t < 0 ? .infinity : 0.5 * log(ab) - 0.5 * log(1 - ab)
+    /// λ = log(α/σ) = ½·log(ᾱ/(1−ᾱ)) (+∞ for the clean image).
+    package static func lambda(_ alphaBar: Double) -> Double {
+        alphaBar >= 1 ? .infinity : 0.5 * log(alphaBar) - 0.5 * log(1 - alphaBar)
     }
 
-    /// One DPM-Solver++(2M) step t → next. `x0` receives this step's x̂₀ (the caller keeps it for
-    /// the next step); `previousX0`/`previousT` are the last step's (nil at the first step).
-    public static func dpmSolverStep(_ s: NoiseSchedule, _ prediction: PredictionType, output: UnsafePointer<Float>,
-                                     sample: UnsafeMutablePointer<Float>, t: Int, next: Int,
-                                     previousX0: UnsafePointer<Float>?, previousT: Int?,
-                                     x0 buffer: UnsafeMutablePointer<Float>, count: Int, clip: Bool) {
+    /// One DPM-Solver++(2M) step from noise level ᾱ_s to ᾱ_t (1: the clean image). `x0` receives
+    /// this step's x̂₀ (the caller keeps it for the next step); `previousX0`/`previousAlphaBar`
+    /// are the last step's (nil at the first step).
+    public static func dpmSolverStep(_ prediction: PredictionType, output: UnsafePointer<Float>, sample: UnsafeMutablePointer<Float>,
+                                     from abS: Double, to abNext: Double, previousX0: UnsafePointer<Float>?,
+                                     previousAlphaBar: Double?, x0 buffer: UnsafeMutablePointer<Float>, count: Int, clip: Bool,
+                                     noise: UnsafePointer<Float>? = nil) {
         for i in 0..<count {
-            buffer[i] = clipped(s.decompose(prediction, output: output[i], sample: sample[i], t: t).x0, clip)
+            buffer[i] = clipped(NoiseSchedule.decompose(prediction, output: output[i], sample: sample[i], alphaBar: abS).x0, clip)
         }
-        if next < 0 {
+        if abNext >= 1 {
             // σ = 0 at the clean image: x = D, and the final step is first order
             sample.update(from: buffer, count: count)
             return
         }
-        let lT = lambda(s, t), lNext = lambda(s, next), h = lNext - lT
-        let alphaNext = s.alphaBar(next).squareRoot()
-        let ratio = Float(((1 - s.alphaBar(next)) / (1 - s.alphaBar(t))).squareRoot())
-        let k = Float(-alphaNext * expm1(-h))   // −α_t·(e^{−h} − 1)
-        if let previousX0, let previousT {
-            let r = (lT - lambda(s, previousT)) / h
+        let lS = lambda(abS), lNext = lambda(abNext), h = lNext - lS
+        let alphaNext = abNext.squareRoot(), sigmaNext = (1 - abNext).squareRoot()
+        var ratio = Float(((1 - abNext) / (1 - abS)).squareRoot())
+        var k = Float(-alphaNext * expm1(-h))   // −α_t·(e^{−h} − 1)
+        var sigmaZ: Float = 0
+        if noise != nil {
+            // SDE variant: (σ_t/σ_s)·e^{−h}·x_s + α_t(1 − e^{−2h})·D + σ_t·√(1 − e^{−2h})·z
+            ratio *= Float(exp(-h))
+            k = Float(-alphaNext * expm1(-2 * h))
+            sigmaZ = Float(sigmaNext * (-expm1(-2 * h)).squareRoot())
+        }
+        let z = noise ?? UnsafePointer(buffer)     // read only when sigmaZ ≠ 0
+        if let previousX0, let previousAlphaBar {
+            let r = (lS - lambda(previousAlphaBar)) / h
             let w0 = Float(1 + 1 / (2 * r)), w1 = Float(-1 / (2 * r))
-            for i in 0..<count { sample[i] = ratio * sample[i] + k * (w0 * buffer[i] + w1 * previousX0[i]) }
+            for i in 0..<count { sample[i] = ratio * sample[i] + k * (w0 * buffer[i] + w1 * previousX0[i]) + sigmaZ * z[i] }
         } else {
-            for i in 0..<count { sample[i] = ratio * sample[i] + k * buffer[i] }
+            for i in 0..<count { sample[i] = ratio * sample[i] + k * buffer[i] + sigmaZ * z[i] }
         }
     }
 }

@@ -107,6 +107,14 @@ extension Option {
         return typed(key, doc, path, kind: "one of \(names)", { $0.string.flatMap(E.init(rawValue:)) }, { .string($0.rawValue) })
     }
 
+    /// One of the cases of a string enumeration, or null for "not set" (a default that depends on
+    /// other options).
+    public static func choice<E: RawRepresentable & CaseIterable>(_ key: String, _ path: WritableKeyPath<Root, E?>,
+                                                                  _ doc: String) -> Option where E.RawValue == String {
+        let names = E.allCases.map { "'\($0.rawValue)'" }.joined(separator: ", ")
+        return optional(key, doc, path, kind: "one of \(names)", { $0.string.flatMap(E.init(rawValue:)) }, { .string($0.rawValue) })
+    }
+
     public static func ints(_ key: String, _ path: WritableKeyPath<Root, [Int]>, _ doc: String) -> Option {
         typed(key, doc, path, kind: "a list of integers", JSON.integers, { .array($0.map { .number(Double($0)) }) })
     }
