@@ -8,9 +8,16 @@ import Testing
 /// padding, dilation, rectangular and 1×1 kernels, one image, and batches cut into chunks.
 @Suite struct ColumnConvTests {
     struct Case {
-        var n: Int, cin: Int, cout: Int, h: Int, w: Int
-        var kh: Int = 3, kw: Int = 3
-        var stride: (Int, Int) = (1, 1), pad: (Int, Int) = (1, 1), dil: (Int, Int) = (1, 1)
+        var n: Int
+        var cin: Int
+        var cout: Int
+        var h: Int
+        var w: Int
+        var kh: Int = 3
+        var kw: Int = 3
+        var stride: (Int, Int) = (1, 1)
+        var pad: (Int, Int) = (1, 1)
+        var dil: (Int, Int) = (1, 1)
         var bias: Bool = true
 
         var geometry: ConvGeometry {

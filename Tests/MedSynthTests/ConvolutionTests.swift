@@ -177,8 +177,9 @@ func referenceConv2dBackward(_ x: Tensor, _ w: Tensor, dy: [Float], stride: (Int
             expectClose(dx.scalars, ref.dx, atol: 1e-4, rtol: 1e-4)
             atol = 1e-5 * (expected + ref.dx).map { abs($0) }.max()!
         }
-        if !Winograd.applies(g) && ColumnConv.applies(g) {
-            // small output maps take the column path through conv2d: the direct kernels on their own
+        if (!Winograd.applies(g) && ColumnConv.applies(g)) || DepthwiseConv.applies(g) {
+            // small output maps and depthwise convolutions take other paths through conv2d: the
+            // direct kernels on their own
             let direct = Tensor(uninitialized: y.shape), dx = Tensor(zeros: x.shape), dw = Tensor(zeros: w.shape)
             DirectConv.forward(g, x: x.data, weight: w.data, bias: b?.data, y: direct.data)
             DirectConv.weightGradient(g, x: x.data, dy: dy.data, dWeight: dw.data)

@@ -6,7 +6,8 @@
 // gradient, and the input gradient either as a stride-1 convolution of dy with the flipped kernel
 // or, for strides and wide padding, phase by phase. 3×3 stride-1 convolutions with enough channels
 // run all three products through Winograd F(4×4, 3×3) (Conv2dWinograd*.swift), and convolutions
-// with small output maps as matrix products over the whole batch (Conv2dColumns.swift).
+// with small output maps as matrix products over the whole batch (Conv2dColumns.swift); depthwise
+// convolutions run over whole planes (Conv2dDepthwise.swift).
 
 import Glibc
 
@@ -51,11 +52,13 @@ public struct ConvGeometry: Equatable {
 
 package enum ConvKernel {
     /// y = conv(x, weight) + bias: Winograd F(4×4, 3×3) for the 3×3 stride-1 convolutions it
-    /// suits, columns for small output maps, the direct kernel for every other geometry (likewise
-    /// for the gradients).
+    /// suits, columns for small output maps, the depthwise kernel for one input channel per group,
+    /// the direct kernel for every other geometry (likewise for the gradients).
     package static func forward(_ g: ConvGeometry, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                         bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>) {
-        if Winograd.applies(g) {
+        if DepthwiseConv.applies(g) {
+            DepthwiseConv.forward(g, x: x, weight: weight, bias: bias, y: y)
+        } else if Winograd.applies(g) {
             Winograd.forward(g, x: x, weight: weight, bias: bias, y: y)
         } else if ColumnConv.applies(g) {
             ColumnConv.forward(g, x: x, weight: weight, bias: bias, y: y)
@@ -69,7 +72,9 @@ package enum ConvKernel {
     package static func backward(_ g: ConvGeometry, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                          dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>?,
                          dWeight: UnsafeMutablePointer<Float>?, dBias: UnsafeMutablePointer<Float>?) {
-        if !Winograd.applies(g) && ColumnConv.applies(g) {
+        if DepthwiseConv.applies(g) {
+            DepthwiseConv.backward(g, x: x, weight: weight, dy: dy, dx: dx, dWeight: dWeight)
+        } else if !Winograd.applies(g) && ColumnConv.applies(g) {
             ColumnConv.backward(g, x: x, weight: weight, dy: dy, dx: dx, dWeight: dWeight)
         } else {
             if let dWeight {
