@@ -156,9 +156,23 @@ public final class Sequential: Layer {
         layers.append(layer)
     }
 
+    /// Runs the layers in order; a BatchNorm followed by a ReLU or ReLU6 runs as one fused pass
+    /// (same values and gradients).
     public override func forward(_ x: Tensor) throws -> Tensor {
-        var h = x
-        for l in layers { h = try l.forward(h) }
+        var h = x, i = 0
+        while i < layers.count {
+            if let norm = layers[i] as? BatchNorm, i + 1 < layers.count {
+                let next = layers[i + 1]
+                let activation: NormActivation? = next is ReLU ? .relu : next is ReLU6 ? .relu6 : nil
+                if let activation {
+                    h = try norm.forward(h, activation: activation)
+                    i += 2
+                    continue
+                }
+            }
+            h = try layers[i].forward(h)
+            i += 1
+        }
         return h
     }
 }
