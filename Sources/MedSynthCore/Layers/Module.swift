@@ -131,7 +131,14 @@ open class Layer: Module {
         throw MedSynthError.runtime("\(type(of: self)) does not implement forward(_:)")
     }
 
-    public func callAsFunction(_ x: Tensor) throws -> Tensor { try forward(x) }
+    /// Sees the layer's input on every call while set: how a model's pooled features (the input
+    /// of its head) are read without the architecture having to expose them. Never saved.
+    package var inputTap: ((Tensor) -> Void)? = nil
+
+    public func callAsFunction(_ x: Tensor) throws -> Tensor {
+        inputTap?(x)
+        return try forward(x)
+    }
 }
 
 /// Children run one after another; named "0", "1", ... as torch.nn.Sequential.
@@ -161,16 +168,18 @@ public final class Sequential: Layer {
     public override func forward(_ x: Tensor) throws -> Tensor {
         var h = x, i = 0
         while i < layers.count {
-            if let norm = layers[i] as? BatchNorm, i + 1 < layers.count {
+            // fused unless something watches the activation's input, which is not materialised
+            if let norm = layers[i] as? BatchNorm, i + 1 < layers.count, layers[i + 1].inputTap == nil {
                 let next = layers[i + 1]
                 let activation: NormActivation? = next is ReLU ? .relu : next is ReLU6 ? .relu6 : nil
                 if let activation {
+                    norm.inputTap?(h)
                     h = try norm.forward(h, activation: activation)
                     i += 2
                     continue
                 }
             }
-            h = try layers[i].forward(h)
+            h = try layers[i](h)
             i += 1
         }
         return h
