@@ -112,6 +112,94 @@ func referenceGroupNorm(_ x: Tensor, groups: Int, weight: Tensor?, bias: Tensor?
         expectClose(e.scalars, expected, atol: 2e-5, rtol: 1e-4)
     }
 
+    @Test(arguments: [1, 4, 49, 255, 300])
+    func batchNormSmallPlaneSweepsMatchPlaneByPlane(_ s: Int) throws {
+        // the two kernels of each product, on the same values: planes of s values, 7 channels
+        let (n, c) = (5, 7)
+        let x = randomTensor([n, c, s], seed: 31, scale: 2, requiresGrad: false)
+        for i in 0..<x.count { x.data[i] += 3 }
+        let dy = randomTensor([n, c, s], seed: 32, requiresGrad: false)
+        let w = randomTensor([c], seed: 33, requiresGrad: false), b = randomTensor([c], seed: 34, requiresGrad: false)
+        var (m1, v1) = ([Double](repeating: 0, count: c), [Double](repeating: 0, count: c))
+        var (m2, v2) = (m1, v1)
+        BatchNormKernel.smallPlaneStatistics(x: x.data, n: n, c: c, s: s, mean: &m1, variance: &v1)
+        BatchNormKernel.planeStatistics(x: x.data, n: n, c: c, s: s, mean: &m2, variance: &v2)
+        for ch in 0..<c {
+            #expect(abs(m1[ch] - m2[ch]) <= 1e-6 * abs(m2[ch]) + 1e-9)
+            #expect(abs(v1[ch] - v2[ch]) <= 1e-5 * v2[ch] + 1e-9)
+        }
+        let mean = m2.map { Float($0) }, invstd = v2.map { Float(1 / ($0 + 1e-5).squareRoot()) }
+        let y1 = Tensor(zeros: x.shape), y2 = Tensor(zeros: x.shape)
+        if s < BatchNormKernel.smallPlane {
+            BatchNormKernel.forward(x: x.data, n: n, c: c, s: s, mean: mean, invstd: invstd, weight: w.data, bias: b.data, y: y1.data)
+        }
+        BatchNormKernel.planeForward(x: x.data, n: n, c: c, s: s, mean: mean, invstd: invstd, weight: w.data, bias: b.data, y: y2.data)
+        if s < BatchNormKernel.smallPlane { #expect(y1.scalars == y2.scalars) }
+        for training in [true, false] {
+            let (dx1, dw1, db1) = (randomTensor(x.shape, seed: 35), Tensor(zeros: [c]), Tensor(zeros: [c]))
+            let (dx2, dw2, db2) = (dx1.copy(), Tensor(zeros: [c]), Tensor(zeros: [c]))
+            BatchNormKernel.smallPlaneBackward(x: x.data, dy: dy.data, n: n, c: c, s: s, mean: mean, invstd: invstd, weight: w.data,
+                                               training: training, dx: dx1.data, dWeight: dw1.data, dBias: db1.data)
+            BatchNormKernel.planeBackward(x: x.data, dy: dy.data, n: n, c: c, s: s, mean: mean, invstd: invstd, weight: w.data,
+                                          training: training, dx: dx2.data, dWeight: dw2.data, dBias: db2.data)
+            expectClose(dx1.scalars, dx2.scalars, atol: 1e-5, rtol: 1e-4)
+            expectClose(dw1.scalars, dw2.scalars, atol: 1e-4, rtol: 1e-4)
+            expectClose(db1.scalars, db2.scalars, atol: 1e-4, rtol: 1e-4)
+        }
+    }
+
+    @Test(arguments: [NormActivation.relu, .relu6])
+    func batchNormFusedActivationEqualsTheTwoOps(_ activation: NormActivation) throws {
+        // small (2×2) and large (20×20) planes, training and evaluation, with values on both
+        // sides of 0 and 6 and exactly at them
+        for (shape, training) in [([4, 3, 2, 2], true), ([2, 3, 20, 20], true), ([4, 3, 2, 2], false), ([2, 3, 20, 20], false)] {
+            func run(_ fused: Bool) throws -> [[Float]] {
+                let x = randomTensor(shape, seed: 41, scale: 4)
+                let w = Tensor([1, 3, 5], shape: [3], requiresGrad: true), b = Tensor([0.5, 2, -1], shape: [3], requiresGrad: true)
+                let rm = Tensor([0.1, -0.2, 0.3], shape: [3]), rv = Tensor([0.5, 1, 2], shape: [3])
+                let y: Tensor
+                if fused {
+                    y = try batchNorm(x, weight: w, bias: b, runningMean: rm, runningVar: rv, training: training, activation: activation)
+                } else {
+                    let z = try batchNorm(x, weight: w, bias: b, runningMean: rm, runningVar: rv, training: training)
+                    y = activation == .relu ? relu(z) : relu6(z)
+                }
+                try y.backward(seed: randomTensor(shape, seed: 42, requiresGrad: false))
+                return [y.scalars, x.grad?.scalars ?? [], w.grad?.scalars ?? [], b.grad?.scalars ?? []]
+            }
+            let (fused, separate) = (try run(true), try run(false))
+            #expect(fused == separate, "\(shape), training \(training)")
+            #expect(fused[0].contains(0) && (activation == .relu || fused[0].contains(6)))
+        }
+    }
+
+    @Test func batchNormFusedActivationGradients() throws {
+        // per channel the values −2, −1, 0, 1, 2 (and small distinct offsets): outputs on both sides
+        // of 0 and 6, none within 0.1 of them, so the finite differences never cross a kink
+        let x = Tensor((0..<20).map { i in Float(i % 5 - 2) + Float(i) * 0.003 }, shape: [2, 2, 1, 5], requiresGrad: true)
+        let inputs = [x, Tensor([3, 2.5], shape: [2], requiresGrad: true), Tensor([1.6, 3], shape: [2], requiresGrad: true)]
+        let y = try withoutGrad { try batchNorm(x, weight: inputs[1], bias: inputs[2], runningMean: nil, runningVar: nil, training: true) }
+        #expect(y.scalars.allSatisfy { abs($0) > 0.1 && abs($0 - 6) > 0.1 })
+        #expect(y.scalars.contains { $0 < 0 } && y.scalars.contains { $0 > 6 })
+        for activation in [NormActivation.relu, .relu6] {
+            try expectGradientsMatch(inputs) { t in
+                try batchNorm(t[0], weight: t[1], bias: t[2], runningMean: nil, runningVar: nil, training: true, activation: activation)
+            }
+        }
+    }
+
+    @Test func sequentialFusesBatchNormAndActivation() throws {
+        let x = randomTensor([2, 4, 3, 3], seed: 46)
+        let fused = Sequential([BatchNorm(4), ReLU6(), BatchNorm(4), ReLU()])
+        let y = try fused(x)
+        let bn1 = BatchNorm(4), bn2 = BatchNorm(4)
+        let expected = relu(try bn2(relu6(try bn1(x))))
+        #expect(y.scalars == expected.scalars)
+        // both running statistics were updated, once
+        let first = try #require(fused.layers[0] as? BatchNorm)
+        #expect(first.batchesTracked == 1 && first.runningMean.scalars == bn1.runningMean.scalars)
+    }
+
     @Test func batchNormEmptyBatchIsEmpty() throws {
         let rm = Tensor([1, 2], shape: [2]), rv = Tensor([3, 4], shape: [2])
         let y = try batchNorm(Tensor(zeros: [0, 2, 3]), weight: nil, bias: nil, runningMean: rm, runningVar: rv, training: true)

@@ -137,6 +137,40 @@ func referenceAvgPool(_ x: Tensor, k: (Int, Int), s: (Int, Int), p: (Int, Int), 
         }
     }
 
+    @Test func maxPoolFlatPlanesMatchRowByRow() throws {
+        // the two forward kernels on the same planes: values (NaN where NaN) and argmax indices
+        let cases: [(k: (Int, Int), s: (Int, Int), p: (Int, Int), d: (Int, Int), ceil: Bool, hw: (Int, Int))] = [
+            ((3, 3), (1, 1), (1, 1), (1, 1), false, (8, 8)),     // GoogLeNet's branch pool
+            ((3, 3), (2, 2), (0, 0), (1, 1), true, (9, 9)),      // ceil mode, windows past the input
+            ((3, 3), (2, 2), (1, 1), (1, 1), false, (16, 16)),   // ResNet's stem pool
+            ((2, 2), (2, 2), (0, 0), (1, 1), false, (4, 4)),
+            ((3, 2), (1, 3), (1, 1), (2, 1), true, (7, 11)),     // dilated, rectangular
+            ((2, 3), (2, 1), (1, 0), (1, 1), true, (5, 6)),
+            ((3, 3), (1, 1), (1, 1), (1, 1), false, (2, 2)),     // windows mostly padding
+            ((3, 3), (1, 1), (1, 1), (1, 1), false, (20, 40)),   // stride 1, rows of 40
+        ]
+        for c in cases {
+            let x = randomTensor([3, 5, c.hw.0, c.hw.1], seed: 71, requiresGrad: false)
+            // NaNs, infinities and ties
+            for i in stride(from: 3, to: x.count, by: 29) { x.data[i] = .nan }
+            for i in stride(from: 5, to: x.count, by: 17) { x.data[i] = -.infinity }
+            for i in stride(from: 7, to: x.count, by: 13) { x.data[i] = 0.5 }
+            var g = PoolGeometry(planes: 15, height: c.hw.0, width: c.hw.1, kernelH: c.k.0, kernelW: c.k.1,
+                                 strideH: c.s.0, strideW: c.s.1, padH: c.p.0, padW: c.p.1, outHeight: 0, outWidth: 0)
+            (g.dilationH, g.dilationW) = c.d
+            g.outHeight = PoolGeometry.outputSize(input: c.hw.0, kernel: c.k.0, pad: c.p.0, stride: c.s.0, dilation: c.d.0, ceilMode: c.ceil)
+            g.outWidth = PoolGeometry.outputSize(input: c.hw.1, kernel: c.k.1, pad: c.p.1, stride: c.s.1, dilation: c.d.1, ceilMode: c.ceil)
+            let count = 15 * g.outPlane
+            var (yFlat, yRows) = ([Float](repeating: 0, count: count), [Float](repeating: 0, count: count))
+            var (iFlat, iRows) = ([Int32](repeating: 0, count: count), [Int32](repeating: 0, count: count))
+            MaxPoolKernel.forwardFlat(g, x: x.data, y: &yFlat, indices: &iFlat)
+            MaxPoolKernel.forwardRows(g, x: x.data, y: &yRows, indices: &iRows)
+            #expect(zip(yFlat, yRows).allSatisfy { $0 == $1 || ($0.isNaN && $1.isNaN) }, "values, \(c)")
+            #expect(iFlat == iRows, "indices, \(c)")
+            #expect(yRows.contains { $0.isNaN })
+        }
+    }
+
     static let maxPoolCases: [(k: (Int, Int), s: (Int, Int)?, p: (Int, Int), d: (Int, Int), ceil: Bool, hw: (Int, Int))] = [
         ((2, 2), nil, (0, 0), (1, 1), false, (6, 6)),
         ((3, 3), (2, 2), (1, 1), (1, 1), false, (7, 6)),

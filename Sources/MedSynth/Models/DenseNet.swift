@@ -28,7 +28,7 @@ final class DenseLayer: Layer {
     }
 
     override func forward(_ x: Tensor) throws -> Tensor {
-        try conv2(relu(try norm2(try conv1(relu(try norm1(x))))))
+        try conv2(try norm2.forward(try conv1(try norm1.forward(x, activation: .relu)), activation: .relu))
     }
 }
 

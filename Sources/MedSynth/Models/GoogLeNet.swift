@@ -32,7 +32,7 @@ final class BasicConv2d: Layer {
         registerChild("bn", bn)
     }
 
-    override func forward(_ x: Tensor) throws -> Tensor { relu(try bn(try conv(x))) }
+    override func forward(_ x: Tensor) throws -> Tensor { try bn.forward(try conv(x), activation: .relu) }
 }
 
 final class Inception: Layer {

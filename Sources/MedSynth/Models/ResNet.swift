@@ -29,7 +29,7 @@ final class BasicBlock: Layer {
     }
 
     override func forward(_ x: Tensor) throws -> Tensor {
-        let out = try bn2(try conv2(relu(try bn1(try conv1(x)))))
+        let out = try bn2(try conv2(try bn1.forward(try conv1(x), activation: .relu)))
         return relu(try add(out, try downsample.map { try $0(x) } ?? x))
     }
 }
@@ -59,8 +59,8 @@ final class Bottleneck: Layer {
     }
 
     override func forward(_ x: Tensor) throws -> Tensor {
-        var out = relu(try bn1(try conv1(x)))
-        out = relu(try bn2(try conv2(out)))
+        var out = try bn1.forward(try conv1(x), activation: .relu)
+        out = try bn2.forward(try conv2(out), activation: .relu)
         out = try bn3(try conv3(out))
         return relu(try add(out, try downsample.map { try $0(x) } ?? x))
     }
@@ -110,7 +110,7 @@ public final class ResNet: Layer {
     }
 
     public override func forward(_ x: Tensor) throws -> Tensor {
-        var h = try maxpool(relu(try bn1(try conv1(x))))
+        var h = try maxpool(try bn1.forward(try conv1(x), activation: .relu))
         for stage in stages { h = try stage(h) }
         return try fc(try flatten(try adaptiveAvgPool2d(h, outputSize: (1, 1)), startDim: 1))
     }

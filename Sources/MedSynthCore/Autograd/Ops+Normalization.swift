@@ -17,7 +17,8 @@
 /// Defaults as torch: momentum 0.1, eps 1e-5. Gradients flow to x, weight and bias (in eval mode
 /// the x-gradient is dy·weight/√(runningVar + eps)); the running statistics get none.
 public func batchNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean: Tensor?, runningVar: Tensor?,
-                      training: Bool, momentum: Float = 0.1, eps: Float = 1e-5) throws -> Tensor {
+                      training: Bool, momentum: Float = 0.1, eps: Float = 1e-5,
+                      activation: NormActivation = .identity) throws -> Tensor {
     try require(x.rank >= 2, "batchNorm: input must be [N, C, *] (rank 2 or more), got \(x.shape)")
     let n = x.shape[0], c = x.shape[1], s = x.shape[2...].reduce(1, *)
     for (name, t) in [("weight", weight), ("bias", bias), ("runningMean", runningMean), ("runningVar", runningVar)] {
@@ -68,18 +69,45 @@ public func batchNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean: 
     }
 
     let y = Tensor(uninitialized: x.shape)
+    let (low, high) = activation.bounds
     BatchNormKernel.forward(x: x.data, n: n, c: c, s: s, mean: mean, invstd: invstd,
-                            weight: weight?.data, bias: bias?.data, y: y.data)
+                            weight: weight?.data, bias: bias?.data, y: y.data, low: low, high: high)
     var inputs = [x]
     if let weight { inputs.append(weight) }
     if let bias { inputs.append(bias) }
+    let output = y.storage
     return y.recording(inputs) { dy in
-        BatchNormKernel.backward(x: x.data, dy: dy.data, n: n, c: c, s: s,
+        // through the activation first: its gradient from the output, as relu's and relu6's own
+        var dz = dy.data, masked: Storage? = nil
+        if activation != .identity {
+            let m = Storage(count: x.count)
+            ElementwiseKernel.zip(ActivationKernel.ClampGradient(high: activation == .relu6 ? 6 : .nan), dy.data, output.pointer, m.pointer, x.count,
+                                  accumulate: false, grain: ElementwiseKernel.grain)
+            (dz, masked) = (m.pointer, m)
+        }
+        defer { withExtendedLifetime(masked) {} }
+        BatchNormKernel.backward(x: x.data, dy: dz, n: n, c: c, s: s,
                                  mean: saved.pointer, invstd: saved.pointer + c, weight: weight?.data,
                                  training: training,
                                  dx: x.needsGrad ? x.gradPointer() : nil,
                                  dWeight: (weight?.needsGrad ?? false) ? weight?.gradPointer() : nil,
                                  dBias: (bias?.needsGrad ?? false) ? bias?.gradPointer() : nil)
+    }
+}
+
+/// An activation applied to a normalisation's output in the same pass (one sweep over memory
+/// instead of two, and no intermediate tensor): `batchNorm(..., activation: .relu)` equals
+/// `relu(batchNorm(...))`, values and gradients.
+public enum NormActivation: Equatable {
+    case identity, relu, relu6
+
+    /// The clamp bounds of the output.
+    var bounds: (Float, Float) {
+        switch self {
+        case .identity: return (-.infinity, .infinity)
+        case .relu: return (0, .infinity)
+        case .relu6: return (0, 6)
+        }
     }
 }
 

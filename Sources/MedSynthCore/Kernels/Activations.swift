@@ -32,6 +32,14 @@ package enum ActivationKernel {
         @inline(__always) package func callAsFunction(_ dy: Float, _ x: Float) -> Float { (x <= 0 || x >= 6) ? 0 : dy }
     }
 
+    /// The gradient of a clamp to [0, high] from its output y: 0 where y ≤ 0 or y ≥ high, else dy.
+    /// ReLUGradient with high = NaN (no comparison with it holds, so y = +∞ keeps dy), and
+    /// ReLU6Gradient with high = 6 (y ≤ 0 ⟺ x ≤ 0, y ≥ 6 ⟺ x ≥ 6).
+    package struct ClampGradient: BinaryFunction {
+        package let high: Float
+        @inline(__always) package func callAsFunction(_ dy: Float, _ y: Float) -> Float { (y <= 0 || y >= high) ? 0 : dy }
+    }
+
     package struct LeakyReLU: UnaryFunction {
         package let slope: Float
         @inline(__always) package func callAsFunction(_ x: Float) -> Float { x > 0 ? x : x * slope }

@@ -5,7 +5,9 @@
 // The products run on the direct kernels of Conv2dDirect*.swift (no im2col matrix): forward, weight
 // gradient, and the input gradient either as a stride-1 convolution of dy with the flipped kernel
 // or, for strides and wide padding, phase by phase. 3×3 stride-1 convolutions with enough channels
-// run all three products through Winograd F(4×4, 3×3) (Conv2dWinograd*.swift).
+// run all three products through Winograd F(4×4, 3×3) (Conv2dWinograd*.swift), and convolutions
+// with small output maps as matrix products over the whole batch (Conv2dColumns.swift); depthwise
+// convolutions run over whole planes (Conv2dDepthwise.swift).
 
 import Glibc
 
@@ -50,11 +52,16 @@ public struct ConvGeometry: Equatable {
 
 package enum ConvKernel {
     /// y = conv(x, weight) + bias: Winograd F(4×4, 3×3) for the 3×3 stride-1 convolutions it
-    /// suits, the direct kernel for every other geometry (likewise for the gradients).
+    /// suits, columns for small output maps, the depthwise kernel for one input channel per group,
+    /// the direct kernel for every other geometry (likewise for the gradients).
     package static func forward(_ g: ConvGeometry, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                         bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>) {
-        if Winograd.applies(g) {
+        if DepthwiseConv.applies(g) {
+            DepthwiseConv.forward(g, x: x, weight: weight, bias: bias, y: y)
+        } else if Winograd.applies(g) {
             Winograd.forward(g, x: x, weight: weight, bias: bias, y: y)
+        } else if ColumnConv.applies(g) {
+            ColumnConv.forward(g, x: x, weight: weight, bias: bias, y: y)
         } else {
             DirectConv.forward(g, x: x, weight: weight, bias: bias, y: y)
         }
@@ -65,22 +72,28 @@ package enum ConvKernel {
     package static func backward(_ g: ConvGeometry, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                          dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>?,
                          dWeight: UnsafeMutablePointer<Float>?, dBias: UnsafeMutablePointer<Float>?) {
-        if let dWeight {
-            if Winograd.applies(g) {
-                Winograd.weightGradient(g, x: x, dy: dy, dWeight: dWeight)
-            } else {
-                DirectConv.weightGradient(g, x: x, dy: dy, dWeight: dWeight)
-            }
-        }
-        if let dx {
-            if let t = DirectConv.inputGradientGeometry(g) {
-                if Winograd.applies(t) {
-                    Winograd.inputGradient(g, t, weight: weight, dy: dy, dx: dx)
+        if DepthwiseConv.applies(g) {
+            DepthwiseConv.backward(g, x: x, weight: weight, dy: dy, dx: dx, dWeight: dWeight)
+        } else if !Winograd.applies(g) && ColumnConv.applies(g) {
+            ColumnConv.backward(g, x: x, weight: weight, dy: dy, dx: dx, dWeight: dWeight)
+        } else {
+            if let dWeight {
+                if Winograd.applies(g) {
+                    Winograd.weightGradient(g, x: x, dy: dy, dWeight: dWeight)
                 } else {
-                    DirectConv.inputGradient(g, t, weight: weight, dy: dy, dx: dx)
+                    DirectConv.weightGradient(g, x: x, dy: dy, dWeight: dWeight)
                 }
-            } else {
-                DirectConv.phasedInputGradient(g, weight: weight, dy: dy, dx: dx)
+            }
+            if let dx {
+                if let t = DirectConv.inputGradientGeometry(g) {
+                    if Winograd.applies(t) {
+                        Winograd.inputGradient(g, t, weight: weight, dy: dy, dx: dx)
+                    } else {
+                        DirectConv.inputGradient(g, t, weight: weight, dy: dy, dx: dx)
+                    }
+                } else {
+                    DirectConv.phasedInputGradient(g, weight: weight, dy: dy, dx: dx)
+                }
             }
         }
         if let dBias {

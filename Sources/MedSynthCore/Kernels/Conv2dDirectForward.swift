@@ -154,8 +154,8 @@ package enum DirectConv {
                 while b0 < r1 {
                     let mr = blockHeight(r1 - b0)
                     let block = dst + (group * rowsPerGroup + b0) * k
-                    for m in 0..<mr {
-                        if transposed {
+                    if transposed {
+                        for m in 0..<mr {
                             // block row m is input channel ci = b0 + m: kk' = co·taps + tap'
                             let ci = b0 + m
                             for co in 0..<g.outPerGroup {
@@ -163,9 +163,14 @@ package enum DirectConv {
                                 let d = block + co * taps * mr + m
                                 for tap in 0..<taps { d[tap * mr] = src[taps - 1 - tap] }
                             }
+                        }
+                    } else {
+                        // k outer: the block is written in order, its mr source rows read side by side
+                        let src = weight + (group * rowsPerGroup + b0) * k
+                        if mr == 8 {
+                            for kk in 0..<k { for m in 0..<8 { block[kk * 8 + m] = src[m * k + kk] } }
                         } else {
-                            let src = weight + (group * rowsPerGroup + b0 + m) * k
-                            for kk in 0..<k { block[kk * mr + m] = src[kk] }
+                            for kk in 0..<k { for m in 0..<mr { block[kk * mr + m] = src[m * k + kk] } }
                         }
                     }
                     b0 += mr

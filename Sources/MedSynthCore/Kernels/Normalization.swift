@@ -60,11 +60,17 @@ package enum NormKernel {
         return total
     }
 
-    /// y[i] = x[i]·scale + shift.
+    /// y[i] = x[i]·scale + shift, clamped to [low, high].
     @inline(__always)
-    package static func affine(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int, scale: Float, shift: Float) {
-        for i in 0..<n { y[i] = x[i] * scale + shift }
+    package static func affine(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int, scale: Float, shift: Float,
+                               low: Float = -.infinity, high: Float = .infinity) {
+        for i in 0..<n { y[i] = clamp(x[i] * scale + shift, low, high) }
     }
+
+    /// v < low ? low : (v > high ? high : v): ReLU (0, ∞) and ReLU6 (0, 6) exactly as their own
+    /// kernels, the identity for (−∞, ∞); NaN stays NaN.
+    @inline(__always)
+    package static func clamp(_ v: Float, _ low: Float, _ high: Float) -> Float { v < low ? low : (v > high ? high : v) }
 
     /// dx[i] += dy[i]·a + x[i]·b + c (the normalisation backward, per channel).
     @inline(__always)
@@ -83,6 +89,16 @@ package enum BatchNormKernel {
     /// Per-channel batch mean and biased variance of x [n, c, s].
     package static func statistics(x: UnsafePointer<Float>, n: Int, c: Int, s: Int,
                            mean: UnsafeMutablePointer<Double>, variance: UnsafeMutablePointer<Double>) {
+        if s < smallPlane {
+            smallPlaneStatistics(x: x, n: n, c: c, s: s, mean: mean, variance: variance)
+        } else {
+            planeStatistics(x: x, n: n, c: c, s: s, mean: mean, variance: variance)
+        }
+    }
+
+    /// `statistics` plane by plane: chunked float sums added in Double.
+    static func planeStatistics(x: UnsafePointer<Float>, n: Int, c: Int, s: Int,
+                                mean: UnsafeMutablePointer<Double>, variance: UnsafeMutablePointer<Double>) {
         let m = n * s
         parallelRanges(c, grain: NormKernel.channelGrain(valuesPerChannel: m)) { lo, hi in
             for ch in lo..<hi {
@@ -100,17 +116,49 @@ package enum BatchNormKernel {
         }
     }
 
-    /// y = x·α_c + b'_c with α = invstd·γ, b' = β − mean·α (γ = 1, β = 0 when absent).
+    /// y = x·α_c + b'_c with α = invstd·γ, b' = β − mean·α (γ = 1, β = 0 when absent), then
+    /// clamped to [low, high] (a fused ReLU or ReLU6; NaN stays NaN, as torch's clamp).
     package static func forward(x: UnsafePointer<Float>, n: Int, c: Int, s: Int,
                         mean: UnsafePointer<Float>, invstd: UnsafePointer<Float>,
-                        weight: UnsafePointer<Float>?, bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>) {
+                        weight: UnsafePointer<Float>?, bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>,
+                        low: Float = -.infinity, high: Float = .infinity) {
+        if s < smallPlane {
+            // small planes: per channel block, the coefficients spread over the block's values
+            // once, then every image's block in one contiguous sweep
+            parallelRanges(c, grain: NormKernel.channelGrain(valuesPerChannel: n * s)) { lo, hi in
+                let len = (hi - lo) * s
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * len) { buffer in
+                    let scale = buffer.baseAddress!, shift = scale + len
+                    for ch in lo..<hi {
+                        let alpha = invstd[ch] * (weight?[ch] ?? 1), beta = (bias?[ch] ?? 0) - mean[ch] * alpha
+                        let j = (ch - lo) * s
+                        for i in 0..<s { scale[j + i] = alpha; shift[j + i] = beta }
+                    }
+                    for b in 0..<n {
+                        let o = (b * c + lo) * s
+                        let (src, dst) = (x + o, y + o)
+                        for i in 0..<len { dst[i] = NormKernel.clamp(src[i] * scale[i] + shift[i], low, high) }
+                    }
+                }
+            }
+        } else {
+            planeForward(x: x, n: n, c: c, s: s, mean: mean, invstd: invstd, weight: weight, bias: bias, y: y,
+                         low: low, high: high)
+        }
+    }
+
+    /// `forward` plane by plane.
+    static func planeForward(x: UnsafePointer<Float>, n: Int, c: Int, s: Int,
+                             mean: UnsafePointer<Float>, invstd: UnsafePointer<Float>,
+                             weight: UnsafePointer<Float>?, bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>,
+                             low: Float = -.infinity, high: Float = .infinity) {
         parallelRanges(c, grain: NormKernel.channelGrain(valuesPerChannel: n * s)) { lo, hi in
             for ch in lo..<hi {
                 let alpha = invstd[ch] * (weight?[ch] ?? 1)
                 let shift = (bias?[ch] ?? 0) - mean[ch] * alpha
                 for b in 0..<n {
                     let o = (b * c + ch) * s
-                    NormKernel.affine(x + o, y + o, s, scale: alpha, shift: shift)
+                    NormKernel.affine(x + o, y + o, s, scale: alpha, shift: shift, low: low, high: high)
                 }
             }
         }
@@ -125,6 +173,21 @@ package enum BatchNormKernel {
                          dWeight: UnsafeMutablePointer<Float>?, dBias: UnsafeMutablePointer<Float>?) {
         let m = n * s
         guard m > 0 else { return }
+        if s < smallPlane {
+            smallPlaneBackward(x: x, dy: dy, n: n, c: c, s: s, mean: mean, invstd: invstd, weight: weight, training: training,
+                               dx: dx, dWeight: dWeight, dBias: dBias)
+        } else {
+            planeBackward(x: x, dy: dy, n: n, c: c, s: s, mean: mean, invstd: invstd, weight: weight, training: training,
+                          dx: dx, dWeight: dWeight, dBias: dBias)
+        }
+    }
+
+    /// `backward` plane by plane.
+    static func planeBackward(x: UnsafePointer<Float>, dy: UnsafePointer<Float>, n: Int, c: Int, s: Int,
+                              mean: UnsafePointer<Float>, invstd: UnsafePointer<Float>, weight: UnsafePointer<Float>?,
+                              training: Bool, dx: UnsafeMutablePointer<Float>?,
+                              dWeight: UnsafeMutablePointer<Float>?, dBias: UnsafeMutablePointer<Float>?) {
+        let m = n * s
         parallelRanges(c, grain: NormKernel.channelGrain(valuesPerChannel: 2 * m)) { lo, hi in
             for ch in lo..<hi {
                 let mu = mean[ch], istd = invstd[ch], gamma = weight?[ch] ?? 1
@@ -152,6 +215,111 @@ package enum BatchNormKernel {
                 for b in 0..<n {
                     let o = (b * c + ch) * s
                     NormKernel.accumulateLinear(dy + o, x + o, dx + o, s, a: a, b: bCoef, c: c0)
+                }
+            }
+        }
+    }
+}
+
+// MARK: - batch norm on small planes
+
+extension BatchNormKernel {
+    /// Planes smaller than this (the deep layers of the classifiers: 2×2 to 8×8 maps) go through
+    /// the sweeps below: a loop per plane of a few values costs more than its arithmetic.
+    package static let smallPlane = 256
+
+    /// `statistics` for small planes: per channel block, each image's block is added into per-value
+    /// float sums (n terms each), which are then summed per channel in Double; likewise the squares
+    /// about the mean.
+    static func smallPlaneStatistics(x: UnsafePointer<Float>, n: Int, c: Int, s: Int,
+                                     mean: UnsafeMutablePointer<Double>, variance: UnsafeMutablePointer<Double>) {
+        let m = Double(n * s)
+        parallelRanges(c, grain: NormKernel.channelGrain(valuesPerChannel: n * s)) { lo, hi in
+            let len = (hi - lo) * s
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * len) { buffer in
+                let acc = buffer.baseAddress!, centre = acc + len
+                acc.update(repeating: 0, count: len)
+                for b in 0..<n {
+                    let src = x + (b * c + lo) * s
+                    for i in 0..<len { acc[i] += src[i] }
+                }
+                for ch in lo..<hi {
+                    let j = (ch - lo) * s
+                    var total = 0.0
+                    for i in 0..<s { total += Double(acc[j + i]) }
+                    mean[ch] = total / m
+                    let muF = Float(mean[ch])
+                    for i in 0..<s { centre[j + i] = muF }
+                }
+                acc.update(repeating: 0, count: len)
+                for b in 0..<n {
+                    let src = x + (b * c + lo) * s
+                    for i in 0..<len { let d = src[i] - centre[i]; acc[i] = Relaxed.multiplyAdd(d, d, acc[i]) }
+                }
+                for ch in lo..<hi {
+                    let j = (ch - lo) * s
+                    var squares = 0.0
+                    for i in 0..<s { squares += Double(acc[j + i]) }
+                    // Σ(x − μ_f)² = Σ(x − μ)² + M·δ², δ the float mean's error
+                    let delta = mean[ch] - Double(centre[j])
+                    variance[ch] = max(0, squares / m - delta * delta)
+                }
+            }
+        }
+    }
+
+    /// `backward` for small planes: the channel sums as in `smallPlaneStatistics`, then
+    /// dx += dy·a + x·b + c with the per-channel coefficients spread over each block.
+    static func smallPlaneBackward(x: UnsafePointer<Float>, dy: UnsafePointer<Float>, n: Int, c: Int, s: Int,
+                                   mean: UnsafePointer<Float>, invstd: UnsafePointer<Float>, weight: UnsafePointer<Float>?,
+                                   training: Bool, dx: UnsafeMutablePointer<Float>?,
+                                   dWeight: UnsafeMutablePointer<Float>?, dBias: UnsafeMutablePointer<Float>?) {
+        let m = n * s
+        let needSums = dWeight != nil || dBias != nil || (training && dx != nil)
+        parallelRanges(c, grain: NormKernel.channelGrain(valuesPerChannel: 2 * m)) { lo, hi in
+            let len = (hi - lo) * s
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: 5 * len) { buffer in
+                let sumDy = buffer.baseAddress!, sumDyXmu = sumDy + len, a = sumDyXmu + len, bCoef = a + len, c0 = bCoef + len
+                if needSums {
+                    for ch in lo..<hi { for i in 0..<s { a[(ch - lo) * s + i] = mean[ch] } }   // the mean, spread
+                    sumDy.update(repeating: 0, count: len)
+                    sumDyXmu.update(repeating: 0, count: len)
+                    for b in 0..<n {
+                        let o = (b * c + lo) * s
+                        let (g, v) = (dy + o, x + o)
+                        for i in 0..<len {
+                            sumDy[i] += g[i]
+                            sumDyXmu[i] = Relaxed.multiplyAdd(g[i], v[i] - a[i], sumDyXmu[i])
+                        }
+                    }
+                }
+                for ch in lo..<hi {
+                    let j = (ch - lo) * s
+                    var totalDy = 0.0, totalDyXmu = 0.0
+                    if needSums {
+                        for i in 0..<s { totalDy += Double(sumDy[j + i]); totalDyXmu += Double(sumDyXmu[j + i]) }
+                    }
+                    let mu = mean[ch], istd = invstd[ch], gamma = weight?[ch] ?? 1
+                    dWeight?[ch] += Float(totalDyXmu * Double(istd))
+                    dBias?[ch] += Float(totalDy)
+                    // dx = dy·a + x·b + c0, as in `backward`
+                    let scale = istd * gamma
+                    var k: Float = 0, meanDy: Float = 0
+                    if training {
+                        k = Float(totalDyXmu / Double(m)) * istd * istd
+                        meanDy = Float(totalDy / Double(m))
+                    }
+                    for i in 0..<s {
+                        a[j + i] = scale
+                        bCoef[j + i] = training ? -k * scale : 0
+                        c0[j + i] = training ? (mu * k - meanDy) * scale : 0
+                    }
+                }
+                guard let dx else { return }
+                for b in 0..<n {
+                    let o = (b * c + lo) * s
+                    let (g, v, d) = (dy + o, x + o, dx + o)
+                    for i in 0..<len { d[i] += g[i] * a[i] + v[i] * bCoef[i] + c0[i] }
                 }
             }
         }

@@ -97,6 +97,88 @@ package enum MaxPoolKernel {
     /// updates along the row are independent and vectorise.
     package static func forward(_ g: PoolGeometry, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
                         indices: UnsafeMutablePointer<Int32>) {
+        if usesFlatPlanes(g) {
+            forwardFlat(g, x: x, y: y, indices: indices)
+        } else {
+            forwardRows(g, x: x, y: y, indices: indices)
+        }
+    }
+
+    /// Output rows shorter than a vector (or stride 1 with rows that are not much longer): the
+    /// row loops below would run a few scalar iterations per tap, so whole planes are vectorised.
+    package static func usesFlatPlanes(_ g: PoolGeometry) -> Bool {
+        g.outWidth < 16 || (g.strideH == 1 && g.strideW == 1 && g.outWidth < 64)
+    }
+
+    /// `forward` over whole planes: each plane is copied into a buffer padded with −∞ that covers
+    /// every window, and the running max runs over the flattened buffer, p = r·Wp + c for the
+    /// window origins (r, c) on the stride-1 grid: a tap is one offset for all of them, so the
+    /// update loop is contiguous and vectorises. Windows whose origins are off the stride grid are
+    /// computed and not read (at most sH·sW times the work, on planes too small to matter). The
+    /// tap that won is kept per origin and turned into the input offset at the end; the order of
+    /// taps and the comparison are those of `forwardRows`, so values and indices are the same.
+    package static func forwardFlat(_ g: PoolGeometry, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
+                                    indices: UnsafeMutablePointer<Int32>) {
+        let (h, w, ho, wo) = (g.height, g.width, g.outHeight, g.outWidth)
+        let (sh, sw, dh, dw, kh, kw) = (g.strideH, g.strideW, g.dilationH, g.dilationW, g.kernelH, g.kernelW)
+        // the padded buffer: input (iy, ix) at (iy + padH, ix + padW), rows and columns to the
+        // last window's end
+        let rowsP = (ho - 1) * sh + (kh - 1) * dh + 1, pitch = (wo - 1) * sw + (kw - 1) * dw + 1
+        let origins = (ho - 1) * sh * pitch + (wo - 1) * sw + 1
+        let rows = PoolWindows(maxOut: ho, stride: sh, pad: g.padH, kernel: kh, dilation: dh, size: h)
+        let cols = PoolWindows(maxOut: wo, stride: sw, pad: g.padW, kernel: kw, dilation: dw, size: w)
+        defer { rows.deallocate(); cols.deallocate() }
+        let (iy0, iy1) = (max(0, -g.padH), min(h, rowsP - g.padH))   // input rows inside the buffer
+        let (ix0, ix1) = (max(0, -g.padW), min(w, pitch - g.padW))
+        parallelRanges(g.planes, grain: max(1, 4096 / max(1, origins * kh * kw))) { lo, hi in
+            let padded = UnsafeMutablePointer<Float>.allocate(capacity: rowsP * pitch)
+            let best = UnsafeMutablePointer<Float>.allocate(capacity: origins)
+            let tap = UnsafeMutablePointer<Int32>.allocate(capacity: origins)
+            defer { padded.deallocate(); best.deallocate(); tap.deallocate() }
+            padded.initialize(repeating: -.infinity, count: rowsP * pitch)
+            for p in lo..<hi {
+                let xp = x + p * g.inPlane
+                if ix1 > ix0 {
+                    for iy in iy0..<iy1 {
+                        let src = xp + iy * w, dst = padded + (iy + g.padH) * pitch + g.padW
+                        for ix in ix0..<ix1 { dst[ix] = src[ix] }
+                    }
+                }
+                best.update(repeating: -.infinity, count: origins)
+                tap.update(repeating: -1, count: origins)
+                for a in 0..<kh {
+                    for b in 0..<kw {
+                        let src = padded + a * dh * pitch + b * dw, t = Int32(a * kw + b)
+                        for q in 0..<origins {
+                            let v = src[q], m = best[q]
+                            let take = v > m || v.isNaN
+                            best[q] = take ? v : m
+                            tap[q] = take ? t : tap[q]
+                        }
+                    }
+                }
+                let yp = y + p * g.outPlane, ip = indices + p * g.outPlane
+                for oy in 0..<ho {
+                    for ox in 0..<wo {
+                        let q = oy * sh * pitch + ox * sw, t = Int(tap[q])
+                        yp[oy * wo + ox] = best[q]
+                        if t >= 0 {
+                            let iy = oy * sh - g.padH + (t / kw) * dh, ix = ox * sw - g.padW + (t % kw) * dw
+                            ip[oy * wo + ox] = Int32(truncatingIfNeeded: iy * w + ix)
+                        } else {
+                            // nothing beat −∞: torch's index is the window's first in-range tap
+                            ip[oy * wo + ox] = rows.lo[oy] < rows.hi[oy] && cols.lo[ox] < cols.hi[ox]
+                                ? Int32(truncatingIfNeeded: rows.lo[oy] * w + cols.lo[ox]) : -1
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// `forward` row by row.
+    package static func forwardRows(_ g: PoolGeometry, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
+                        indices: UnsafeMutablePointer<Int32>) {
         let (w, ho, wo, dh, dw, sw) = (g.width, g.outHeight, g.outWidth, g.dilationH, g.dilationW, g.strideW)
         let rows = PoolWindows(maxOut: ho, stride: g.strideH, pad: g.padH, kernel: g.kernelH, dilation: dh, size: g.height)
         let cols = PoolWindows(maxOut: wo, stride: sw, pad: g.padW, kernel: g.kernelW, dilation: dw, size: w)

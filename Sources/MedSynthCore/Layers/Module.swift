@@ -163,9 +163,25 @@ public final class Sequential: Layer {
         layers.append(layer)
     }
 
+    /// Runs the layers in order; a BatchNorm followed by a ReLU or ReLU6 runs as one fused pass
+    /// (same values and gradients).
     public override func forward(_ x: Tensor) throws -> Tensor {
-        var h = x
-        for l in layers { h = try l(h) }
+        var h = x, i = 0
+        while i < layers.count {
+            // fused unless something watches the activation's input, which is not materialised
+            if let norm = layers[i] as? BatchNorm, i + 1 < layers.count, layers[i + 1].inputTap == nil {
+                let next = layers[i + 1]
+                let activation: NormActivation? = next is ReLU ? .relu : next is ReLU6 ? .relu6 : nil
+                if let activation {
+                    norm.inputTap?(h)
+                    h = try norm.forward(h, activation: activation)
+                    i += 2
+                    continue
+                }
+            }
+            h = try layers[i](h)
+            i += 1
+        }
         return h
     }
 }

@@ -20,10 +20,14 @@ public final class BatchNorm: Layer {
         registerBuffer("running_var", runningVar)
     }
 
-    public override func forward(_ x: Tensor) throws -> Tensor {
+    public override func forward(_ x: Tensor) throws -> Tensor { try forward(x, activation: .identity) }
+
+    /// The activation applied to the output in the same pass: `forward(x, activation: .relu)`
+    /// equals `relu(forward(x))`.
+    public func forward(_ x: Tensor, activation: NormActivation) throws -> Tensor {
         if isTraining { batchesTracked += 1 }
         return try batchNorm(x, weight: weight, bias: bias, runningMean: runningMean, runningVar: runningVar,
-                             training: isTraining, momentum: momentum, eps: eps)
+                             training: isTraining, momentum: momentum, eps: eps, activation: activation)
     }
 
     public override func localStateEntries(prefix: String) -> [SafetensorsEntry] {
