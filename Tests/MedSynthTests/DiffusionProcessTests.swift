@@ -151,6 +151,7 @@ import Glibc
         #expect(try DiffusionSampling.plan(options, schedule: NoiseSchedule(.linear, steps: 1000)).targets == [888, 777, 666, 555, 444, 333, 222, 111, 0, -1])
         // default spacing: diffusers' default of the sampler's scheduler
         options = SamplingOptions()
+        options.sampler = .ddim
         #expect(options.resolvedSpacing == .leading)
         options.sampler = .dpmSolver
         #expect(options.resolvedSpacing == .linspace)
@@ -210,8 +211,12 @@ import Glibc
         }
         let mid = exp(0.5 * (log(schedule.sigma(10)) + log(schedule.sigma(11))))
         #expect(abs(DiffusionSampling.timestep(ofSigma: mid, schedule: schedule) - 10.5) < 1e-9)
-        // the default spacing of the SDE variant is Karras (DPM++ 2M SDE Karras); the others keep diffusers'
+        // the default sampler is DPM++ 2M SDE Karras in 20 steps (issue 13); its spacing is Karras
+        // when the SDE variant is asked for by name too; the others keep diffusers'
         var options = SamplingOptions()
+        #expect(options.sampler == .dpmSolverSDE && options.resolvedSteps(total: 1000) == 20 && options.resolvedSpacing == .karras)
+        options.sampler = .ddim
+        #expect(options.resolvedSteps(total: 1000) == 50)
         options.sampler = .dpmSolverSDE
         #expect(options.resolvedSpacing == .karras)
         options.sampler = .dpmSolver

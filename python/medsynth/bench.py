@@ -230,33 +230,28 @@ def phantom_difficulty_workload(domains=None, **overrides) -> dict:
 
 # ---- fidelity: the paper's protocol at a fixed CPU budget ----------------------------------------
 
-#: Domains of the fidelity benchmark: (phantom domain, stand-in, channels). The phantoms
-#: (medsynth.datasets.phantom) are used when this medsynth has them, the numpy stand-ins otherwise.
-FIDELITY_DOMAINS = {"gray": ("covid_ct", "chest_xray", 1), "rgb": ("all", "blood_smear", 3)}
-#: Samplers compared for noise: (name, sample() options). The first is the library's default.
+#: Domains of the fidelity benchmark: (phantom domain of medsynth.datasets.phantom, channels);
+#: the first two classes of each.
+FIDELITY_DOMAINS = {"gray": ("covid_ct", 1), "rgb": ("all", 3)}
+#: Samplers compared for noise: (name, sample() options). The first is the library's default
+#: (dpm_solver++_sde, 20 steps, Karras spacing); DDPM's 1000 steps are left out for time (issue 13
+#: measured them: 0 % noisy).
 FIDELITY_SAMPLERS = [
-    ("default", {}),
+    ("default (dpm_solver++_sde 20)", {}),
+    ("dpm_solver++_sde 50", {"sampler": "dpm_solver++_sde", "steps": 50}),
     ("dpm_solver++ 20", {"sampler": "dpm_solver++", "steps": 20}),
     ("ddim 50", {"sampler": "ddim", "steps": 50}),
-    ("dpm_solver++_sde 20", {"sampler": "dpm_solver++_sde", "steps": 20}),
     ("ddim eta=1 50", {"sampler": "ddim", "steps": 50, "eta": 1.0}),
 ]
 
 
 def fidelity_data(domain: str, size: int, n_per_class: int, seed: int = 0):
-    """(X uint8, y, source) of a fidelity domain: its phantom when medsynth has phantoms, else the stand-in."""
-    phantom_name, standin_name, _ = FIDELITY_DOMAINS[domain]
-    phantom = getattr(medsynth.datasets, "phantom", None)
-    if phantom is not None and phantom_name in getattr(medsynth.datasets, "PHANTOM_DOMAINS", {}):
-        classes = medsynth.datasets.PHANTOM_DOMAINS[phantom_name]["classes"]
-        X, y = phantom(phantom_name, {c: n_per_class for c in classes[:2]}, image_size=size, seed=seed, progress=False)[:2]
-        X = np.asarray(X)
-        if X.dtype != np.uint8:
-            X = np.rint(np.clip(X, 0, 1) * 255).astype(np.uint8)
-        return X, np.unique(y, return_inverse=True)[1], f"phantom {phantom_name}"
-    from . import _standins
-    X, y = getattr(_standins, standin_name)(n_per_class, size, seed)
-    return X, y, f"stand-in {standin_name}"
+    """(X uint8, y, source) of a fidelity domain: the first two classes of its phantom."""
+    name, _ = FIDELITY_DOMAINS[domain]
+    classes = medsynth.datasets.PHANTOM_DOMAINS[name]["classes"]
+    X, y = medsynth.datasets.phantom(name, {c: n_per_class for c in classes[:2]}, image_size=size, seed=seed)[:2]
+    X = np.rint(np.clip(np.asarray(X), 0, 1) * 255).astype(np.uint8)
+    return X, np.unique(y, return_inverse=True)[1], f"phantom {name}"
 
 
 def _judge_accuracy(train_x, train_y, test_x, test_y, seed: int = 0) -> float:
@@ -268,7 +263,7 @@ def _judge_accuracy(train_x, train_y, test_x, test_y, seed: int = 0) -> float:
 
 
 def fidelity_workload(domains=("gray", "rgb"), size: int = 28, n_per_class: int = 1583, train_steps: int = 1200,
-                      per_class_noise: int = 16, synthetic_per_class: int = 500, samplers=None, seed: int = 0) -> list:
+                      per_class_noise: int = 32, synthetic_per_class: int = 300, samplers=None, seed: int = 0) -> list:
     """The paper's protocol on each domain: a stratified 20 % sample trains the diffusion model
     (library defaults, ``train_steps`` steps); each sampler generates ``per_class_noise`` images
     per class, judged by the quality gate (share of noisy images); the default sampler generates

@@ -104,8 +104,9 @@ def check(real, synthetic, real_labels=None, synthetic_labels=None, *, data_rang
     if noisy > noisy_limit:
         messages.append(f"{noisy:.0%} of the synthetic images are noisier than 99% of the real ones (mean absolute "
                         f"Laplacian above {hi:.4f}, the real images' 99th percentile; synthetic mean "
-                        f"{lap_s.mean():.4f}, real {lap_r.mean():.4f}): train longer, or sample with more steps or "
-                        f"a stochastic sampler (sampler='ddpm', or 'ddim' with eta=1)")
+                        f"{lap_s.mean():.4f}, real {lap_r.mean():.4f}): sample with a stochastic sampler "
+                        f"(sampler='dpm_solver++_sde', the default, or 'ddpm'; more steps do not help the "
+                        f"deterministic 'ddim' and 'dpm_solver++'), or train longer")
     if smooth > max(noisy_limit, 0.5):
         messages.append(f"{smooth:.0%} of the synthetic images are smoother than 99% of the real ones (mean absolute "
                         f"Laplacian below {lo:.4f}, the real images' 1st percentile): train longer or lower guidance_scale")
