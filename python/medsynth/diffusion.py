@@ -25,6 +25,12 @@ _FIT_OPTIONS = ("steps", "batch_size", "lr", "weight_decay", "warmup_steps", "lr
                 "min_snr_gamma", "grad_clip", "hflip", "vflip", "translate", "rotate", "checkpoint", "checkpoint_every",
                 "resume", "seed")
 
+#: Training images fit() keeps (a random subset) for the quality gate sample() runs.
+QUALITY_REFERENCE = 512
+#: sample() runs the gate only from this many images on: below it one unusual image moves the
+#: noisy share past the gate's 5 % limit.
+QUALITY_MIN_IMAGES = 50
+
 #: Samplers the engine offers, from its registry.
 SAMPLERS = tuple(json.loads(_engine.registry("samplers")))
 
@@ -63,6 +69,8 @@ class DiffusionModel:
         self._handle = None
         self.classes_ = None
         self.history_ = None
+        self.quality_report_ = None
+        self._quality_reference = None
         if image_size is not None and in_channels is not None and num_classes is not None:
             self.classes_ = np.arange(num_classes) if num_classes else None
             self._build()
@@ -159,6 +167,9 @@ class DiffusionModel:
         finally:
             reporter.close()
         self.history_ = json.loads(_engine.diffusion_result(self._handle))
+        # a random subset of the training images, which sample() compares its images with
+        keep = np.sort(np.random.default_rng(0).permutation(len(x))[:QUALITY_REFERENCE])
+        self._quality_reference = (x[keep].copy(), None if y is None else np.asarray(y)[keep])
         return self
 
     # ---- sampling -----------------------------------------------------------------------------
@@ -170,8 +181,14 @@ class DiffusionModel:
                use_ema: Optional[bool] = None, clip: Optional[bool] = None, clamp_output: Optional[bool] = None,
                spacing: Optional[str] = None, ddim_target: Optional[str] = None, noise=None, step_noise=None,
                output: str = "auto", progress: bool = True, callback: Optional[Callable[[dict], object]] = None,
-               data_format: str = "auto"):
+               data_format: str = "auto", quality: str = "warn"):
         """Generates labelled images. Returns ``(images, labels)``.
+
+        ``quality``: after sampling at least 50 images from a model fitted in this session, the
+        quality gate (``medsynth.quality.check``) compares them with up to 512 of the training images
+        and warns ("warn", the default) or raises RuntimeError ("raise") naming the statistic and the
+        remedy when they are noisier, smoother or otherwise off; its report is kept in
+        ``quality_report_``. "off" skips it.
 
         Ask with ``n_per_class`` (a number, or a dict {class: count}), or explicit ``labels``, or
         ``n`` for an unconditional model. Images come back as (n, H, W) or (n, H, W, C) in the
@@ -187,6 +204,8 @@ class DiffusionModel:
         schedulers with the same timesteps) gives the same images up to float rounding.
         """
         self._require_built()
+        if quality not in ("warn", "raise", "off"):
+            raise ValueError(f"quality must be 'warn', 'raise' or 'off', got {quality!r}")
         if sampler is not None and sampler not in SAMPLERS:
             raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
         config = self.config
@@ -224,7 +243,15 @@ class DiffusionModel:
         for message in result.get("warnings", []):
             warnings.warn(message, RuntimeWarning, stacklevel=2)
         images = out[:, 0] if c == 1 else out.transpose(0, 2, 3, 1)
-        return _convert_output(np.ascontiguousarray(images), output, config["data_dtype"]), label_values
+        images = _convert_output(np.ascontiguousarray(images), output, config["data_dtype"])
+        if quality != "off" and self._quality_reference is not None and count >= QUALITY_MIN_IMAGES:
+            from . import quality as gate
+            real, real_labels = self._quality_reference
+            self.quality_report_ = gate.check(real, images, real_labels, label_values, data_range=config["data_range"],
+                                              warn=quality == "warn")
+            if quality == "raise" and not self.quality_report_["ok"]:
+                raise RuntimeError("the synthetic images failed the quality check: " + "; ".join(self.quality_report_["warnings"]))
+        return images, label_values
 
     def _requested_labels(self, n_per_class, labels, n) -> np.ndarray:
         given = sum(v is not None for v in (n_per_class, labels, n))
@@ -320,6 +347,7 @@ class DiffusionModel:
         which warns naming the statistic and the remedy. Returns its report."""
         from . import quality as gate
         sample_options.setdefault("progress", False)
+        sample_options.setdefault("quality", "off")
         if self.conditional:
             images, labels = self.sample(n_per_class=n_per_class, **sample_options)
         else:
@@ -461,7 +489,8 @@ def generate(data, n_per_class: Union[int, Mapping] = 1000, *, checkpoint: Optio
         if checkpoint is not None:
             diffusion.save(checkpoint)
     images, labels = diffusion.sample(n_per_class, sampler=sampler, steps=steps, guidance_scale=guidance_scale,
-                                      eta=eta, seed=seed, batch_size=batch_size, progress=progress)
+                                      eta=eta, seed=seed, batch_size=batch_size, progress=progress,
+                                      quality="off")
     report = None
     if quality != "off" and x is not None:
         from . import quality as gate
