@@ -228,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--channels", type=int, choices=(1, 3))
     p.add_argument("--steps", type=int, help="diffusion training steps (default: the library's)")
     p.add_argument("--batch-size", type=int, help="diffusion training batch size")
-    p.add_argument("--sampler", help="ddim, ddpm or dpm_solver++ (default: the library's)")
+    p.add_argument("--sampler", help="dpm_solver++_sde (the default, 20 steps), ddpm, ddim or dpm_solver++")
     p.add_argument("--sample-steps", type=int, help="sampling steps (default: the library's)")
     p.add_argument("--checkpoint", help="reuse this diffusion model if it exists, else save the trained one there")
     p.add_argument("--seed", type=int, default=0)
