@@ -304,12 +304,66 @@ def fidelity_workload(domains=("gray", "rgb"), size: int = 28, n_per_class: int 
     return results
 
 
+#: Samplers of the sampling workload (docs/sampling.md's table): (name, sample() options).
+SAMPLING_SAMPLERS = FIDELITY_SAMPLERS + [
+    ("ddim 250", {"sampler": "ddim", "steps": 250}),
+    ("dpm_solver++ 20 karras", {"sampler": "dpm_solver++", "steps": 20, "spacing": "karras"}),
+    ("dpm_solver++_sde 10", {"sampler": "dpm_solver++_sde", "steps": 10}),
+    ("dpm_solver++_sde 20 linspace", {"sampler": "dpm_solver++_sde", "steps": 20, "spacing": "linspace"}),
+    ("ddpm", {"sampler": "ddpm"}),
+]
+#: Timesteps at which the sampling workload measures the model's error.
+ERROR_TIMESTEPS = (0, 5, 10, 20, 50, 100, 200, 400, 700, 950)
+
+
+def sampling_workload(domain: str = "gray", size: int = 28, n_per_class: int = 1583, train_steps: int = 1200,
+                      per_class: int = 16, prediction: str = "epsilon", samplers=None, seed: int = 0) -> dict:
+    """Issue 13's measurement (docs/sampling.md): a model trained as in the fidelity workload;
+    its error against t (the MSE of the predicted noise, and the high-frequency energy of the
+    one-shot x0 prediction over the real images') and each sampler's shares of noisy and smooth
+    images by the quality gate. Tens of minutes with DDPM in the list."""
+    from . import quality
+    from ._core import to_nchw
+    from .model_selection import stratified_split
+
+    X, y, source = fidelity_data(domain, size, n_per_class, seed)
+    sample, _ = stratified_split(y, train_size=0.2, seed=seed)
+    X, y = X[sample], y[sample]
+    model = medsynth.DiffusionModel(seed=seed, prediction=prediction)
+    start = time.perf_counter()
+    model.fit(X, y, steps=train_steps, progress=False)
+    out = {"workload": "sampling", "domain": domain, "data": source, "image_size": size, "train_images": len(X),
+           "train_steps": train_steps, "prediction": prediction, "train_seconds": round(time.perf_counter() - start, 1),
+           "error_vs_t": {}, "sampling": {}}
+    rng = np.random.default_rng(seed + 1)
+    pick = rng.choice(len(X), min(64, len(X)), replace=False)
+    x0 = to_nchw(X[pick], name="X") * 2 - 1
+    real_energy = quality.laplacian_energy((x0 + 1) / 2, data_range=(0, 1)).mean()
+    alpha_bar = np.cumprod(1 - np.linspace(1e-4, 0.02, 1000))   # the default linear schedule
+    for t in ERROR_TIMESTEPS:
+        eps = rng.standard_normal(x0.shape).astype(np.float32)
+        x_t = (np.sqrt(alpha_bar[t]) * x0 + np.sqrt(1 - alpha_bar[t]) * eps).astype(np.float32)
+        predicted = model.model_output(x_t, t, labels=model.classes_[y[pick]], output="epsilon")
+        x0_hat = (x_t - np.sqrt(1 - alpha_bar[t]) * predicted) / np.sqrt(alpha_bar[t])
+        energy = quality.laplacian_energy(np.clip((x0_hat + 1) / 2, 0, 1), data_range=(0, 1)).mean()
+        out["error_vs_t"][t] = {"eps_mse": round(float(np.mean((predicted - eps) ** 2)), 4),
+                                "x0_energy_ratio": round(float(energy / real_energy), 2)}
+    for name, options in (samplers or SAMPLING_SAMPLERS):
+        start = time.perf_counter()
+        images, labels = model.sample(n_per_class=per_class, seed=seed, progress=False, quality="off", **options)
+        report = quality.check(X, images, y, labels, warn=False)
+        out["sampling"][name] = {"noisy": round(report["noisy_fraction"], 3), "smooth": round(report["smooth_fraction"], 3),
+                                 "energy_ratio": round(report["laplacian"]["synthetic_mean"] / report["laplacian"]["real_mean"], 2),
+                                 "seconds": round(time.perf_counter() - start, 1)}
+    return out
+
+
 WORKLOADS = {"conv": conv_workload, "unet_train": unet_train_workload, "ddim_sample": ddim_sample_workload,
              "resnet18_train": resnet18_train_workload, "zoo_infer": zoo_infer_workload, "zoo_train": zoo_train_workload, "lime": lime_workload,
              "phantoms": phantoms_workload, "phantom_difficulty": phantom_difficulty_workload,
-             "fidelity": fidelity_workload}
+             "fidelity": fidelity_workload, "sampling": sampling_workload}
 #: Workloads left out when none is named (each takes many minutes).
-SLOW = ("phantom_difficulty", "fidelity")
+SLOW = ("phantom_difficulty", "fidelity", "sampling")
 
 
 def main(argv=None) -> int:
