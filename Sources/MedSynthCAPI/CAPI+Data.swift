@@ -96,7 +96,7 @@ public func ms_conv2d_forward(_ x: UnsafePointer<Float>?, _ n: Int64, _ cin: Int
     CAPI.call(err, errLen) {
         let g = try CAPI.convGeometry(n, cin, h, w, cout, kh, kw, stride, padding, dilation, groups)
         try require(yCount == Int64(g.batch * g.outChannels * g.outPlane), "y must hold \(g.batch)x\(g.outChannels)x\(g.outHeight)x\(g.outWidth) values")
-        ConvKernel.forward(g, x: try CAPI.pointer(x, "x"), weight: try CAPI.pointer(weight, "weight"), bias: bias,
+        try ConvKernel.forward(g, x: try CAPI.pointer(x, "x"), weight: try CAPI.pointer(weight, "weight"), bias: bias,
                            y: try CAPI.pointer(y, "y"))
     }
 }
@@ -115,7 +115,7 @@ public func ms_conv2d_backward(_ x: UnsafePointer<Float>?, _ n: Int64, _ cin: In
         dx?.initialize(repeating: 0, count: g.batch * g.inChannels * g.height * g.width)
         dweight?.initialize(repeating: 0, count: g.outChannels * g.colRows)
         dbias?.initialize(repeating: 0, count: g.outChannels)
-        ConvKernel.backward(g, x: x, weight: weight, dy: dy, dx: dx, dWeight: dweight, dBias: dbias)
+        try ConvKernel.backward(g, x: x, weight: weight, dy: dy, dx: dx, dWeight: dweight, dBias: dbias)
     }
 }
 

@@ -36,9 +36,9 @@ func referenceAttention(_ q: Tensor, _ k: Tensor, _ v: Tensor, scale: Double? = 
         // q = [1, 0], keys [1, 0] and [0, 1], scale 1: scores [1, 0],
         // P = [e, 1] / (1 + e) = [0.73105858, 0.26894142];
         // out = 0.73105858 · [1, 2] + 0.26894142 · [3, 4] = [1.53788284, 2.53788284].
-        let q = Tensor([1, 0], shape: [1, 1, 1, 2])
-        let k = Tensor([1, 0, 0, 1], shape: [1, 1, 2, 2])
-        let v = Tensor([1, 2, 3, 4], shape: [1, 1, 2, 2])
+        let q = try Tensor([1, 0], shape: [1, 1, 1, 2])
+        let k = try Tensor([1, 0, 0, 1], shape: [1, 1, 2, 2])
+        let v = try Tensor([1, 2, 3, 4], shape: [1, 1, 2, 2])
         let o = try scaledDotProductAttention(q, k, v, scale: 1)
         #expect(o.shape == [1, 1, 1, 2])
         expectClose(o.scalars, [1.53788284, 2.53788284], atol: 1e-6, rtol: 1e-6)
@@ -49,11 +49,11 @@ func referenceAttention(_ q: Tensor, _ k: Tensor, _ v: Tensor, scale: Double? = 
 
     @Test func identicalKeysAverageValues() throws {
         // all keys equal → every score in a row is equal → P uniform → each output row is the mean of v.
-        let q = randomTensor([2, 3, 5, 4], seed: 61, requiresGrad: false)
-        let key = randomTensor([4], seed: 62, requiresGrad: false)
-        let k = Tensor(uninitialized: [2, 3, 6, 4])
+        let q = try randomTensor([2, 3, 5, 4], seed: 61, requiresGrad: false)
+        let key = try randomTensor([4], seed: 62, requiresGrad: false)
+        let k = try Tensor(uninitialized: [2, 3, 6, 4])
         for i in 0..<k.count { k.data[i] = key.data[i % 4] }
-        let v = randomTensor([2, 3, 6, 3], seed: 63, requiresGrad: false)
+        let v = try randomTensor([2, 3, 6, 3], seed: 63, requiresGrad: false)
         let o = try scaledDotProductAttention(q, k, v)
         for h in 0..<6 {
             for c in 0..<3 {
@@ -76,9 +76,9 @@ func referenceAttention(_ q: Tensor, _ k: Tensor, _ v: Tensor, scale: Double? = 
     @Test(arguments: 0..<shapes.count)
     func matchesDirectImplementation(_ index: Int) throws {
         let s = Self.shapes[index]
-        let q = randomTensor(s.lead + [s.lq, s.d], seed: 64, requiresGrad: false)
-        let k = randomTensor(s.lead + [s.lk, s.d], seed: 65, requiresGrad: false)
-        let v = randomTensor(s.lead + [s.lk, s.dv], seed: 66, requiresGrad: false)
+        let q = try randomTensor(s.lead + [s.lq, s.d], seed: 64, requiresGrad: false)
+        let k = try randomTensor(s.lead + [s.lk, s.d], seed: 65, requiresGrad: false)
+        let v = try randomTensor(s.lead + [s.lk, s.dv], seed: 66, requiresGrad: false)
         let expected = referenceAttention(q, k, v, scale: s.scale.map(Double.init))
         let o = try scaledDotProductAttention(q, k, v, scale: s.scale)
         #expect(o.shape == s.lead + [s.lq, s.dv])
@@ -92,9 +92,9 @@ func referenceAttention(_ q: Tensor, _ k: Tensor, _ v: Tensor, scale: Double? = 
     @Test func largeScoresStayFinite() throws {
         // scores around ±1000 after scaling: the row max is subtracted before exp, so P is one-hot
         // (or nearly) and the output is the chosen value row.
-        let q = Tensor([1000, 0, -1000, 0], shape: [1, 1, 2, 2], requiresGrad: true)
-        let k = Tensor([1, 0, 0, 1], shape: [1, 1, 2, 2], requiresGrad: true)
-        let v = Tensor([1, 2, 3, 4], shape: [1, 1, 2, 2], requiresGrad: true)
+        let q = try Tensor([1000, 0, -1000, 0], shape: [1, 1, 2, 2], requiresGrad: true)
+        let k = try Tensor([1, 0, 0, 1], shape: [1, 1, 2, 2], requiresGrad: true)
+        let v = try Tensor([1, 2, 3, 4], shape: [1, 1, 2, 2], requiresGrad: true)
         let o = try scaledDotProductAttention(q, k, v, scale: 1)
         // row 0: scores [1000, 0] → v row 0; row 1: scores [−1000, 0] → v row 1.
         expectClose(o.scalars, [1, 2, 3, 4], atol: 1e-6, rtol: 0)
@@ -111,16 +111,16 @@ func referenceAttention(_ q: Tensor, _ k: Tensor, _ v: Tensor, scale: Double? = 
     @Test(arguments: 0..<gradientShapes.count)
     func gradientsMatchFiniteDifferences(_ index: Int) throws {
         let s = Self.gradientShapes[index]
-        let inputs = [randomTensor(s.lead + [s.lq, s.d], seed: 71), randomTensor(s.lead + [s.lk, s.d], seed: 72),
-                      randomTensor(s.lead + [s.lk, s.dv], seed: 73)]
+        let inputs = [try randomTensor(s.lead + [s.lq, s.d], seed: 71), try randomTensor(s.lead + [s.lk, s.d], seed: 72),
+                      try randomTensor(s.lead + [s.lk, s.dv], seed: 73)]
         try expectGradientsMatch(inputs) { t in try scaledDotProductAttention(t[0], t[1], t[2], scale: s.scale) }
     }
 
     @Test func gradientsForSubsetsAndSelfAttention() throws {
         // only v needs a gradient (q, k constants), then only q
-        let q = randomTensor([2, 1, 4, 3], seed: 74, requiresGrad: false), k = randomTensor([2, 1, 5, 3], seed: 75, requiresGrad: false)
+        let q = try randomTensor([2, 1, 4, 3], seed: 74, requiresGrad: false), k = try randomTensor([2, 1, 5, 3], seed: 75, requiresGrad: false)
         try expectGradientsMatch([randomTensor([2, 1, 5, 2], seed: 76)]) { t in try scaledDotProductAttention(q, k, t[0]) }
-        let v = randomTensor([2, 1, 5, 2], seed: 77, requiresGrad: false)
+        let v = try randomTensor([2, 1, 5, 2], seed: 77, requiresGrad: false)
         try expectGradientsMatch([randomTensor([2, 1, 4, 3], seed: 78)]) { t in try scaledDotProductAttention(t[0], k, v) }
         // self-attention with one tensor as q, k and v: the three gradients add up in one buffer
         try expectGradientsMatch([randomTensor([2, 2, 4, 3], seed: 79)]) { t in try scaledDotProductAttention(t[0], t[0], t[0]) }
@@ -128,13 +128,13 @@ func referenceAttention(_ q: Tensor, _ k: Tensor, _ v: Tensor, scale: Double? = 
 
     @Test func backwardAccumulates() throws {
         // Two backward passes without zeroing must leave exactly twice the gradient (+=, not =).
-        let inputs = [randomTensor([2, 2, 3, 4], seed: 84), randomTensor([2, 2, 5, 4], seed: 85), randomTensor([2, 2, 5, 3], seed: 86)]
+        let inputs = [try randomTensor([2, 2, 3, 4], seed: 84), try randomTensor([2, 2, 5, 4], seed: 85), try randomTensor([2, 2, 5, 3], seed: 86)]
         try expectGradientsAccumulate(inputs) { t in try scaledDotProductAttention(t[0], t[1], t[2]) }
         try expectGradientsAccumulate([randomTensor([1, 1, 5, 4], seed: 87)]) { t in try scaledDotProductAttention(t[0], t[0], t[0]) }
     }
 
     @Test func noGraphWithoutGradients() throws {
-        let q = randomTensor([1, 2, 3, 4], seed: 81), k = randomTensor([1, 2, 3, 4], seed: 82), v = randomTensor([1, 2, 3, 4], seed: 83)
+        let q = try randomTensor([1, 2, 3, 4], seed: 81), k = try randomTensor([1, 2, 3, 4], seed: 82), v = try randomTensor([1, 2, 3, 4], seed: 83)
         let o = try withoutGrad { try scaledDotProductAttention(q, k, v) }
         #expect(o.node == nil)
         #expect(try scaledDotProductAttention(q, k, v).node != nil)
@@ -142,8 +142,8 @@ func referenceAttention(_ q: Tensor, _ k: Tensor, _ v: Tensor, scale: Double? = 
         #expect(try scaledDotProductAttention(q, k, v).node == nil)
     }
 
-    @Test func rejectsBadShapes() {
-        let q = Tensor(zeros: [2, 3, 4, 8])
+    @Test func rejectsBadShapes() throws {
+        let q = try Tensor(zeros: [2, 3, 4, 8])
         #expect(throws: MedSynthError.self) { try scaledDotProductAttention(q, Tensor(zeros: [2, 3, 5]), Tensor(zeros: [2, 3, 5, 8])) }    // rank
         #expect(throws: MedSynthError.self) { try scaledDotProductAttention(q, Tensor(zeros: [2, 2, 5, 8]), Tensor(zeros: [2, 2, 5, 8])) } // heads
         #expect(throws: MedSynthError.self) { try scaledDotProductAttention(q, Tensor(zeros: [2, 3, 5, 7]), Tensor(zeros: [2, 3, 5, 8])) } // width

@@ -23,9 +23,9 @@ import Glibc
         let s = try NoiseSchedule(.linear, steps: 1000)
         let n = 200_000, t = 300
         let x0 = [Float](repeating: 0.7, count: n)
-        let noise = Tensor(uninitialized: [n])
+        let noise = try Tensor(uninitialized: [n])
         RandomGenerator(seed: 5).fillNormal(noise.data, n)
-        let xt = Tensor(uninitialized: [n])
+        let xt = try Tensor(uninitialized: [n])
         x0.withUnsafeBufferPointer { s.addNoise(x0: $0.baseAddress!, noise: noise.data, t: t, into: xt.data, count: n) }
         let values = xt.scalars.map { Double($0) }
         let mean = values.reduce(0, +) / Double(n)
@@ -136,7 +136,7 @@ import Glibc
         let schedule = model.schedule
         _ = try buffer.withUnsafeMutableBufferPointer { b in
             try model.runSampler(labels: [0, 0, 0, 0, 0], options: options, into: b.baseAddress!, progress: .silent) { x, t, _ in
-                let e = Tensor(uninitialized: x.shape)
+                let e = try Tensor(uninitialized: x.shape)
                 let a = Float(schedule.alphaBar(t).squareRoot()), s = Float((1 - schedule.alphaBar(t)).squareRoot())
                 for i in 0..<x.count { e.data[i] = (x.data[i] - a * target[i % 64]) / s }
                 return e

@@ -29,9 +29,9 @@ private func floatBytes(_ values: [Float]) -> [UInt8] { littleEndian(values.map 
 
     static let metadata = [("format", "pt"), ("config", #"{"a":[1,2]}"#), ("ünïcode", "välue ✓")]
 
-    static func sampleEntries() -> [SafetensorsEntry] {
+    static func sampleEntries() throws -> [SafetensorsEntry] {
         [
-            SafetensorsEntry(name: "w", tensor: Tensor([1, -2, 3.5, 0, -0.25, 1e-30], shape: [2, 3])),
+            SafetensorsEntry(name: "w", tensor: try Tensor([1, -2, 3.5, 0, -0.25, 1e-30], shape: [2, 3])),
             SafetensorsEntry(name: "n", int64: 7),
             SafetensorsEntry(name: "big", dtype: .I64, shape: [2], bytes: littleEndian([Int64.min, Int64(1) << 40])),
             // F16 1, −2, 65504
@@ -44,13 +44,13 @@ private func floatBytes(_ values: [Float]) -> [UInt8] { littleEndian(values.map 
     }
 
     @Test func roundTripKeepsDtypesShapesBytesAndMetadata() throws {
-        let file = SafetensorsFile(metadata: Self.metadata, entries: Self.sampleEntries())
+        let file = try SafetensorsFile(metadata: Self.metadata, entries: Self.sampleEntries())
         let parsed = try SafetensorsFile.parse(try file.serialized())
         #expect(parsed.metadata.map { $0.0 } == Self.metadata.map { $0.0 })
         #expect(parsed.metadata.map { $0.1 } == Self.metadata.map { $0.1 })
         #expect(parsed.metadata("config") == #"{"a":[1,2]}"#)
         #expect(parsed.entries.count == Self.sampleEntries().count)
-        for e in Self.sampleEntries() {
+        for e in try Self.sampleEntries() {
             let p = try #require(parsed[e.name], "missing \(e.name)")
             #expect(p.dtype == e.dtype && p.shape == e.shape && p.bytes == e.bytes, "\(e.name)")
         }
@@ -76,8 +76,8 @@ private func floatBytes(_ values: [Float]) -> [UInt8] { littleEndian(values.map 
         let entries = [
             SafetensorsEntry(name: "u", dtype: .U8, shape: [3], bytes: [1, 2, 3]),
             SafetensorsEntry(name: "h", dtype: .F16, shape: [1], bytes: [0, 0x3C]),
-            SafetensorsEntry(name: "f2", tensor: Tensor([2], shape: [1])),
-            SafetensorsEntry(name: "f1", tensor: Tensor([1, 1], shape: [2])),
+            SafetensorsEntry(name: "f2", tensor: try Tensor([2], shape: [1])),
+            SafetensorsEntry(name: "f1", tensor: try Tensor([1, 1], shape: [2])),
             SafetensorsEntry(name: "i", int64: 5),
             SafetensorsEntry(name: "bh", dtype: .BF16, shape: [1], bytes: [0x80, 0x3F]),
         ]
@@ -112,7 +112,7 @@ private func floatBytes(_ values: [Float]) -> [UInt8] { littleEndian(values.map 
         //   1 + 3 ("a") + 1 + 1 + 7 ("dtype") + 1 + 5 ("F32") + 1 + 7 ("shape") + 1 + 3 ([2]) + 1
         //   + 14 ("data_offsets") + 1 + 5 ([0,8]) + 1 + 1 = 54, padded with 2 spaces to 56 = 0x38.
         // Data: 1.0f = 0x3F800000 → 00 00 80 3F; −2.0f = 0xC0000000 → 00 00 00 C0 (little-endian).
-        let file = SafetensorsFile(entries: [SafetensorsEntry(name: "a", tensor: Tensor([1, -2], shape: [2]))])
+        let file = try SafetensorsFile(entries: [SafetensorsEntry(name: "a", tensor: try Tensor([1, -2], shape: [2]))])
         let header = #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#
         let expected: [UInt8] = [0x38, 0, 0, 0, 0, 0, 0, 0] + Array(header.utf8) + [0x20, 0x20]
             + [0x00, 0x00, 0x80, 0x3F, 0x00, 0x00, 0x00, 0xC0]
@@ -201,11 +201,11 @@ private func floatBytes(_ values: [Float]) -> [UInt8] { littleEndian(values.map 
         }
     }
 
-    @Test func writerRejectsInvalidEntries() {
-        let a = SafetensorsEntry(name: "a", tensor: Tensor([1], shape: [1]))
+    @Test func writerRejectsInvalidEntries() throws {
+        let a = try SafetensorsEntry(name: "a", tensor: try Tensor([1], shape: [1]))
         expectInvalidArgument("duplicate or reserved tensor name 'a'") { _ = try SafetensorsFile(entries: [a, a]).serialized() }
         expectInvalidArgument("reserved tensor name '__metadata__'") {
-            _ = try SafetensorsFile(entries: [SafetensorsEntry(name: "__metadata__", tensor: Tensor([1], shape: [1]))]).serialized()
+            _ = try SafetensorsFile(entries: [SafetensorsEntry(name: "__metadata__", tensor: try Tensor([1], shape: [1]))]).serialized()
         }
         expectInvalidArgument("'b' byte count does not match its shape") {
             _ = try SafetensorsFile(entries: [SafetensorsEntry(name: "b", dtype: .F32, shape: [2], bytes: [0, 0, 0, 0])]).serialized()

@@ -123,7 +123,7 @@ public final class DiffusionModel {
         try unet.loadState(file.entries.filter { modelKeys.contains($0.name) })
         let names = unet.namedParameters().map { $0.0 }
         if names.allSatisfy({ file["ema." + $0] != nil }) {
-            let average = ExponentialMovingAverage(unet.parameters, decay: emaDecay > 0 ? emaDecay : 0.999)
+            let average = try ExponentialMovingAverage(unet.parameters, decay: emaDecay > 0 ? emaDecay : 0.999)
             try average.loadState(prefix: "ema") { key in
                 // the EMA's own keys are indices; map them to the parameter names saved here
                 if key == "ema.updates" { return nil }

@@ -72,11 +72,11 @@ extension DiffusionModel {
         for batch in 0..<batches {
             let lo = batch * options.batchSize, hi = min(n, lo + options.batchSize), b = hi - lo
             let generators = (lo..<hi).map { RandomGenerator(seed: mixSeed(options.seed, UInt64($0), 3)) }
-            let x = Tensor(uninitialized: [b, config.unet.inChannels, config.unet.imageSize, config.unet.imageSize])
+            let x = try Tensor(uninitialized: [b, config.unet.inChannels, config.unet.imageSize, config.unet.imageSize])
             for (j, g) in generators.enumerated() { g.fillNormal(x.data + j * count, count) }
             let batchLabels = Array(labels[lo..<hi])
-            let noise = Tensor(uninitialized: x.shape)
-            let x0 = Tensor(uninitialized: x.shape), previousX0 = Tensor(uninitialized: x.shape)
+            let noise = try Tensor(uninitialized: x.shape)
+            let x0 = try Tensor(uninitialized: x.shape), previousX0 = try Tensor(uninitialized: x.shape)
             var previousT: Int? = nil
 
             for (k, t) in timesteps.enumerated() {
@@ -118,7 +118,7 @@ extension DiffusionModel {
         if samplingBytesPerImage == nil {
             unet.eval()
             samplingBytesPerImage = try MemoryBudget.peakBytes {
-                let x = Tensor(zeros: [1, u.inChannels, u.imageSize, u.imageSize])
+                let x = try Tensor(zeros: [1, u.inChannels, u.imageSize, u.imageSize])
                 _ = try withoutGrad { try unet.forward(x, timesteps: [0], labels: isConditional ? [0] : nil) }
             }
         }
@@ -139,7 +139,7 @@ extension DiffusionModel {
         let doubled = try concat([x, x], dim: 0)
         let output = try unet.forward(doubled, timesteps: [Float](repeating: Float(t), count: 2 * b),
                                       labels: labels + [Int](repeating: nullClass, count: b))
-        let guidedOut = Tensor(uninitialized: x.shape)
+        let guidedOut = try Tensor(uninitialized: x.shape)
         let half = x.count
         let (c, u, g) = (output.data, output.data + half, guidedOut.data)
         for i in 0..<half { g[i] = u[i] + scale * (c[i] - u[i]) }

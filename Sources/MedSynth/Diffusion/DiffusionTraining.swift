@@ -21,7 +21,7 @@ extension DiffusionModel {
         // fresh optimiser and EMA for a new run; a resumed run restores both from the checkpoint
         let parameters = unet.parameters
         let optimizer = AdamW(parameters, learningRate: options.learningRate, weightDecay: options.weightDecay)
-        var average: ExponentialMovingAverage? = options.emaDecay > 0
+        var average: ExponentialMovingAverage? = try options.emaDecay > 0
             ? (ema.map { $0.decay == options.emaDecay ? $0 : nil } ?? nil) ?? ExponentialMovingAverage(parameters, decay: options.emaDecay)
             : nil
         var startStep = 0
@@ -36,7 +36,7 @@ extension DiffusionModel {
         let count = valuesPerImage
         let scale = 2 / ((config.dataRange?.high ?? 1) - (config.dataRange?.low ?? 0)), low = config.dataRange?.low ?? 0
         let logEvery = max(1, min(100, options.steps / 20))
-        let augmentScratch = options.augmentation.isIdentity ? nil : Storage(count: count)
+        let augmentScratch = try options.augmentation.isIdentity ? nil : Storage(count: count)
         var intervalLoss = 0.0, intervalCount = 0, lastLoss = Double.nan
         defer { unet.eval() }
         unet.train()
@@ -56,20 +56,20 @@ extension DiffusionModel {
                 indices.append(epochCache.1[position % data.count])
             }
             // x₀ in [−1, 1], augmented; timesteps, noise, labels with CFG dropout
-            let x0 = Tensor(uninitialized: [batchSize, config.unet.inChannels, config.unet.imageSize, config.unet.imageSize])
+            let x0 = try Tensor(uninitialized: [batchSize, config.unet.inChannels, config.unet.imageSize, config.unet.imageSize])
             for (b, index) in indices.enumerated() {
                 let src = data.images + index * count, dst = x0.data + b * count
                 for i in 0..<count { dst[i] = (src[i] - low) * scale - 1 }
                 if let scratch = augmentScratch { augment(dst, options.augmentation, rng: rng, scratch: scratch.pointer) }
             }
             let timesteps = (0..<batchSize).map { _ in rng.int(below: config.timesteps) }
-            let noise = Tensor(uninitialized: x0.shape)
+            let noise = try Tensor(uninitialized: x0.shape)
             rng.fillNormal(noise.data, noise.count)
             var classLabels: [Int]? = nil
             if isConditional, let labels {
                 classLabels = indices.map { rng.uniform() < options.pUncond ? nullClass : Int(labels[$0]) }
             }
-            let noisy = Tensor(uninitialized: x0.shape), target = Tensor(uninitialized: x0.shape)
+            let noisy = try Tensor(uninitialized: x0.shape), target = try Tensor(uninitialized: x0.shape)
             for b in 0..<batchSize {
                 let o = b * count
                 self.schedule.addNoise(x0: x0.data + o, noise: noise.data + o, t: timesteps[b], into: noisy.data + o, count: count)
@@ -79,7 +79,7 @@ extension DiffusionModel {
             let prediction = try unet.forward(noisy, timesteps: timesteps.map { Float($0) }, labels: classLabels)
             let loss: Tensor
             if let gamma = options.minSNRGamma {
-                let w = Tensor(timesteps.map { self.schedule.minSNRWeight($0, gamma: gamma, prediction: config.prediction) }, shape: [batchSize])
+                let w = try Tensor(timesteps.map { self.schedule.minSNRWeight($0, gamma: gamma, prediction: config.prediction) }, shape: [batchSize])
                 loss = try mseLoss(prediction, target, sampleWeights: w)
             } else {
                 loss = try mseLoss(prediction, target)
@@ -94,7 +94,7 @@ extension DiffusionModel {
             try loss.backward(cancel: progress.cancel)
             if options.gradClip > 0 { GradientClipping.clipGlobalNorm(parameters, maxNorm: options.gradClip) }
             optimizer.learningRate = lrSchedule.learningRate(base: options.learningRate, step: step)
-            optimizer.step()
+            try optimizer.step()
             unet.zeroGrad()
             average?.update()
             trainedSteps += 1
@@ -139,7 +139,7 @@ extension DiffusionModel {
         let u = config.unet
         unet.eval()
         let perImage = try MemoryBudget.peakBytes {
-            let x = Tensor(zeros: [1, u.inChannels, u.imageSize, u.imageSize])
+            let x = try Tensor(zeros: [1, u.inChannels, u.imageSize, u.imageSize])
             try mean(try unet.forward(x, timesteps: [0], labels: isConditional ? [0] : nil)).backward()
         }
         unet.zeroGrad()

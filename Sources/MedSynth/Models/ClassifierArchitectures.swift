@@ -6,10 +6,10 @@ public struct ClassifierArchitecture {
     public let name: String
     /// Smallest input side the architecture accepts.
     public let minImageSize: Int
-    package let build: (_ inChannels: Int, _ numClasses: Int, _ rng: RandomGenerator) -> Layer
+    package let build: (_ inChannels: Int, _ numClasses: Int, _ rng: RandomGenerator) throws -> Layer
 
     public static let all: [ClassifierArchitecture] = [
-        ClassifierArchitecture(name: "simple_cnn", minImageSize: 8, build: { SimpleCNN.make(inChannels: $0, numClasses: $1, rng: $2) }),
+        ClassifierArchitecture(name: "simple_cnn", minImageSize: 8, build: { try SimpleCNN.make(inChannels: $0, numClasses: $1, rng: $2) }),
     ]
 
     public static func named(_ name: String) throws -> ClassifierArchitecture {

@@ -38,7 +38,7 @@ extension ImageClassifier {
             ? SGD(parameters, learningRate: options.learningRate, momentum: options.momentum, weightDecay: options.weightDecay)
             : AdamW(parameters, learningRate: options.learningRate, weightDecay: options.weightDecay)
         let schedule = options.lrSchedule(stepsPerEpoch: stepsPerEpoch)
-        let classWeights = options.classWeights.map { Tensor($0, shape: [$0.count]) }
+        let classWeights = try options.classWeights.map { try Tensor($0, shape: [$0.count]) }
 
         var history: [JSON] = []
         var startEpoch = 0
@@ -62,7 +62,7 @@ extension ImageClassifier {
                 let lo = step * batchSize
                 let hi = step == stepsPerEpoch - 1 ? train.count : lo + batchSize
                 let indices = order[lo..<hi]
-                let x = batch(train, indices)
+                let x = try batch(train, indices)
                 let targets = indices.map { Int(trainLabels[$0]) }
                 let logits = try model(x)
                 let loss = try crossEntropy(logits: logits, targets: targets, weight: classWeights,
@@ -76,7 +76,7 @@ extension ImageClassifier {
                 try loss.backward(cancel: progress.cancel)
                 if options.gradClip > 0 { GradientClipping.clipGlobalNorm(parameters, maxNorm: options.gradClip) }
                 optimizer.learningRate = schedule.learningRate(base: options.learningRate, step: globalStep)
-                optimizer.step()
+                try optimizer.step()
                 model.zeroGrad()
 
                 lossSum += Double(loss.item) * Double(targets.count)

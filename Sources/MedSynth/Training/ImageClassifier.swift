@@ -18,7 +18,7 @@ public final class ImageClassifier {
         try config.validate()
         self.config = config
         let arch = try ClassifierArchitecture.named(config.architecture)
-        model = arch.build(config.inChannels, config.numClasses, RandomGenerator(seed: config.seed))
+        model = try arch.build(config.inChannels, config.numClasses, RandomGenerator(seed: config.seed))
         model.eval()
     }
 
@@ -42,8 +42,8 @@ public final class ImageClassifier {
     }
 
     /// Copies images `indices` of `set` into a normalised batch tensor.
-    package func batch(_ set: ImageSet, _ indices: ArraySlice<Int>) -> Tensor {
-        let x = Tensor(uninitialized: [indices.count, set.channels, set.height, set.width])
+    package func batch(_ set: ImageSet, _ indices: ArraySlice<Int>) throws -> Tensor {
+        let x = try Tensor(uninitialized: [indices.count, set.channels, set.height, set.width])
         let plane = set.height * set.width
         let (mean, std) = (config.mean, config.std)
         let dst = x.data, src = set.images, idx = Array(indices)
@@ -92,7 +92,7 @@ public final class ImageClassifier {
         try withoutGrad {
             while start < set.count {
                 let end = min(set.count, start + batchSize)
-                let x = batch(set, Array(start..<end)[...])
+                let x = try batch(set, Array(start..<end)[...])
                 let p = try softmax(try model(x), dim: 1)
                 (out + start * k).update(from: p.data, count: (end - start) * k)
                 start = end

@@ -30,7 +30,7 @@ public func scaledDotProductAttention(_ q: Tensor, _ k: Tensor, _ v: Tensor, sca
 
     let g = AttentionGeometry(heads: lead.reduce(1, *), queries: lq, keys: lk, width: d, valueWidth: dv,
                               scale: scale ?? 1 / Float(d).squareRoot())
-    let out = Tensor(uninitialized: lead + [lq, dv])
+    let out = try Tensor(uninitialized: lead + [lq, dv])
     let keep = GradMode.isEnabled && (q.needsGrad || k.needsGrad || v.needsGrad)
     guard keep else {
         AttentionKernel.forward(g, q: q.data, k: k.data, v: v.data, o: out.data, probabilities: nil)
@@ -41,12 +41,12 @@ public func scaledDotProductAttention(_ q: Tensor, _ k: Tensor, _ v: Tensor, sca
         try MemoryBudget.check(bytes: probabilityCount * MemoryLayout<Float>.stride,
                                what: "attention over \(g.heads) heads of \(lq)×\(lk) scores")
     }
-    let p = Storage(count: probabilityCount)
+    let p = try Storage(count: probabilityCount)
     AttentionKernel.forward(g, q: q.data, k: k.data, v: v.data, o: out.data, probabilities: p.pointer)
     return out.recording([q, k, v]) { dO in
-        let dq = q.needsGrad ? q.gradPointer() : nil
-        let dk = k.needsGrad ? k.gradPointer() : nil
-        let dvp = v.needsGrad ? v.gradPointer() : nil
+        let dq = try q.needsGrad ? q.gradPointer() : nil
+        let dk = try k.needsGrad ? k.gradPointer() : nil
+        let dvp = try v.needsGrad ? v.gradPointer() : nil
         guard dq != nil || dk != nil || dvp != nil else { return }
         AttentionKernel.backward(g, q: q.data, k: k.data, v: v.data, probabilities: p.pointer, dO: dO.data,
                                  dq: dq, dk: dk, dv: dvp)

@@ -50,21 +50,21 @@ public struct ConvGeometry: Equatable {
 package enum ConvKernel {
     /// y = conv(x, weight) + bias (direct kernel, every geometry).
     package static func forward(_ g: ConvGeometry, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-                        bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>) {
-        DirectConv.forward(g, x: x, weight: weight, bias: bias, y: y)
+                        bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>) throws {
+        try DirectConv.forward(g, x: x, weight: weight, bias: bias, y: y)
     }
 
     /// Accumulates the gradients that are asked for (non-nil): dx += ∂L/∂x, dWeight += ∂L/∂W,
     /// dBias += ∂L/∂b, from dy.
     package static func backward(_ g: ConvGeometry, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                          dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>?,
-                         dWeight: UnsafeMutablePointer<Float>?, dBias: UnsafeMutablePointer<Float>?) {
-        if let dWeight { DirectConv.weightGradient(g, x: x, dy: dy, dWeight: dWeight) }
+                         dWeight: UnsafeMutablePointer<Float>?, dBias: UnsafeMutablePointer<Float>?) throws {
+        if let dWeight { try DirectConv.weightGradient(g, x: x, dy: dy, dWeight: dWeight) }
         if let dx {
             if let t = DirectConv.inputGradientGeometry(g) {
-                DirectConv.inputGradient(g, t, weight: weight, dy: dy, dx: dx)
+                try DirectConv.inputGradient(g, t, weight: weight, dy: dy, dx: dx)
             } else {
-                DirectConv.phasedInputGradient(g, weight: weight, dy: dy, dx: dx)
+                try DirectConv.phasedInputGradient(g, weight: weight, dy: dy, dx: dx)
             }
         }
         if let dBias {

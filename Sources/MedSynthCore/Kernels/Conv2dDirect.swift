@@ -456,7 +456,7 @@ package enum DirectConv {
     /// y (+)= conv(x, W) (+ bias) for geometry g, with weights already packed by `packWeights`.
     /// Accumulating adds to y instead of overwriting it.
     package static func convolve(_ g: ConvGeometry, x: UnsafePointer<Float>, packedWeights: UnsafePointer<Float>,
-                         bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>, accumulate: Bool) {
+                         bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>, accumulate: Bool) throws {
         let layout = DirectLayout(g)
         let taps = layout.tapOffsets()
         let (ho, wo) = (g.outHeight, g.outWidth)
@@ -476,10 +476,10 @@ package enum DirectConv {
         let inImage = g.inChannels * g.height * g.width, outImage = g.outChannels * g.outPlane
         let chunks = (vectors + chunk - 1) / chunk
 
-        taps.withUnsafeBufferPointer { taps in
-        inBase.withUnsafeBufferPointer { inBase in
-        outBase.withUnsafeBufferPointer { outBase in
-        lanes.withUnsafeBufferPointer { lanes in
+        try taps.withUnsafeBufferPointer { taps in
+        try inBase.withUnsafeBufferPointer { inBase in
+        try outBase.withUnsafeBufferPointer { outBase in
+        try lanes.withUnsafeBufferPointer { lanes in
             let pass = TilePass(taps: taps.baseAddress!, k: g.colRows, inBase: inBase.baseAddress!, outBase: outBase.baseAddress!,
                                 lanes: lanes.baseAddress!, groups: g.groups, channelsPerGroup: g.outPerGroup,
                                 weights: packedWeights, inputGroupStride: g.inPerGroup * layout.plane,
@@ -502,7 +502,7 @@ package enum DirectConv {
                 }
             } else if g.batch >= threads || chunks == 1 {
                 // images over threads, each packed into its thread's buffer just before use
-                let scratch = Storage(count: layout.imageCount * min(threads, g.batch))
+                let scratch = try Storage(count: layout.imageCount * min(threads, g.batch))
                 ThreadPool.shared.run(count: g.batch) { participant, lo, hi in
                     let packed = scratch.pointer + participant * layout.imageCount
                     layout.clear(packed)
@@ -514,7 +514,7 @@ package enum DirectConv {
                 withExtendedLifetime(scratch) {}
             } else {
                 // fewer images than threads: pack them all, then share out their chunks
-                let scratch = Storage(count: layout.imageCount * g.batch)
+                let scratch = try Storage(count: layout.imageCount * g.batch)
                 layout.clear(scratch.pointer, images: g.batch)
                 for n in 0..<g.batch { layout.pack(x + n * inImage, into: scratch.pointer + n * layout.imageCount) }
                 ThreadPool.shared.run(count: g.batch * chunks) { _, lo, hi in
@@ -614,11 +614,11 @@ package enum DirectConv {
 
     /// y = conv(x, weight) + bias.
     package static func forward(_ g: ConvGeometry, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-                        bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>) {
+                        bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>) throws {
         let k = g.colRows
-        let packed = Storage(count: g.outChannels * k)
+        let packed = try Storage(count: g.outChannels * k)
         packWeights(g, weight, transposed: false, into: packed.pointer)
-        convolve(g, x: x, packedWeights: packed.pointer, bias: bias, y: y, accumulate: false)
+        try convolve(g, x: x, packedWeights: packed.pointer, bias: bias, y: y, accumulate: false)
         withExtendedLifetime(packed) {}
     }
 
@@ -641,10 +641,10 @@ package enum DirectConv {
     /// dx += ∂L/∂x for a geometry accepted by `inputGradientGeometry`:
     /// dx[ci, iy, ix] = Σ_{co, ki, kj} dy[co, iy + p − ki·d, ix + p − kj·d] · W[co, ci, ki, kj].
     package static func inputGradient(_ g: ConvGeometry, _ t: ConvGeometry, weight: UnsafePointer<Float>,
-                              dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>) {
-        let packed = Storage(count: t.outChannels * t.colRows)
+                              dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>) throws {
+        let packed = try Storage(count: t.outChannels * t.colRows)
         packWeights(g, weight, transposed: true, into: packed.pointer)
-        convolve(t, x: dy, packedWeights: packed.pointer, bias: nil, y: dx, accumulate: true)
+        try convolve(t, x: dy, packedWeights: packed.pointer, bias: nil, y: dx, accumulate: true)
         withExtendedLifetime(packed) {}
     }
 
@@ -656,7 +656,7 @@ package enum DirectConv {
     /// left. The phases land in a phase-split copy of dx (the packed layout of a stride-sW image),
     /// which is then added into dx, interleaving the phases.
     package static func phasedInputGradient(_ g: ConvGeometry, weight: UnsafePointer<Float>, dy: UnsafePointer<Float>,
-                                    dx: UnsafeMutablePointer<Float>) {
+                                    dx: UnsafeMutablePointer<Float>) throws {
         let (sH, sW, dH, dW) = (g.strideH, g.strideW, g.dilationH, g.dilationW)
         let (h, w, ho, wo, kw) = (g.height, g.width, g.outHeight, g.outWidth, g.kernelW)
         let (opg, ipg, taps) = (g.outPerGroup, g.inPerGroup, g.kernelH * g.kernelW)
@@ -709,7 +709,7 @@ package enum DirectConv {
                 weightCount += g.inChannels * phase.k
             }
         }
-        let packedWeights = Storage(count: max(1, weightCount))
+        let packedWeights = try Storage(count: max(1, weightCount))
         // pack: phase block of input channels (c0, mr) of a group at (group·ipg + c0)·k, [k][mr],
         // kk = (co·|ky| + i)·|kx| + j  →  W[group·opg + co, c0 + m, ki_i, kj_j]
         var phaseIndex = 0
@@ -742,7 +742,7 @@ package enum DirectConv {
         let inImage = g.inChannels * h * w, outImage = g.outChannels * ho * wo
         let threads = min(ThreadPool.shared.threadCount, g.batch)
         let perThread = dyCount + tmpCount
-        let scratch = Storage(count: perThread * threads)
+        let scratch = try Storage(count: perThread * threads)
         tapOffsets.withUnsafeBufferPointer { tapOffsets in
         inBase.withUnsafeBufferPointer { inBase in
         outBase.withUnsafeBufferPointer { outBase in
@@ -830,7 +830,7 @@ package enum DirectConv {
     /// each thread keeps 16 partial sums per weight, and the lanes are added up at the end (lanes in
     /// order, then threads in order).
     package static func pixelWeightGradient(_ g: ConvGeometry, x: UnsafePointer<Float>, dy: UnsafePointer<Float>,
-                                    dWeight: UnsafeMutablePointer<Float>) {
+                                    dWeight: UnsafeMutablePointer<Float>) throws {
         let layout = DirectLayout(g)
         let (opg, k) = (g.outPerGroup, g.colRows)
         // rows of pixels: output rows, or whole planes when the layout is flat
@@ -845,7 +845,7 @@ package enum DirectConv {
         let padded = (wo + 15) / 16 * 16, dyCount = padded == wo ? 0 : g.outChannels * ho * padded
         let packedCount = layout.isIdentity ? 0 : layout.imageCount
         let perThread = packedCount + laneCount + dyCount
-        let scratch = Storage(count: perThread * threads)
+        let scratch = try Storage(count: perThread * threads)
         offsets.withUnsafeBufferPointer { offsets in
             let offsets = offsets.baseAddress!
             ThreadPool.shared.run(count: g.batch, maxParticipants: threads) { participant, lo, hi in
@@ -929,12 +929,12 @@ package enum DirectConv {
 
     /// dWeight += ∂L/∂W = Σ_n Σ_p dy[n, co, p] · x_n[tap_k(p)], for any geometry.
     package static func weightGradient(_ g: ConvGeometry, x: UnsafePointer<Float>, dy: UnsafePointer<Float>,
-                               dWeight: UnsafeMutablePointer<Float>) {
+                               dWeight: UnsafeMutablePointer<Float>) throws {
         // Few channels per group, or few taps (where dyᵀ costs as much as the products): vectors
         // along pixels. Measured here: Cin = 1 → 32 channels at 64×64, 19 → 77 GFLOP/s per core.
         let (opg, k) = (g.outPerGroup, g.colRows)
         if opg < 8 || k < 48 || (k <= 144 && g.outWidth >= 32) {
-            pixelWeightGradient(g, x: x, dy: dy, dWeight: dWeight)
+            try pixelWeightGradient(g, x: x, dy: dy, dWeight: dWeight)
             return
         }
         let layout = DirectLayout(g)
@@ -960,7 +960,7 @@ package enum DirectConv {
         let partialCount = g.groups * k * ldc
         let packedCount = layout.isIdentity ? 0 : layout.imageCount
         let perThread = packedCount + ho * wo * ldc + partialCount
-        let scratch = Storage(count: perThread * threads)
+        let scratch = try Storage(count: perThread * threads)
         var used = [Bool](repeating: false, count: threads)
         offsets.withUnsafeBufferPointer { offsets in
         used.withUnsafeMutableBufferPointer { usedFlags in

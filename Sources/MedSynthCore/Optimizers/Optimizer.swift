@@ -9,7 +9,7 @@ public protocol Optimizer: AnyObject {
     /// Number of steps taken.
     var stepCount: Int { get }
     /// Applies one update from the current gradients (parameters without a gradient are skipped).
-    func step()
+    func step() throws
     /// The optimiser's state as named tensors, for checkpoints.
     func stateEntries() -> [SafetensorsEntry]
     func loadState(_ lookup: (String) -> SafetensorsEntry?) throws
@@ -30,7 +30,7 @@ package enum OptimizerState {
         for i in parameters.indices {
             guard let e = lookup("\(prefix).\(i)") else { tensors[i] = nil; continue }
             try require(e.shape == parameters[i].shape, "optimizer state '\(prefix).\(i)' has shape \(e.shape), expected \(parameters[i].shape)")
-            tensors[i] = Tensor(e.floats(), shape: e.shape)
+            tensors[i] = try Tensor(e.floats(), shape: e.shape)
         }
     }
 
@@ -65,7 +65,7 @@ public final class AdamW: Optimizer {
         v = Array(repeating: nil, count: parameters.count)
     }
 
-    public func step() {
+    public func step() throws {
         stepCount += 1
         let t = Float(stepCount)
         let correction1 = 1 - Float.pow(beta1, t), correction2 = 1 - Float.pow(beta2, t)
@@ -74,7 +74,7 @@ public final class AdamW: Optimizer {
         let (b1, b2, eps) = (beta1, beta2, self.eps)
         for (i, p) in parameters.enumerated() {
             guard let g = p.grad else { continue }
-            let mi = m[i] ?? Tensor(zeros: p.shape), vi = v[i] ?? Tensor(zeros: p.shape)
+            let mi = try m[i] ?? Tensor(zeros: p.shape), vi = try v[i] ?? Tensor(zeros: p.shape)
             m[i] = mi; v[i] = vi
             let (w, gp, mp, vp) = (p.data, g.data, mi.data, vi.data)
             parallelRanges(p.count, grain: 1 << 15) { lo, hi in
@@ -122,7 +122,7 @@ public final class SGD: Optimizer {
         buffers = Array(repeating: nil, count: parameters.count)
     }
 
-    public func step() {
+    public func step() throws {
         stepCount += 1
         let (lr, mu, tau, wd, nesterov) = (learningRate, momentum, dampening, weightDecay, self.nesterov)
         for (i, p) in parameters.enumerated() {
@@ -135,7 +135,7 @@ public final class SGD: Optimizer {
                 continue
             }
             let first = buffers[i] == nil
-            let b = buffers[i] ?? Tensor(zeros: p.shape)
+            let b = try buffers[i] ?? Tensor(zeros: p.shape)
             buffers[i] = b
             let bp = b.data
             parallelRanges(p.count, grain: 1 << 15) { lo, hi in

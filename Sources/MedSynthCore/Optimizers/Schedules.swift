@@ -56,10 +56,10 @@ public final class ExponentialMovingAverage {
     public let shadow: [Tensor]
     package let parameters: [Tensor]
 
-    public init(_ parameters: [Tensor], decay: Float = 0.999) {
+    public init(_ parameters: [Tensor], decay: Float = 0.999) throws {
         self.parameters = parameters
         self.decay = decay
-        shadow = parameters.map { $0.copy() }
+        shadow = try parameters.map { try $0.copy() }
     }
 
     public var currentDecay: Float { min(decay, Float(1 + updates) / Float(10 + updates)) }
