@@ -70,7 +70,7 @@ enum CAPI {
         guard let p else { return .object([]) }
         let text = try string(p, what)
         if text.isEmpty { return .object([]) }
-        let value = try JSON.parse(text)
+        let value = try JSON.parse(text, source: what)
         guard value.object != nil else { throw MedSynthError.invalidArgument("\(what) must be a JSON object") }
         return value
     }

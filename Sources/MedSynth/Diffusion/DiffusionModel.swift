@@ -104,10 +104,15 @@ public final class DiffusionModel {
         guard file.metadata("medsynth_kind") == kind, let text = file.metadata("config") else {
             throw MedSynthError.io("'\(path)' is not a medsynth diffusion checkpoint (no diffusion config in its metadata)")
         }
-        let json = try JSON.parse(text)
+        let json = try JSON.parse(text, source: "the config metadata of '\(path)'")
         var stripped: [(String, JSON)] = []
         for (k, v) in json.object ?? [] where !["parameters", "trained_steps", "ema_updates"].contains(k) { stripped.append((k, v)) }
-        let model = try DiffusionModel(config: try DiffusionConfig(json: .object(stripped)))
+        let model: DiffusionModel
+        do {
+            model = try DiffusionModel(config: try DiffusionConfig(json: .object(stripped)))
+        } catch MedSynthError.invalidArgument(let m) {
+            throw MedSynthError.invalidArgument("the config metadata of '\(path)': \(m)")   // name the file
+        }
         do {
             try model.restore(file, emaDecay: Float(file.metadata("ema_decay") ?? "0") ?? 0)
         } catch MedSynthError.invalidArgument(let m) {
@@ -120,9 +125,20 @@ public final class DiffusionModel {
     /// Loads weights (and EMA weights, when present) from a checkpoint file.
     package func restore(_ file: SafetensorsFile, emaDecay: Float) throws {
         let modelKeys = Set(unet.stateEntries().map { $0.name })
-        try unet.loadState(file.entries.filter { modelKeys.contains($0.name) })
         let names = unet.namedParameters().map { $0.0 }
-        if names.allSatisfy({ file["ema." + $0] != nil }) {
+        let emaKeys = Set(names.map { "ema." + $0 })
+        // nothing in the file may go unread: the model, its EMA weights (all or none) and, in a
+        // training checkpoint, the optimiser's state
+        let training = file.metadata("training") != nil
+        let extra = file.entries.map { $0.name }.filter {
+            !modelKeys.contains($0) && !emaKeys.contains($0) && !(training && $0.hasPrefix("optimizer."))
+        }.sorted()
+        try require(extra.isEmpty, "the checkpoint holds tensors this model does not have: \(extra.prefix(5).joined(separator: ", "))")
+        let emaPresent = emaKeys.filter { file[$0] != nil }.count
+        try require(emaPresent == 0 || emaPresent == emaKeys.count,
+                    "the checkpoint holds \(emaPresent) of the \(emaKeys.count) EMA tensors; it is incomplete")
+        try unet.loadState(file.entries.filter { modelKeys.contains($0.name) })
+        if emaPresent > 0 {
             let average = try ExponentialMovingAverage(unet.parameters, decay: emaDecay > 0 ? emaDecay : 0.999)
             try average.loadState(prefix: "ema") { key in
                 // the EMA's own keys are indices; map them to the parameter names saved here

@@ -162,13 +162,17 @@ extension DiffusionModel {
               let configText = file.metadata("config") else {
             throw MedSynthError.io("'\(path)' is not a medsynth diffusion training checkpoint")
         }
-        let run = try JSON.parse(runText)
+        let run = try JSON.parse(runText, source: "the training metadata of '\(path)'")
         try require(run["options"] == options.resumeKey,
                     "checkpoint '\(path)' was written by a run with other options (\(run["options"]?.serialized ?? "?")); resume needs the same steps, batch_size, seed and lr")
-        let saved = try JSON.parse(configText)
+        let saved = try JSON.parse(configText, source: "the config metadata of '\(path)'")
         try require(saved["image_size"] == configJSON["image_size"] && saved["num_classes"] == configJSON["num_classes"]
                     && saved["base_channels"] == configJSON["base_channels"], "checkpoint '\(path)' holds a different model")
-        try restore(file, emaDecay: options.emaDecay)
+        do {
+            try restore(file, emaDecay: options.emaDecay)
+        } catch MedSynthError.invalidArgument(let m) {
+            throw MedSynthError.io("'\(path)': \(m)")
+        }
         if let restored = self.ema { ema = restored }
         var byName: [String: SafetensorsEntry] = [:]
         for e in file.entries { byName[e.name] = e }

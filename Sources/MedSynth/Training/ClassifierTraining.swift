@@ -166,7 +166,7 @@ extension ImageClassifier {
         guard let configText = file.metadata("config"), let trainingText = file.metadata("training") else {
             throw MedSynthError.io("'\(path)' is not a medsynth training checkpoint")
         }
-        let saved = try ClassifierConfig(json: try JSON.parse(configText))
+        let saved = try ClassifierConfig(json: try JSON.parse(configText, source: "the config metadata of '\(path)'"))
         try require(saved.architecture == config.architecture && saved.numClasses == config.numClasses
                     && saved.inChannels == config.inChannels && saved.imageSize == config.imageSize,
                     "checkpoint '\(path)' was made for a different model (\(saved.architecture), \(saved.numClasses) classes)")
@@ -174,17 +174,27 @@ extension ImageClassifier {
         config.std = saved.std
         normalizationFitted = true
         let modelKeys = Set(model.stateEntries().map { $0.name })
-        try model.loadState(file.entries.filter { modelKeys.contains($0.name) })
+        try file.requireOnly({ modelKeys.contains($0) || $0.hasPrefix("optimizer.") || $0.hasPrefix("best.") }, path: path)
+        do {
+            try model.loadState(file.entries.filter { modelKeys.contains($0.name) })
+        } catch MedSynthError.invalidArgument(let m) {
+            throw MedSynthError.io("'\(path)': \(m)")
+        }
         var byName: [String: SafetensorsEntry] = [:]
         for e in file.entries { byName[e.name] = e }
         try optimizer.loadState { byName[$0] }
-        let training = try JSON.parse(trainingText)
+        let training = try JSON.parse(trainingText, source: "the training metadata of '\(path)'")
         let epoch = try training.int("epoch") ?? 0
         let history = training["history"]?.array ?? []
         var best: (loss: Double, epoch: Int, state: [SafetensorsEntry])? = nil
         if let loss = try training.double("best_loss") {
             let state = file.entries.filter { $0.name.hasPrefix("best.") }.map {
                 SafetensorsEntry(name: String($0.name.dropFirst(5)), dtype: $0.dtype, shape: $0.shape, bytes: $0.bytes)
+            }
+            do {
+                try model.checkState(state, what: "the best epoch's weights in '\(path)'")
+            } catch MedSynthError.invalidArgument(let m) {
+                throw MedSynthError.io(m)
             }
             best = (loss, try training.int("best_epoch") ?? 0, state)
         }

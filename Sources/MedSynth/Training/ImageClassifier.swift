@@ -167,10 +167,18 @@ public final class ImageClassifier {
         guard file.metadata("medsynth_kind") == kind, let text = file.metadata("config") else {
             throw MedSynthError.io("'\(path)' is not a medsynth classifier checkpoint (no classifier config in its metadata)")
         }
-        let json = try JSON.parse(text)
-        let classifier = try ImageClassifier(config: try ClassifierConfig(json: json))
+        let json = try JSON.parse(text, source: "the config metadata of '\(path)'")
+        let classifier: ImageClassifier
+        do {
+            classifier = try ImageClassifier(config: try ClassifierConfig(json: json))
+        } catch MedSynthError.invalidArgument(let m) {
+            throw MedSynthError.invalidArgument("the config metadata of '\(path)': \(m)")   // name the file
+        }
         classifier.normalizationFitted = (try? json.bool("normalization_fitted")) ?? true
         let modelKeys = Set(classifier.model.stateEntries().map { $0.name })
+        // a training checkpoint also holds the optimiser's state and the best epoch's weights
+        let training = file.metadata("training") != nil
+        try file.requireOnly({ modelKeys.contains($0) || (training && ($0.hasPrefix("optimizer.") || $0.hasPrefix("best."))) }, path: path)
         do {
             try classifier.model.loadState(file.entries.filter { modelKeys.contains($0.name) }, strict: true)
         } catch MedSynthError.invalidArgument(let m) {

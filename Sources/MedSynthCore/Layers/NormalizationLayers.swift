@@ -34,8 +34,9 @@ public final class BatchNorm: Layer {
         try super.loadLocalState(prefix: prefix, from: lookup)
         // torch tolerates a missing counter (old checkpoints); so do we
         if let e = lookup(prefix + "num_batches_tracked") {
-            guard let v = e.int64Scalar() else {
-                throw MedSynthError.invalidArgument("checkpoint tensor '\(prefix)num_batches_tracked' must hold one integer")
+            guard let v = e.int64Scalar(), v >= 0 else {
+                throw MedSynthError.invalidArgument(
+                    "checkpoint tensor '\(prefix)num_batches_tracked' must hold one non-negative I64 integer, got \(e.dtype.rawValue) of shape \(e.shape)")
             }
             batchesTracked = v
         }

@@ -29,15 +29,16 @@ package enum OptimizerState {
                      _ lookup: (String) -> SafetensorsEntry?) throws {
         for i in parameters.indices {
             guard let e = lookup("\(prefix).\(i)") else { tensors[i] = nil; continue }
-            try require(e.shape == parameters[i].shape, "optimizer state '\(prefix).\(i)' has shape \(e.shape), expected \(parameters[i].shape)")
-            tensors[i] = try Tensor(e.floats(), shape: e.shape)
+            tensors[i] = try Tensor(try e.finiteFloats(shape: parameters[i].shape), shape: e.shape)
         }
     }
 
     /// A saved step counter, exactly (0 when absent).
     package static func step(_ lookup: (String) -> SafetensorsEntry?, _ name: String) throws -> Int {
         guard let e = lookup(name) else { return 0 }
-        guard let v = e.int64Scalar(), v >= 0 else { throw MedSynthError.invalidArgument("'\(name)' must be a non-negative integer") }
+        guard let v = e.int64Scalar(), v >= 0 else {
+            throw MedSynthError.invalidArgument("checkpoint tensor '\(name)' must hold one non-negative I64 integer, got \(e.dtype.rawValue) of shape \(e.shape)")
+        }
         return Int(v)
     }
 }

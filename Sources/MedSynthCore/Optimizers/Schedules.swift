@@ -91,9 +91,7 @@ public final class ExponentialMovingAverage {
     public func loadState(prefix: String = "ema", _ lookup: (String) -> SafetensorsEntry?) throws {
         for (i, s) in shadow.enumerated() {
             guard let e = lookup("\(prefix).\(i)") else { throw ModuleError.missing("\(prefix).\(i)") }
-            try require(e.shape == s.shape, "EMA tensor \(i) has shape \(e.shape), expected \(s.shape)")
-            let values = e.floats()
-            s.data.update(fromArray: values)
+            s.data.update(fromArray: try e.finiteFloats(shape: s.shape))
         }
         updates = try OptimizerState.step(lookup, "\(prefix).updates")
     }
