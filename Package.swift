@@ -29,6 +29,8 @@ let package = Package(
     products: [
         // The one shared library the CPython extension links: the C ABI and everything below it.
         .library(name: "MedSynth", type: .dynamic, targets: ["MedSynthCAPI"]),
+        // The core as a library for the fuzz targets (Tests/Fuzz, their own package).
+        .library(name: "MedSynthCore", targets: ["MedSynthCore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1"),

@@ -187,7 +187,7 @@ private func setGrad(_ p: Tensor, _ values: [Float]) throws { p.grad = try Tenso
         let p = try parameter([1, 2])
         let opt = AdamW([p])
         let wrong = try SafetensorsEntry(name: "optimizer.adamw.m.0", tensor: try Tensor([1, 2, 3], shape: [3]))
-        expectInvalidArgument("optimizer state 'optimizer.adamw.m.0' has shape [3], expected [2]") {
+        expectInvalidArgument("'optimizer.adamw.m.0' has shape [3], the model expects [2]") {
             try opt.loadState { $0 == wrong.name ? wrong : nil }
         }
         // a step count beyond float32's 2^24 integers is restored exactly (bias correction uses it)
@@ -202,7 +202,7 @@ private func setGrad(_ p: Tensor, _ values: [Float]) throws { p.grad = try Tenso
         for bad in [SafetensorsEntry(name: "optimizer.sgd.step", dtype: .F32, shape: [], bytes: withUnsafeBytes(of: Float.nan.bitPattern) { Array($0) }),
                     SafetensorsEntry(name: "optimizer.sgd.step", int64: -1),
                     SafetensorsEntry(name: "optimizer.sgd.step", tensor: try Tensor([1, 2], shape: [2]))] {
-            expectInvalidArgument("'optimizer.sgd.step' must be a non-negative integer") { try sgd.loadState { $0 == bad.name ? bad : nil } }
+            expectInvalidArgument("'optimizer.sgd.step' must hold one non-negative I64 integer") { try sgd.loadState { $0 == bad.name ? bad : nil } }
         }
     }
 
@@ -331,6 +331,6 @@ private func setGrad(_ p: Tensor, _ values: [Float]) throws { p.grad = try Tenso
         #expect(other.shadow[0].scalars == ema.shadow[0].scalars)
         expectInvalidArgument("checkpoint has no tensor 'ema.0'") { try other.loadState { _ in nil } }
         let wrong = try SafetensorsEntry(name: "ema.0", tensor: try Tensor([1], shape: [1]))
-        expectInvalidArgument("EMA tensor 0 has shape [1], expected [2]") { try other.loadState { $0 == "ema.0" ? wrong : nil } }
+        expectInvalidArgument("'ema.0' has shape [1], the model expects [2]") { try other.loadState { $0 == "ema.0" ? wrong : nil } }
     }
 }

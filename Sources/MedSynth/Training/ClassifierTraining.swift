@@ -191,11 +191,11 @@ extension ImageClassifier {
             let state = file.entries.filter { $0.name.hasPrefix("best.") }.map {
                 SafetensorsEntry(name: String($0.name.dropFirst(5)), dtype: $0.dtype, shape: $0.shape, bytes: $0.bytes)
             }
-            do {
+            if !state.isEmpty { do {
                 try model.checkState(state, what: "the best epoch's weights in '\(path)'")
             } catch MedSynthError.invalidArgument(let m) {
                 throw MedSynthError.io(m)
-            }
+            } }
             best = (loss, try training.int("best_epoch") ?? 0, state)
         }
         return (epoch, history, best, try training.int("epochs_without_improvement") ?? 0)

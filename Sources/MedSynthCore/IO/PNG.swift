@@ -145,7 +145,12 @@ public enum PNG {
     public static func read(_ path: String, into out: UnsafeMutableRawBufferPointer) throws -> PNGHeader {
         let file = try pinnedFile(path)
         defer { file.deallocate() }
-        let bytes = UnsafeRawBufferPointer(file)
+        return try decode(UnsafeRawBufferPointer(file), path: path, into: out)
+    }
+
+    /// Decodes a whole PNG held in memory (`path` names it in errors) into `out`, sized from
+    /// `checkedHeader(bytes)`.
+    package static func decode(_ bytes: UnsafeRawBufferPointer, path: String, into out: UnsafeMutableRawBufferPointer) throws -> PNGHeader {
         let header = try checkedHeader(bytes, path: path)
         try require(out.count == header.byteCount && out.baseAddress != nil,
                     "'\(path)' holds \(header.width)x\(header.height)x\(header.channels) \(header.bitDepth)-bit samples (\(header.byteCount) bytes), the buffer has \(out.count)")
@@ -177,13 +182,20 @@ public enum PNG {
     }
 
     public static func read(_ path: String) throws -> PNGImage {
-        let header = try probe(path)
+        let file = try pinnedFile(path)
+        defer { file.deallocate() }
+        return try decode(UnsafeRawBufferPointer(file), name: path)
+    }
+
+    /// Decodes a whole PNG held in memory; `name` stands for the file in error messages.
+    public static func decode(_ bytes: UnsafeRawBufferPointer, name: String) throws -> PNGImage {
+        let header = try checkedHeader(bytes, path: name)
         var samples = [UInt16](repeating: 0, count: header.sampleCount)
         if header.bitDepth == 16 {
-            _ = try samples.withUnsafeMutableBytes { try read(path, into: $0) }
+            _ = try samples.withUnsafeMutableBytes { try decode(bytes, path: name, into: $0) }
         } else {
             var eight = [UInt8](repeating: 0, count: header.sampleCount)
-            _ = try eight.withUnsafeMutableBytes { try read(path, into: $0) }
+            _ = try eight.withUnsafeMutableBytes { try decode(bytes, path: name, into: $0) }
             for i in 0..<eight.count { samples[i] = UInt16(eight[i]) }
         }
         return PNGImage(width: header.width, height: header.height, channels: header.channels, bitDepth: header.bitDepth, samples: samples)

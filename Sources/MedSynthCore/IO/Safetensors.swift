@@ -6,7 +6,7 @@
 // header valid UTF-8 JSON starting with '{', no duplicate names, known dtypes, shapes whose
 // element count × dtype size equals end − begin without overflow, tensors tiling the data section
 // from 0 without gaps or overlaps, and the file ending exactly where the last tensor does.
-// The writer follows the reference: tensors sorted by (dtype size descending, name), header
+// The writer follows the reference: tensors sorted by (dtype rank descending, name), header
 // padded with spaces to a multiple of 8 so every tensor is aligned.
 //
 // Integrity: files the engine writes carry `medsynth_sha256` in their metadata, the SHA-256 of the
@@ -24,6 +24,14 @@ public enum SafetensorsDType: String, CaseIterable {
         case .F16, .BF16, .I16, .U16: return 2
         case .I8, .U8, .BOOL, .F8_E5M2, .F8_E4M3, .F8_E8M0, .F8_E4M3FNUZ, .F8_E5M2FNUZ: return 1
         }
+    }
+
+    /// Position in the reference's `Dtype` enum ("in increasing alignment order"); its writer
+    /// orders tensors by this, descending, then by name.
+    public var referenceRank: Int {
+        let order: [SafetensorsDType] = [.BOOL, .U8, .I8, .F8_E5M2, .F8_E4M3, .F8_E8M0, .F8_E4M3FNUZ, .F8_E5M2FNUZ,
+                                         .I16, .U16, .F16, .BF16, .I32, .U32, .F32, .C64, .F64, .I64, .U64]
+        return order.firstIndex(of: self) ?? 0
     }
 
     /// The reference's sub-byte dtypes (F4, F6_*): valid files, but no whole-byte element.
@@ -61,7 +69,7 @@ public struct SafetensorsHeader {
         guard fileSize >= 8, prefix.count >= 8 else { throw bad("file is \(fileSize) bytes, shorter than the 8-byte header length") }
         var n: UInt64 = 0
         for i in 0..<8 { n |= UInt64(prefix[i]) << (8 * UInt64(i)) }
-        guard n <= UInt64(maxHeaderBytes) else { throw bad("header length \(n) exceeds \(maxHeaderBytes) bytes") }
+        guard n <= UInt64(maxHeaderBytes) else { throw bad("header length \(n) exceeds 100,000,000 bytes") }
         let headerEnd = 8 + Int(n)
         guard headerEnd <= fileSize else { throw bad("header length \(n) runs past the end of the file (\(fileSize) bytes)") }
         guard headerEnd <= prefix.count else { throw bad("header is truncated") }
@@ -170,7 +178,7 @@ public struct SafetensorsHeader {
     }
 
     /// Checks names and byte counts of tensors to be written; returns the order to write them in
-    /// (the reference's: dtype size descending, then name).
+    /// (the reference's: dtype rank descending, then name).
     package static func writeOrder(_ tensors: [(name: String, dtype: SafetensorsDType, shape: [Int], count: Int)]) throws -> [Int] {
         var seen = Set<String>()
         for t in tensors {
@@ -183,7 +191,9 @@ public struct SafetensorsHeader {
             let (bytes, overflow) = numel.multipliedReportingOverflow(by: t.dtype.size)
             try require(!overflow && bytes == t.count, "tensor '\(t.name)': shape \(t.shape) of \(t.dtype) needs \(overflow ? -1 : bytes) bytes, got \(t.count)")
         }
-        return tensors.indices.sorted { (tensors[$0].dtype.size, tensors[$1].name) > (tensors[$1].dtype.size, tensors[$0].name) }
+        return tensors.indices.sorted {
+            (tensors[$0].dtype.referenceRank, tensors[$1].name) > (tensors[$1].dtype.referenceRank, tensors[$0].name)
+        }
     }
 
     /// Writes tensors held in caller memory as a safetensors file, atomically. With `integrity`,
@@ -238,6 +248,38 @@ public struct SafetensorsEntry {
     public func int64Scalar() -> Int64? {
         guard dtype == .I64, elementCount == 1, bytes.count == 8 else { return nil }
         return bytes.withUnsafeBytes { Int64(littleEndian: $0.loadUnaligned(as: Int64.self)) }
+    }
+
+    /// The values converted to float32 (from any float or integer dtype; C64 and the FP8 types have
+    /// no float32 reading here and throw).
+    public func floats() throws -> [Float] {
+        let n = elementCount
+        try require(bytes.count == n * dtype.size, "tensor '\(name)' has \(bytes.count) bytes for \(n) elements of \(dtype.rawValue)")
+        var out = [Float](repeating: 0, count: n)
+        try bytes.withUnsafeBytes { raw in
+            for i in 0..<n {
+                switch dtype {
+                case .F32: out[i] = Float(bitPattern: raw.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self).littleEndian)
+                case .F64: out[i] = Float(Double(bitPattern: raw.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self).littleEndian))
+                case .F16:
+                    #if arch(x86_64) || arch(arm64)
+                    out[i] = Float(Float16(bitPattern: raw.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self).littleEndian))
+                    #endif
+                case .BF16: out[i] = Float(bitPattern: UInt32(raw.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self).littleEndian) << 16)
+                case .I64: out[i] = Float(Int64(littleEndian: raw.loadUnaligned(fromByteOffset: i * 8, as: Int64.self)))
+                case .I32: out[i] = Float(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: i * 4, as: Int32.self)))
+                case .I16: out[i] = Float(Int16(littleEndian: raw.loadUnaligned(fromByteOffset: i * 2, as: Int16.self)))
+                case .I8: out[i] = Float(raw.load(fromByteOffset: i, as: Int8.self))
+                case .U64: out[i] = Float(UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self)))
+                case .U32: out[i] = Float(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self)))
+                case .U16: out[i] = Float(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self)))
+                case .U8, .BOOL: out[i] = Float(raw.load(fromByteOffset: i, as: UInt8.self))
+                case .C64, .F8_E5M2, .F8_E4M3, .F8_E8M0, .F8_E4M3FNUZ, .F8_E5M2FNUZ:
+                    throw MedSynthError.invalidArgument("tensor '\(name)' of dtype \(dtype.rawValue) has no float32 reading")
+                }
+            }
+        }
+        return out
     }
 
     /// The values of an F32 entry of `shape`, all finite: what every float parameter, buffer and

@@ -13,8 +13,8 @@ public final class Storage {
     package static let peakBytes = Atomic<Int>(0)
 
     /// Uninitialised storage for `count` floats, 64-byte aligned for AVX-512 loads. Throws
-    /// `.outOfMemory` naming the request when the system (or `allocationLimit`) refuses it, so
-    /// that Python gets a MemoryError and the process lives on.
+    /// `.outOfMemory` naming the request when the system refuses it, so that Python gets a
+    /// MemoryError and the process lives on.
     public init(count: Int) throws {
         guard count >= 0, count <= (Int.max >> 3) else {
             throw MedSynthError.outOfMemory("cannot allocate a tensor of \(count) floats")
@@ -110,15 +110,7 @@ package final class BufferCache {
         bytes < minimumCachedBytes ? bytes : (bytes + 0xFFFF) & ~0xFFFF
     }
 
-    /// Most bytes all storages may hold at once: `Int.max` except in tests, which lower it to
-    /// exercise the out-of-memory path without exhausting the machine.
-    package static let allocationLimit = Atomic<Int>(Int.max)
-
     package func take(bytes: Int) throws -> UnsafeMutableRawPointer {
-        let limit = Self.allocationLimit.load(ordering: .relaxed)
-        if limit != Int.max && Storage.currentBytes + bytes > limit {
-            throw MedSynthError.outOfMemory(Self.refusal(bytes, "above the allocation limit of \(limit) bytes"))
-        }
         if bytes >= Self.minimumCachedBytes {
             pthread_mutex_lock(&mutex)
             if let p = free[bytes]?.popLast() {
