@@ -210,5 +210,8 @@ def write_safetensors(path, tensors: Mapping[str, np.ndarray], metadata: Optiona
         a = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("<"))
         entries.append({"name": name, "dtype": dtype, "shape": list(a.shape)})
         arrays.append(a.reshape(-1).view(np.uint8))
-    header = json.dumps({"metadata": dict(meta), "tensors": entries})
+    meta = dict(meta)
+    if integrity_hash:
+        meta.pop(_INTEGRITY_KEY, None)   # recomputed by the engine over the data written now
+    header = json.dumps({"metadata": meta, "tensors": entries})
     _engine.safetensors_write(path, header, arrays, bool(integrity_hash))

@@ -52,7 +52,7 @@ bf = torch.tensor([1.0, -5.0, 3.140625, float("inf"), 0.0, -1.5e-20], dtype=torc
 torch_save_file({"bf16": bf, "f32": torch.arange(3, dtype=torch.float32)}, os.path.join(HERE, "ok_bf16.safetensors"))
 expected["bf16/bf16"] = bf.float().numpy()
 expected["bf16/f32"] = np.arange(3, dtype=np.float32)
-np.savez(os.path.join(HERE, "expected.npz"), **{k.replace("/", "__"): v for k, v in expected.items()})
+np.savez(os.path.join(HERE, "expected.npz"), **{k.replace("/", "__", 1): v for k, v in expected.items()})
 
 
 # ---- bad files: a header (dict or raw text) and data bytes ----
