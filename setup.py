@@ -9,7 +9,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from setuptools import Extension, setup
+from setuptools import Extension, find_packages, setup
 from setuptools.command.build_ext import build_ext
 
 ROOT = Path(__file__).resolve().parent
@@ -47,9 +47,10 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     package_dir={"": "python"},
-    packages=["medsynth"],
+    packages=find_packages("python"),
     install_requires=["numpy>=1.22", "tqdm>=4.60"],
-    extras_require={"plot": ["matplotlib>=3.5"], "test": ["pytest>=7", "nbclient", "nbformat", "ipykernel"]},
+    extras_require={"plot": ["matplotlib>=3.5"], "frame": ["pandas>=1.3"],
+                    "test": ["pytest>=7", "nbclient>=0.7", "nbformat>=5", "ipykernel>=6", "matplotlib>=3.5"]},
     ext_modules=[
         Extension(
             "medsynth._engine",

@@ -9,12 +9,22 @@ public enum Registry {
     static let topics: [(name: String, describe: () -> JSON)] = [
         ("architectures", {
             .array(ClassifierArchitecture.all.map { a in
-                .object([("name", .string(a.name)), ("min_image_size", .number(Double(a.minImageSize)))])
+                .object([
+                    ("name", .string(a.name)), ("min_image_size", .number(Double(a.minImageSize))),
+                    ("head", .array(a.head.map { .string($0) })), ("stem", .string(a.stem)),
+                    ("aux_logits", .bool(a.supportsAuxLogits)),
+                ])
             })
         }),
         ("samplers", { .array(SamplerKind.allCases.map { .string($0.rawValue) }) }),
         ("timestep_spacings", { .array(TimestepSpacing.allCases.map { .string($0.rawValue) }) }),
         ("shape_classes", { .array(ShapesDataset.classNames.map { .string($0) }) }),
+        // each option set: its keys, defaults and documentation
+        ("classifier_config", { ClassifierConfig.documentation }),
+        ("classifier_training", { ClassifierTrainingOptions.documentation }),
+        ("diffusion_config", { DiffusionConfig.documentation }),
+        ("diffusion_training", { DiffusionTrainingOptions.documentation }),
+        ("sampling", { SamplingOptions.documentation }),
     ]
 
     /// The JSON description of `topic`; "topics" lists them all.

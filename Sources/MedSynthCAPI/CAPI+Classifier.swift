@@ -101,3 +101,53 @@ public func ms_classifier_load(_ path: UnsafePointer<CChar>?, _ out: UnsafeMutab
         out.pointee = ClassifierHandle(try ImageClassifier.load(from: try CAPI.string(path, "path"))).opaque
     }
 }
+
+@c @implementation
+public func ms_classifier_load_weights(_ model: OpaquePointer?, _ path: UnsafePointer<CChar>?, _ bytes: UnsafePointer<UInt8>?,
+                                       _ len: Int, _ optionsJSON: UnsafePointer<CChar>?,
+                                       _ err: UnsafeMutablePointer<CChar>?, _ errLen: Int) -> Int32 {
+    CAPI.call(err, errLen) {
+        let handle = try ClassifierHandle.from(model)
+        let options = try CAPI.json(optionsJSON, "options")
+        try options.rejectUnknownKeys(["mode"], in: "weight loading options")
+        let modeName = try options.string("mode") ?? WeightLoadMode.strict.rawValue
+        guard let mode = WeightLoadMode(rawValue: modeName) else {
+            throw MedSynthError.invalidArgument("mode must be 'strict', 'non_strict' or 'pretrained', got '\(modeName)'")
+        }
+        try require((path == nil) != (bytes == nil), "pass either a path or bytes, not both and not neither")
+        let file: SafetensorsFile, source: String
+        if let path {
+            source = try CAPI.string(path, "path")
+            file = try SafetensorsFile.read(source)
+        } else {
+            try require(len >= 8, "a safetensors image needs at least 8 bytes, got \(len)")
+            source = "state dict"
+            do {
+                file = try SafetensorsFile.parse(Array(UnsafeBufferPointer(start: try CAPI.pointer(bytes, "bytes"), count: len)))
+            } catch MedSynthError.invalidArgument(let m) {
+                throw MedSynthError.invalidArgument("the state dict is not a valid safetensors image: \(m)")
+            }
+        }
+        try handle.exclusive { classifier in
+            handle.lastResult = "{}"
+            let report = try classifier.loadWeights(file, source: source, mode: mode)
+            handle.lastResult = report.json.serialized
+        }
+    }
+}
+
+@c @implementation
+public func ms_classifier_state_dict(_ model: OpaquePointer?, _ buf: UnsafeMutablePointer<UInt8>?, _ bufLen: Int,
+                                     _ needed: UnsafeMutablePointer<Int>?, _ err: UnsafeMutablePointer<CChar>?,
+                                     _ errLen: Int) -> Int32 {
+    CAPI.bytes(buf, bufLen, needed, err, errLen) { sized in
+        try ClassifierHandle.from(model).exclusive { classifier in
+            let layout = classifier.model.stateLayout()
+            // the state dict's order (the file's data is sorted by dtype and name), for Python's dict;
+            // no integrity hash: the image goes straight to the caller, never to a disk
+            let metadata = [("format", "pt"), ("order", JSON.array(layout.map { .string($0.name) }).serialized)]
+            let buffer = try sized(try SafetensorsFile.serializedCount(metadata: metadata, layout: layout, integrity: false))
+            try SafetensorsFile(metadata: metadata, entries: classifier.model.stateEntries()).serialize(into: buffer, integrity: false)
+        }
+    }
+}

@@ -115,3 +115,105 @@ import Testing
         }
     }
 }
+
+/// The one checkpoint path (TrainerCheckpoint) applies every check to everything a file holds:
+/// the network, the optimiser's state, the EMA and the best epoch's weights.
+@Suite(.serialized) struct TrainingCheckpointChecksTests {
+    static func classifier() throws -> ImageClassifier {
+        try ImageClassifier(config: ClassifierConfig(architecture: "simple_cnn", numClasses: 2, inChannels: 1, imageSize: 12, seed: 1))
+    }
+
+    static func options(_ checkpoint: String, epochs: Int, resume: Bool = false) -> ClassifierTrainingOptions {
+        var o = ClassifierTrainingOptions()
+        o.epochs = epochs
+        o.batchSize = 8
+        o.seed = 2
+        o.earlyStoppingPatience = 5      // keeps the best epoch's weights in the checkpoint
+        o.checkpoint = checkpoint
+        o.resume = resume
+        return o
+    }
+
+    /// A copy of `file` with `edit` applied, written to `path` (with a fresh integrity hash).
+    static func mutant(_ file: SafetensorsFile, _ path: String, _ edit: (inout [SafetensorsEntry]) -> Void) throws -> String {
+        var copy = file
+        edit(&copy.entries)
+        try copy.write(to: path)
+        return path
+    }
+
+    static func poison(_ entries: inout [SafetensorsEntry], _ name: String) {
+        guard let i = entries.firstIndex(where: { $0.name == name }) else { Issue.record("no tensor '\(name)'"); return }
+        entries[i].bytes.replaceSubrange(0..<4, with: withUnsafeBytes(of: Float.nan.bitPattern.littleEndian) { Array($0) })
+    }
+
+    @Test func resumeChecksEveryTensorOfTheCheckpointNamingFileAndTensor() throws {
+        let train = try Shapes(nPerClass: 8, classes: 2, size: 12, seed: 3)
+        let validation = try Shapes(nPerClass: 4, classes: 2, size: 12, seed: 4)
+        try withTemporaryDirectory { dir in
+            let path = dir + "/run.safetensors"
+            _ = try train.with { t in try validation.with { v in try Self.classifier().fit(t, validation: v, options: Self.options(path, epochs: 1)) } }
+            let file = try SafetensorsFile.read(path)
+            #expect(file.entries.contains { $0.name.hasPrefix("best.") } && file.entries.contains { $0.name.hasPrefix("optimizer.") })
+            func resume(_ p: String) throws {
+                _ = try train.with { t in try validation.with { v in try Self.classifier().fit(t, validation: v, options: Self.options(p, epochs: 2, resume: true)) } }
+            }
+            let stray = try Self.mutant(file, dir + "/stray.safetensors") { $0.append(SafetensorsEntry(name: "stray.weight", int64: 1)) }
+            expectIOError("'\(stray)'", "stray.weight") { try resume(stray) }
+            let best = try Self.mutant(file, dir + "/best.safetensors") { Self.poison(&$0, "best.features.0.weight") }
+            expectIOError("'\(best)'", "best epoch", "features.0.weight", "non-finite") { try resume(best) }
+            let moment = file.entries.first { $0.name.hasPrefix("optimizer.") && $0.dtype == .F32 }?.name ?? "optimizer"
+            let optimizer = try Self.mutant(file, dir + "/optimizer.safetensors") { Self.poison(&$0, moment) }
+            expectIOError("'\(optimizer)'", moment, "non-finite") { try resume(optimizer) }
+            let weight = try Self.mutant(file, dir + "/weight.safetensors") { Self.poison(&$0, "classifier.1.weight") }
+            expectIOError("'\(weight)'", "classifier.1.weight", "non-finite") { try resume(weight) }
+            // the untouched checkpoint resumes, and a training checkpoint loads as a model
+            try resume(path)
+            _ = try ImageClassifier.load(from: path)
+        }
+    }
+
+    @Test func savedDiffusionModelsBringTheirWholeFiniteEMA() throws {
+        let config = DiffusionConfig(unet: UNetConfig(imageSize: 8, baseChannels: 4, channelMultipliers: [1], normGroups: 2))
+        let data = try Shapes(nPerClass: 4, classes: 2, size: 8, seed: 3)
+        var options = DiffusionTrainingOptions()
+        options.steps = 2
+        options.batchSize = 4
+        options.emaDecay = 0.9
+        let model = try DiffusionModel(config: config)
+        _ = try data.with(labelled: false) { try model.fit($0, options: options) }
+        try withTemporaryDirectory { dir in
+            let path = dir + "/d.safetensors"
+            try model.save(to: path)
+            let file = try SafetensorsFile.read(path)
+            let emaName = try #require(file.entries.first { $0.name.hasPrefix("ema.") }?.name)
+            let nan = try Self.mutant(file, dir + "/nan.safetensors") { Self.poison(&$0, emaName) }
+            expectIOError("'\(nan)'", emaName, "non-finite") { _ = try DiffusionModel.load(from: nan) }
+            let partial = try Self.mutant(file, dir + "/partial.safetensors") { $0.removeAll { $0.name == emaName } }
+            expectIOError("'\(partial)'", emaName) { _ = try DiffusionModel.load(from: partial) }
+            let stray = try Self.mutant(file, dir + "/stray.safetensors") { $0.append(SafetensorsEntry(name: "optimizer.adamw.step", int64: 1)) }
+            expectIOError("'\(stray)'", "optimizer.adamw.step") { _ = try DiffusionModel.load(from: stray) }
+            #expect(try DiffusionModel.load(from: path).ema?.updates == 2)
+        }
+    }
+
+    @Test func pretrainedWeightsOfOtherFloatDtypesLoadAndNonFiniteOnesChangeNothing() throws {
+        let source = try Self.classifier(), target = try Self.classifier()
+        let other = try ImageClassifier(config: ClassifierConfig(architecture: "simple_cnn", numClasses: 2, inChannels: 1, imageSize: 12, seed: 9))
+        // F64 entries (as a float64 state dict saves them) load as their F32 values
+        let f64 = try source.model.stateEntries().map { e -> SafetensorsEntry in
+            guard e.dtype == .F32 else { return e }
+            return SafetensorsEntry(name: e.name, dtype: .F64, shape: e.shape, bytes: try e.floats().map(Double.init).withUnsafeBytes { Array($0) })
+        }
+        try target.loadWeights(SafetensorsFile(entries: f64), source: "f64", mode: .strict)
+        #expect(target.model.stateEntries().map { $0.bytes } == source.model.stateEntries().map { $0.bytes })
+        // a NaN in a late tensor: refused naming it, and the earlier tensors are not left loaded
+        var poisoned = source.model.stateEntries()
+        Self.poison(&poisoned, "classifier.1.weight")
+        let before = other.model.stateEntries().map { $0.bytes }
+        expectInvalidArgument("classifier.1.weight", "non-finite") {
+            try other.loadWeights(SafetensorsFile(entries: poisoned), source: "poisoned", mode: .strict)
+        }
+        #expect(other.model.stateEntries().map { $0.bytes } == before)
+    }
+}

@@ -290,6 +290,45 @@ private func floatBytes(_ values: [Float]) -> [UInt8] { littleEndian(values.map 
         expectInvalidArgument("medsynth_sha256", "corrupt") { _ = try SafetensorsFile.parse(bytes) }
     }
 
+    /// The one writer behind every path: a file of caller memory, the same bytes as an image in a
+    /// buffer, and SafetensorsFile's own bytes; sizes known before any data is touched.
+    @Test func filesImagesAndSerializedBytesAreTheSameBytes() throws {
+        let w: [Float] = [1, -2, 3.5], n: [Int64] = [7]
+        let metadata = [("format", "pt")]
+        try withTemporaryDirectory { dir in
+            try w.withUnsafeBytes { wb in
+                try n.withUnsafeBytes { nb in
+                    let tensors = [(name: "w", dtype: SafetensorsDType.F32, shape: [3], bytes: wb), (name: "n", dtype: .I64, shape: [], bytes: nb)]
+                    for integrity in [false, true] {
+                        let path = dir + "/f\(integrity).safetensors"
+                        try SafetensorsHeader.write(to: path, metadata: metadata, tensors: tensors, integrity: integrity)
+                        let size = try SafetensorsHeader.fileSize(metadata: metadata, tensors: tensors.map { ($0.name, $0.dtype, $0.shape, $0.bytes.count) },
+                                                                  integrity: integrity)
+                        var image = [UInt8](repeating: 0, count: size)
+                        try image.withUnsafeMutableBytes {
+                            try SafetensorsHeader.write(into: $0, metadata: metadata, tensors: tensors, integrity: integrity)
+                        }
+                        #expect(try Files.read(path) == image)
+                        let file = SafetensorsFile(metadata: metadata, entries: [SafetensorsEntry(name: "w", tensor: try Tensor(w, shape: [3])),
+                                                                                 SafetensorsEntry(name: "n", int64: 7)])
+                        #expect(try file.serialized(integrity: integrity) == image)
+                        #expect(try SafetensorsFile.serializedCount(metadata: metadata, layout: file.entries.map { ($0.name, $0.dtype, $0.shape) },
+                                                                    integrity: integrity) == size)
+                        // a buffer of another size is refused, naming both sizes
+                        var short = [UInt8](repeating: 0, count: size - 1)
+                        expectInvalidArgument("holds \(size - 1) bytes", "needs \(size)") {
+                            try short.withUnsafeMutableBytes { try file.serialize(into: $0, integrity: integrity) }
+                        }
+                    }
+                    // the engine writes the hash itself: metadata bringing one is refused when it does
+                    expectInvalidArgument("medsynth_sha256") {
+                        try SafetensorsHeader.write(to: dir + "/x.safetensors", metadata: [("medsynth_sha256", "0")], tensors: tensors, integrity: true)
+                    }
+                }
+            }
+        }
+    }
+
     @Test func headerIsReadWithoutTheData() throws {
         try withTemporaryDirectory { dir in
             let path = dir + "/h.safetensors"

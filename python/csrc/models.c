@@ -119,6 +119,57 @@ static PyObject *py_classifier_predict_proba(PyObject *self, PyObject *args) {
     return result;
 }
 
+/* load_weights(handle, path or None, data (uint8 buffer) or None, options_json): weights with
+   torchvision's names from a safetensors file or image; the report is read with classifier_result. */
+static PyObject *py_classifier_load_weights(PyObject *self, PyObject *args) {
+    PyObject *cap, *po, *bo, *result = NULL;
+    const char *options;
+    if (!PyArg_ParseTuple(args, "OOOs", &cap, &po, &bo, &options)) return NULL;
+    ms_classifier *m = unwrap_handle(cap, &CLASSIFIER);
+    if (!m) return NULL;
+    PyObject *path_obj = NULL;   /* NUL bytes refused, naming the path (path_converter) */
+    if (po != Py_None && !path_converter(po, &path_obj)) return NULL;
+    const char *path = path_obj ? PyBytes_AS_STRING(path_obj) : NULL;
+    buffers b = {0};
+    Py_buffer *data = take(&b, bo, 'B', READ | OPTIONAL, 1, "data");
+    if (!b.failed && check(&b, (path == NULL) != (data == NULL), "pass a path or data, not both")) {
+        char err[ERR_LEN] = "";
+        int32_t rc;
+        Py_BEGIN_ALLOW_THREADS
+        rc = ms_classifier_load_weights(m, path, data ? data->buf : NULL, data ? (size_t)data->len : 0, options, err,
+                                        sizeof err);
+        Py_END_ALLOW_THREADS
+        if (rc) raise_status(rc, err);
+        else result = Py_NewRef(Py_None);
+    }
+    release(&b);
+    Py_XDECREF(path_obj);
+    return result;
+}
+
+/* state_dict(handle) -> bytearray: the state dict as a safetensors image. */
+static PyObject *py_classifier_state_dict(PyObject *self, PyObject *args) {
+    PyObject *cap;
+    if (!PyArg_ParseTuple(args, "O", &cap)) return NULL;
+    ms_classifier *m = unwrap_handle(cap, &CLASSIFIER);
+    if (!m) return NULL;
+    char err[ERR_LEN] = "";
+    size_t needed = 0;
+    int32_t rc = ms_classifier_state_dict(m, NULL, 0, &needed, err, sizeof err);
+    if (rc != MS_OK && rc != MS_ERR_BUFFER_TOO_SMALL) return raise_status(rc, err);
+    PyObject *out = PyByteArray_FromStringAndSize(NULL, (Py_ssize_t)needed);
+    if (!out) return NULL;
+    uint8_t *buf = (uint8_t *)PyByteArray_AS_STRING(out);
+    Py_BEGIN_ALLOW_THREADS
+    rc = ms_classifier_state_dict(m, buf, needed, &needed, err, sizeof err);
+    Py_END_ALLOW_THREADS
+    if (rc) {
+        Py_DECREF(out);
+        return raise_status(rc, err);
+    }
+    return out;
+}
+
 /* ---- diffusion models ---- */
 
 /* fit(handle, x [n,c,h,w] f32, labels [n] i64 or None, options_json, callback); the summary is
@@ -181,6 +232,8 @@ PyMethodDef model_methods[] = {
     {"classifier_save", py_classifier_save, METH_VARARGS, NULL},
     {"classifier_fit", py_classifier_fit, METH_VARARGS, NULL},
     {"classifier_predict_proba", py_classifier_predict_proba, METH_VARARGS, NULL},
+    {"classifier_load_weights", py_classifier_load_weights, METH_VARARGS, NULL},
+    {"classifier_state_dict", py_classifier_state_dict, METH_VARARGS, NULL},
     {"diffusion_create", py_diffusion_create, METH_VARARGS, NULL},
     {"diffusion_load", py_diffusion_load, METH_VARARGS, NULL},
     {"diffusion_config", py_diffusion_config, METH_VARARGS, NULL},

@@ -109,7 +109,40 @@ def ddim_sample_workload(batch: int = 16, steps: int = 50) -> dict:
     return {"workload": "ddim_sample", "s_per_batch": round(seconds, 2), "images_per_s": round(batch / seconds, 3)}
 
 
-WORKLOADS = {"conv": conv_workload, "unet_train": unet_train_workload, "ddim_sample": ddim_sample_workload}
+#: The paper's eight CNNs (torch_ref.py's ZOO; GoogLeNet without its auxiliary heads).
+ZOO = ["resnet18", "resnet50", "vgg16", "vgg19", "alexnet", "densenet121", "mobilenet_v2", "googlenet"]
+
+
+def zoo_infer_workload(batch: int = 32) -> dict:
+    """Evaluation-mode forward of each CNN, 4 classes, 3x64x64, batch 32: images per second."""
+    x = np.random.default_rng(0).standard_normal((batch, 3, 64, 64), dtype=np.float32)
+    out = {"workload": "zoo_infer"}
+    for arch in ZOO:
+        model = medsynth.Classifier(arch, num_classes=4, in_channels=3, image_size=64)
+        seconds = timeit(lambda: model.predict_proba(x, batch_size=batch, data_format="channels_first"), min_seconds=1.0)
+        out[arch] = round(batch / seconds, 1)
+    return out
+
+
+def zoo_train_workload(batch: int = 32, steps: int = 4, warm: int = 1) -> dict:
+    """One training step of each CNN (train mode, cross-entropy, AdamW lr 1e-3: forward, backward,
+    optimiser step), 4 classes, 3x64x64, batch 32: images per second, timed between progress
+    callbacks (the median step after `warm`)."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((batch * (warm + steps), 3, 64, 64), dtype=np.float32)
+    y = np.arange(len(x)) % 4
+    out = {"workload": "zoo_train"}
+    for arch in ZOO:
+        stamps = []
+        model = medsynth.Classifier(arch, num_classes=4, in_channels=3, image_size=64)
+        model.fit(x, y, epochs=1, batch_size=batch, lr=1e-3, progress=False, data_format="channels_first",
+                  callback=lambda info: stamps.append(time.perf_counter()) if info.get("phase") == "train" else None)
+        out[arch] = round(batch / float(np.median(np.diff(stamps[warm:]))), 1)
+    return out
+
+
+WORKLOADS = {"conv": conv_workload, "unet_train": unet_train_workload, "ddim_sample": ddim_sample_workload,
+             "zoo_infer": zoo_infer_workload, "zoo_train": zoo_train_workload}
 
 
 def main(argv=None) -> int:

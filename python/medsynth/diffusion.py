@@ -18,74 +18,62 @@ import numpy as np
 
 from . import _engine
 from ._core import ProgressReporter, to_nchw
+from ._options import collect, defaults, documented, dumps
+
+#: The training options ``DiffusionModel.fit`` passes to the engine (documented from its table).
+_FIT_OPTIONS = ("steps", "batch_size", "lr", "weight_decay", "warmup_steps", "lr_schedule", "ema_decay", "p_uncond",
+                "min_snr_gamma", "grad_clip", "hflip", "vflip", "translate", "rotate", "checkpoint", "checkpoint_every",
+                "resume", "seed")
 
 #: Samplers the engine offers, from its registry.
 SAMPLERS = tuple(json.loads(_engine.registry("samplers")))
 
 
-def _default_attention(image_size: int, multipliers: Sequence[int]) -> tuple:
-    """Attention at the feature maps of side 16 and smaller (but not the input), as the DDPM
-    U-Net does at 16x16 for 32-256 px inputs."""
-    sides = [image_size // 2 ** i for i in range(len(multipliers))]
-    chosen = tuple(s for s in sides if s <= 16 and s != image_size)
-    return chosen or (sides[-1],)
+#: The model options ``DiffusionModel`` passes to the engine (documented from its table).
+_MODEL_OPTIONS = ("image_size", "in_channels", "num_classes", "base_channels", "channel_multipliers", "res_blocks",
+                  "attention_resolutions", "attention_heads", "dropout", "norm_groups", "schedule", "timesteps",
+                  "prediction", "seed", "data_range")
 
 
 class DiffusionModel:
-    """A denoising diffusion model for (labelled) images.
+    """A denoising diffusion model for (labelled) images: the DDPM U-Net with class conditioning
+    and classifier-free guidance.
 
-    Parameters (defaults and their sources)
-    ----------
-    image_size, in_channels, num_classes : taken from the data at the first ``fit`` when None.
-    base_channels : 32 (../shared/bench/torch_ref.py; DDPM used 128 at 32 px on GPUs).
-    channel_multipliers : by image size: (1, 2, 2) below 48 px, (1, 2, 4) to 95, (1, 1, 2, 4) to
-        191, (1, 1, 2, 2, 4) above.
-    res_blocks : 1 residual block per level going down, res_blocks + 1 going up (Ho et al.).
-    attention_resolutions : feature-map sides with self-attention; default 16 and below.
-    schedule : "linear" (β 1e-4 → 0.02, Ho et al.) or "cosine" (Nichol & Dhariwal 2021).
-    timesteps : T = 1000.  prediction : "epsilon" (Ho et al.) or "v" (Salimans & Ho 2022).
-    seed : weight initialisation.
+    Every argument left as None takes the engine's default (listed below with its source); the
+    image size, channels and classes are taken from the data at the first ``fit`` when not given.
+    ``config`` returns the resolved configuration.
     """
 
+    @documented("diffusion_config", keys=_MODEL_OPTIONS)
     def __init__(self, image_size: Optional[int] = None, *, in_channels: Optional[int] = None,
-                 num_classes: Optional[int] = None, base_channels: int = 32,
-                 channel_multipliers: Optional[Sequence[int]] = None, res_blocks: int = 1,
-                 attention_resolutions: Optional[Sequence[int]] = None, attention_heads: int = 1,
-                 dropout: float = 0.0, norm_groups: int = 8, schedule: str = "linear", timesteps: int = 1000,
-                 prediction: str = "epsilon", seed: int = 0):
-        self._settings = dict(image_size=image_size, in_channels=in_channels, num_classes=num_classes,
-                              base_channels=base_channels, channel_multipliers=channel_multipliers,
-                              res_blocks=res_blocks, attention_resolutions=attention_resolutions,
-                              attention_heads=attention_heads, dropout=dropout, norm_groups=norm_groups,
-                              schedule=schedule, timesteps=timesteps, prediction=prediction, seed=seed)
+                 num_classes: Optional[int] = None, base_channels: Optional[int] = None,
+                 channel_multipliers: Optional[Sequence[int]] = None, res_blocks: Optional[int] = None,
+                 attention_resolutions: Optional[Sequence[int]] = None, attention_heads: Optional[int] = None,
+                 dropout: Optional[float] = None, norm_groups: Optional[int] = None, schedule: Optional[str] = None,
+                 timesteps: Optional[int] = None, prediction: Optional[str] = None, seed: int = 0,
+                 data_range: Optional[Sequence[float]] = None):
         if int(seed) < 0:
             raise ValueError("seed must be non-negative")
+        self._settings = collect(image_size=image_size, in_channels=in_channels, num_classes=num_classes,
+                                 base_channels=base_channels, channel_multipliers=channel_multipliers,
+                                 res_blocks=res_blocks, attention_resolutions=attention_resolutions,
+                                 attention_heads=attention_heads, dropout=dropout, norm_groups=norm_groups,
+                                 schedule=schedule, timesteps=timesteps, prediction=prediction, seed=int(seed),
+                                 data_range=data_range)
         self._handle = None
         self.classes_ = None
         self.history_ = None
         if image_size is not None and in_channels is not None and num_classes is not None:
             self.classes_ = np.arange(num_classes) if num_classes else None
-            self._build(data_dtype="float32", data_range=None)
+            self._build()
 
     # ---- construction -------------------------------------------------------------------------
 
-    def _build(self, data_dtype: str, data_range) -> None:
-        s = dict(self._settings)
-        size = int(s["image_size"])
-        mults = tuple(s["channel_multipliers"] or _default_multipliers(size))
-        attention = tuple(s["attention_resolutions"] if s["attention_resolutions"] is not None
-                          else _default_attention(size, mults))
-        num_classes = int(s["num_classes"] or 0)
-        config = {"image_size": size, "in_channels": int(s["in_channels"]), "base_channels": int(s["base_channels"]),
-                  "channel_multipliers": list(mults), "res_blocks": int(s["res_blocks"]),
-                  "attention_resolutions": list(attention), "attention_heads": int(s["attention_heads"]),
-                  "dropout": float(s["dropout"]), "num_classes": num_classes, "norm_groups": int(s["norm_groups"]),
-                  "schedule": s["schedule"], "timesteps": int(s["timesteps"]), "prediction": s["prediction"],
-                  "seed": int(s["seed"]), "data_dtype": data_dtype,
-                  "class_names": [str(c) for c in (self.classes_ if num_classes else [])]}
-        if data_range is not None:
-            config["data_range"] = [float(data_range[0]), float(data_range[1])]
-        self._handle = _engine.diffusion_create(json.dumps(config))
+    def _build(self) -> None:
+        config = dict(self._settings)
+        if self.classes_ is not None:
+            config["class_names"] = [str(c) for c in self.classes_]
+        self._handle = _engine.diffusion_create(dumps(config))
 
     @property
     def config(self) -> dict:
@@ -95,11 +83,11 @@ class DiffusionModel:
 
     @property
     def n_parameters(self) -> int:
-        return int(self.config["parameters"])
+        return int(self.config["state"]["parameters"])
 
     @property
     def trained_steps(self) -> int:
-        return int(self.config["trained_steps"])
+        return int(self.config["state"]["trained_steps"])
 
     @property
     def conditional(self) -> bool:
@@ -111,19 +99,20 @@ class DiffusionModel:
 
     # ---- training -----------------------------------------------------------------------------
 
-    def fit(self, X, y=None, *, steps: int = 2000, batch_size: int = 16, lr: float = 2e-4, weight_decay: float = 0.0,
-            warmup_steps: Optional[int] = None, lr_schedule: str = "cosine", ema_decay: float = 0.999,
-            p_uncond: float = 0.1, min_snr_gamma: Optional[float] = None, grad_clip: float = 1.0,
-            hflip: bool = False, vflip: bool = False, translate: float = 0.0, rotate: float = 0.0,
-            checkpoint: Optional[str] = None, checkpoint_every: int = 500, resume: bool = False, seed: Optional[int] = None,
+    @documented("diffusion_training", keys=_FIT_OPTIONS)
+    def fit(self, X, y=None, *, steps: Optional[int] = None, batch_size: Optional[int] = None, lr: Optional[float] = None,
+            weight_decay: Optional[float] = None, warmup_steps: Optional[int] = None, lr_schedule: Optional[str] = None,
+            ema_decay: Optional[float] = None, p_uncond: Optional[float] = None, min_snr_gamma: Optional[float] = None,
+            grad_clip: Optional[float] = None, hflip: Optional[bool] = None, vflip: Optional[bool] = None,
+            translate: Optional[float] = None, rotate: Optional[float] = None, checkpoint: Optional[str] = None,
+            checkpoint_every: Optional[int] = None, resume: Optional[bool] = None, seed: Optional[int] = None,
             progress: bool = True, callback: Optional[Callable[[dict], object]] = None,
             data_format: str = "auto") -> "DiffusionModel":
-        """Trains for ``steps`` optimiser steps.
+        """Trains for ``steps`` optimiser steps on images X (and labels y for a class-conditional model).
 
-        Defaults: AdamW lr 2e-4 (torch_ref.py), warmup min(500, steps/10) then cosine decay,
-        gradient clipping at norm 1, EMA decay 0.999 (0.995-0.999 suits runs below ~20k steps;
-        0 disables), label dropout p_uncond 0.1 for classifier-free guidance (Ho & Salimans),
-        min-SNR-γ off (5 is the paper's value), augmentation off (anatomy has a left and a right).
+        The first fit takes the image size, channels and classes from the data (unless given), and
+        records the images' dtype: samples come back in it, and integer images map [0, 1] (after
+        the usual 1/255 or 1/65535 scaling) onto the model's [-1, 1].
         ``checkpoint`` is written atomically every ``checkpoint_every`` steps and at the end; with
         ``resume=True`` training continues from it exactly as the uninterrupted run would. A loss
         that becomes NaN stops training with RuntimeError and keeps the last good checkpoint;
@@ -137,40 +126,36 @@ class DiffusionModel:
             size = x.shape[2]
             if x.shape[2] != x.shape[3]:
                 raise ValueError(f"images must be square, got {x.shape[2]}x{x.shape[3]}")
-            if self._settings["image_size"] is not None and self._settings["image_size"] != size:
+            if self._settings.get("image_size", size) != size:
                 raise ValueError(f"images are {size}x{size} but image_size is {self._settings['image_size']}")
             self._settings["image_size"] = size
-            self._settings["in_channels"] = self._settings["in_channels"] or x.shape[1]
+            self._settings.setdefault("in_channels", x.shape[1])
             if y is not None:
                 self.classes_ = np.unique(np.asarray(y))
-                if self._settings["num_classes"] not in (None, len(self.classes_)):
+                if self._settings.get("num_classes", len(self.classes_)) != len(self.classes_):
                     raise ValueError(f"num_classes is {self._settings['num_classes']} but y has {len(self.classes_)} classes")
                 self._settings["num_classes"] = len(self.classes_)
             else:
                 self._settings["num_classes"] = 0
-            integer = dtype in (np.uint8, np.uint16)
-            self._build(data_dtype=dtype.name if dtype.name in ("uint8", "uint16", "float64") else "float32",
-                        data_range=(0.0, 1.0) if integer or dtype == np.bool_ else None)
+            self._build()
         if self.conditional:
             if y is None:
                 raise ValueError("this model is class-conditional: pass the labels y")
             labels = _encode(self.classes_, np.asarray(y), "y")
             if len(labels) != x.shape[0]:
                 raise ValueError(f"y has {len(labels)} labels for {x.shape[0]} images")
-        options = {"steps": int(steps), "batch_size": int(batch_size), "lr": float(lr), "weight_decay": float(weight_decay),
-                   "lr_schedule": lr_schedule, "ema_decay": float(ema_decay), "p_uncond": float(p_uncond),
-                   "grad_clip": float(grad_clip), "hflip": bool(hflip), "vflip": bool(vflip), "translate": float(translate),
-                   "rotate": float(rotate), "checkpoint_every": int(checkpoint_every), "resume": bool(resume),
-                   "seed": int(self._settings["seed"] if seed is None else seed)}
-        if warmup_steps is not None:
-            options["warmup_steps"] = int(warmup_steps)
-        if min_snr_gamma is not None:
-            options["min_snr_gamma"] = float(min_snr_gamma)
-        if checkpoint is not None:
-            options["checkpoint"] = os.fspath(checkpoint)
+        elif y is not None:
+            raise ValueError("this model is unconditional: it takes no labels y (build it with num_classes=0 "
+                             "only for unlabelled images)")
+        data_dtype = dtype.name if dtype.name in ("uint8", "uint16", "float64") else "float32"
+        options = collect(steps=steps, batch_size=batch_size, lr=lr, weight_decay=weight_decay, warmup_steps=warmup_steps,
+                          lr_schedule=lr_schedule, ema_decay=ema_decay, p_uncond=p_uncond, min_snr_gamma=min_snr_gamma,
+                          grad_clip=grad_clip, hflip=hflip, vflip=vflip, translate=translate, rotate=rotate,
+                          checkpoint=checkpoint, checkpoint_every=checkpoint_every, resume=resume, seed=seed,
+                          data_dtype=data_dtype)
         reporter = ProgressReporter(progress, "training diffusion model", callback)
         try:
-            _engine.diffusion_fit(self._handle, x, labels, json.dumps(options), reporter)
+            _engine.diffusion_fit(self._handle, x, labels, dumps(options), reporter)
         finally:
             reporter.close()
         self.history_ = json.loads(_engine.diffusion_result(self._handle))
@@ -178,22 +163,22 @@ class DiffusionModel:
 
     # ---- sampling -----------------------------------------------------------------------------
 
+    @documented("sampling")
     def sample(self, n_per_class: Union[int, Mapping, None] = None, *, labels=None, n: Optional[int] = None,
-               sampler: str = "ddim", steps: int = 50, eta: float = 0.0, guidance_scale: float = 1.5, seed: int = 0,
-               batch_size: int = 32, use_ema: bool = True, clip: bool = True, spacing: str = "linspace",
+               sampler: Optional[str] = None, steps: Optional[int] = None, eta: Optional[float] = None,
+               guidance_scale: Optional[float] = None, seed: Optional[int] = None, batch_size: Optional[int] = None,
+               use_ema: Optional[bool] = None, clip: Optional[bool] = None, spacing: Optional[str] = None,
                output: str = "auto", progress: bool = True, callback: Optional[Callable[[dict], object]] = None):
         """Generates labelled images. Returns ``(images, labels)``.
 
         Ask with ``n_per_class`` (a number, or a dict {class: count}), or explicit ``labels``, or
-        ``n`` for an unconditional model. ``sampler``: "ddim" (default, 50 steps, eta 0),
-        "dpm_solver++" (10-25 steps), "ddpm" (T steps). ``guidance_scale`` s: ε_u + s(ε_c − ε_u);
-        1 disables guidance (one model evaluation per step instead of two); default 1.5.
-        Images come back as (n, H, W) or (n, H, W, C) in the training data's range and dtype
-        (``output="auto"``), or as float32 (``"float"``), uint8 or uint16. The same seed gives the
-        same images bit for bit at the same batch size, and up to float rounding at another.
+        ``n`` for an unconditional model. Images come back as (n, H, W) or (n, H, W, C) in the
+        training data's range and dtype (``output="auto"``), or as float32 (``"float"``), uint8 or
+        uint16. The same seed gives the same images bit for bit at the same batch size, and up to
+        float rounding at another.
         """
         self._require_built()
-        if sampler not in SAMPLERS:
+        if sampler is not None and sampler not in SAMPLERS:
             raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
         config = self.config
         if self.conditional:
@@ -208,12 +193,11 @@ class DiffusionModel:
             count, index, label_values = int(n), None, None
         c, size = config["in_channels"], config["image_size"]
         out = np.empty((count, c, size, size), dtype=np.float32)
-        options = {"sampler": sampler, "steps": int(steps), "eta": float(eta), "guidance_scale": float(guidance_scale),
-                   "seed": int(seed), "batch_size": int(batch_size), "use_ema": bool(use_ema), "clip": bool(clip),
-                   "spacing": spacing}
-        reporter = ProgressReporter(progress, f"sampling ({sampler})", callback)
+        options = collect(sampler=sampler, steps=steps, eta=eta, guidance_scale=guidance_scale, seed=seed,
+                          batch_size=batch_size, use_ema=use_ema, clip=clip, spacing=spacing)
+        reporter = ProgressReporter(progress, f"sampling ({sampler or defaults('sampling')['sampler']})", callback)
         try:
-            _engine.diffusion_sample(self._handle, index, count, json.dumps(options), out, reporter)
+            _engine.diffusion_sample(self._handle, index, count, dumps(options), out, reporter)
         finally:
             reporter.close()
         result = json.loads(_engine.diffusion_result(self._handle))
@@ -269,17 +253,7 @@ class DiffusionModel:
             return "DiffusionModel(not fitted)"
         c = self.config
         return (f"DiffusionModel({c['image_size']}px, {c['in_channels']} channel(s), {c['num_classes']} classes, "
-                f"{c['parameters']:,} parameters, {c['trained_steps']} steps trained)")
-
-
-def _default_multipliers(size: int) -> tuple:
-    if size < 48:
-        return (1, 2, 2)
-    if size < 96:
-        return (1, 2, 4)
-    if size < 192:
-        return (1, 1, 2, 4)
-    return (1, 1, 2, 2, 4)
+                f"{c['state']['parameters']:,} parameters, {c['state']['trained_steps']} steps trained)")
 
 
 def _encode(classes: np.ndarray, values: np.ndarray, name: str) -> np.ndarray:
@@ -324,8 +298,9 @@ def _as_labelled_arrays(data):
 
 def generate(data, n_per_class: Union[int, Mapping] = 1000, *, checkpoint: Optional[str] = None,
              out_dir: Optional[str] = None, model: Optional[dict] = None, train: Optional[dict] = None,
-             sampler: str = "ddim", steps: int = 50, guidance_scale: float = 1.5, eta: float = 0.0, seed: int = 0,
-             batch_size: int = 32, progress: bool = True, data_format: str = "auto"):
+             sampler: Optional[str] = None, steps: Optional[int] = None, guidance_scale: Optional[float] = None,
+             eta: Optional[float] = None, seed: Optional[int] = None, batch_size: Optional[int] = None,
+             progress: bool = True, data_format: str = "auto"):
     """Turns a small labelled image set into a larger labelled synthetic set (the paper's recipe).
 
     data : (X, y) arrays, an ImageFolder path (root/<class>/<image>.png), or a dataset whose items
@@ -335,8 +310,9 @@ def generate(data, n_per_class: Union[int, Mapping] = 1000, *, checkpoint: Optio
         otherwise the trained model is written there.
     out_dir : if given, the images are also written as an ImageFolder of PNGs.
     model : keyword arguments for ``DiffusionModel`` (architecture, schedule, seed).
-    train : keyword arguments for ``DiffusionModel.fit`` (default steps=2000, batch_size=16).
-    sampler, steps, guidance_scale, eta, seed, batch_size : sampling (see ``DiffusionModel.sample``).
+    train : keyword arguments for ``DiffusionModel.fit`` (its defaults otherwise).
+    sampler, steps, guidance_scale, eta, seed, batch_size : sampling (see ``DiffusionModel.sample``;
+        None takes the engine's defaults).
     Returns ``(images, labels)`` as numpy arrays.
     """
     if checkpoint is not None and Path(checkpoint).exists():
@@ -344,7 +320,7 @@ def generate(data, n_per_class: Union[int, Mapping] = 1000, *, checkpoint: Optio
     else:
         x, y = _as_labelled_arrays(data)
         diffusion = DiffusionModel(**(model or {}))
-        options = {"steps": 2000, "batch_size": 16, "progress": progress, "data_format": data_format}
+        options = {"progress": progress, "data_format": data_format}
         options.update(train or {})
         if checkpoint is not None:
             options.setdefault("checkpoint", os.fspath(checkpoint) + ".training")

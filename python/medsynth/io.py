@@ -16,6 +16,7 @@ import numpy as np
 
 from . import _engine
 from ._paths import fspath
+from ._safetensors import DTYPES, INTEGRITY_KEY, check_bf16, finish, prepare
 
 __all__ = ["read_png", "write_png", "get_max_image_pixels", "set_max_image_pixels", "read_safetensors",
            "safetensors_metadata", "write_safetensors", "SAFETENSORS_DTYPES"]
@@ -90,25 +91,10 @@ def write_png(path, image, *, bit_depth: int = None) -> None:
     _engine.png_write(path, np.ascontiguousarray(a), depth)
 
 
-# ---- safetensors -------------------------------------------------------------------------------
+# ---- safetensors (the engine's reader and writer; see _safetensors) ----------------------------
 
-#: safetensors dtype → numpy dtype (little-endian, as the format stores them). BF16 has no numpy
-#: dtype: ``read_safetensors`` converts it to float32 (exactly: bfloat16 is the upper half of a
-#: float32) or returns the raw uint16 bit patterns. The FP8 types come back as uint8 bit patterns.
-SAFETENSORS_DTYPES = {
-    "BOOL": np.dtype(np.bool_), "U8": np.dtype("u1"), "I8": np.dtype("i1"), "I16": np.dtype("<i2"),
-    "U16": np.dtype("<u2"), "F16": np.dtype("<f2"), "BF16": np.dtype("<u2"), "I32": np.dtype("<i4"),
-    "U32": np.dtype("<u4"), "F32": np.dtype("<f4"), "F64": np.dtype("<f8"), "I64": np.dtype("<i8"),
-    "U64": np.dtype("<u8"), "C64": np.dtype("<c8"),
-    "F8_E5M2": np.dtype("u1"), "F8_E4M3": np.dtype("u1"), "F8_E8M0": np.dtype("u1"),
-    "F8_E4M3FNUZ": np.dtype("u1"), "F8_E5M2FNUZ": np.dtype("u1"),
-}
-_NUMPY_TO_SAFETENSORS = {np.dtype(np.bool_): "BOOL", np.dtype("u1"): "U8", np.dtype("i1"): "I8",
-                         np.dtype("i2"): "I16", np.dtype("u2"): "U16", np.dtype("f2"): "F16",
-                         np.dtype("i4"): "I32", np.dtype("u4"): "U32", np.dtype("f4"): "F32",
-                         np.dtype("f8"): "F64", np.dtype("i8"): "I64", np.dtype("u8"): "U64",
-                         np.dtype("c8"): "C64"}
-_INTEGRITY_KEY = "medsynth_sha256"
+#: safetensors dtype → numpy dtype; see ``read_safetensors`` for BF16 and the FP8 types.
+SAFETENSORS_DTYPES = DTYPES
 
 
 def _safetensors_header(path) -> dict:
@@ -121,7 +107,8 @@ def safetensors_metadata(path) -> dict:
 
 
 def read_safetensors(path, *, bf16: str = "float32", with_metadata: bool = False):
-    """Reads every tensor of a safetensors file into numpy arrays, as ``safetensors.numpy.load_file``.
+    """Reads every tensor of a safetensors file into numpy arrays, as ``safetensors.numpy.load_file``
+    (e.g. a torchvision state dict saved with ``safetensors.torch.save_file``), without torch.
 
     The header is checked against every rule of the reference implementation (huggingface/
     safetensors ``tensor.rs``: header at most 100,000,000 bytes, JSON starting with '{', no duplicate
@@ -137,14 +124,14 @@ def read_safetensors(path, *, bf16: str = "float32", with_metadata: bool = False
     with_metadata : bool, default False
         Return ``(tensors, metadata)`` instead of ``tensors``.
 
-    Returns a dict name → array in the order of the data (dtypes: see ``SAFETENSORS_DTYPES``).
+    Returns a dict name → array in the order of the data (dtypes: ``SAFETENSORS_DTYPES``; the FP8
+    types come back as their uint8 bit patterns).
     """
-    if bf16 not in ("float32", "uint16"):
-        raise ValueError(f"bf16 must be 'float32' or 'uint16', got {bf16!r}")
+    check_bf16(bf16)
     path = fspath(path)
     header = _safetensors_header(path)
     metadata = dict(header["metadata"])
-    expected_hash = metadata.get(_INTEGRITY_KEY)
+    expected_hash = metadata.get(INTEGRITY_KEY)
     digest = hashlib.sha256() if expected_hash is not None else None
     tensors = {}
     # O_NONBLOCK then fstat: a path swapped for a FIFO since the header was read must not block
@@ -157,7 +144,7 @@ def read_safetensors(path, *, bf16: str = "float32", with_metadata: bool = False
         with os.fdopen(fd, "rb", buffering=0, closefd=False) as f:
             for t in header["tensors"]:
                 name, (begin, end) = t["name"], t["data_offsets"]
-                array = np.empty(t["shape"], dtype=SAFETENSORS_DTYPES[t["dtype"]])
+                array = np.empty(t["shape"], dtype=DTYPES[t["dtype"]])
                 view = memoryview(array.reshape(-1).view(np.uint8))
                 f.seek(header["data_start"] + begin)
                 done = 0
@@ -168,13 +155,11 @@ def read_safetensors(path, *, bf16: str = "float32", with_metadata: bool = False
                     done += got
                 if digest is not None:
                     digest.update(view)
-                if t["dtype"] == "BF16" and bf16 == "float32":
-                    array = (array.astype(np.uint32) << 16).view(np.float32)
-                tensors[name] = array
+                tensors[name] = finish(array, t["dtype"], bf16)
     finally:
         os.close(fd)
     if digest is not None and digest.hexdigest() != expected_hash.lower():
-        raise OSError(f"'{path}': the tensor data does not match its {_INTEGRITY_KEY}; the file is corrupt")
+        raise OSError(f"'{path}': the tensor data does not match its {INTEGRITY_KEY}; the file is corrupt")
     return (tensors, metadata) if with_metadata else tensors
 
 
@@ -182,36 +167,15 @@ def write_safetensors(path, tensors: Mapping[str, np.ndarray], metadata: Optiona
                       integrity_hash: bool = False) -> None:
     """Writes numpy arrays as a safetensors file (atomically), readable by ``safetensors.numpy``,
     ``safetensors.torch`` and ``read_safetensors``; the layout follows the reference (tensors sorted
-    by dtype size then name, header padded to 8 bytes).
+    by dtype then name, header padded to 8 bytes).
 
     tensors: name → array of bool, (u)int8/16/32/64, float16/32/64 or complex64 (``ml_dtypes``
-    bfloat16 arrays become BF16). metadata: str → str. With ``integrity_hash``, the metadata also
-    records ``medsynth_sha256``, the SHA-256 of the data, which ``read_safetensors`` verifies.
+    bfloat16 arrays become BF16), each written with its own dtype. metadata: str → str. With
+    ``integrity_hash``, the metadata also records ``medsynth_sha256``, the SHA-256 of the data,
+    which ``read_safetensors`` verifies.
     """
     path = fspath(path)
-    if not isinstance(tensors, Mapping):
-        raise TypeError(f"tensors must be a mapping of name to array, got {type(tensors).__name__}")
-    meta = {} if metadata is None else metadata
-    if not isinstance(meta, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in meta.items()):
-        raise TypeError("metadata must be a mapping of str to str")
-    entries, arrays = [], []
-    for name, value in tensors.items():
-        if not isinstance(name, str) or not name:
-            raise ValueError(f"tensor names must be non-empty strings, got {name!r}")
-        if name == "__metadata__":
-            raise ValueError("'__metadata__' is reserved and cannot name a tensor")
-        a = np.asarray(value)
-        if a.dtype.name == "bfloat16":
-            dtype, a = "BF16", a.view(np.uint16)
-        else:
-            dtype = _NUMPY_TO_SAFETENSORS.get(a.dtype.newbyteorder("="))
-        if dtype is None:
-            raise TypeError(f"tensor '{name}' has dtype {a.dtype}, which safetensors cannot hold")
-        a = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("<"))
-        entries.append({"name": name, "dtype": dtype, "shape": list(a.shape)})
-        arrays.append(a.reshape(-1).view(np.uint8))
-    meta = dict(meta)
-    if integrity_hash:
-        meta.pop(_INTEGRITY_KEY, None)   # recomputed by the engine over the data written now
-    header = json.dumps({"metadata": meta, "tensors": entries})
+    if integrity_hash and isinstance(metadata, Mapping) and INTEGRITY_KEY in metadata:
+        metadata = {k: v for k, v in metadata.items() if k != INTEGRITY_KEY}   # recomputed over the data written now
+    header, arrays = prepare(tensors, metadata)
     _engine.safetensors_write(path, header, arrays, bool(integrity_hash))

@@ -3,9 +3,8 @@ diffusion model (flips in header and data, dtype relabels, truncation, removed a
 non-finite weights). Every load must either raise a clear exception naming the file, or load
 exactly the weights that were saved; never crash, never load something else in silence.
 
-Cases that belong to the per-model configuration checks (being reworked in the configuration
-code) are xfail(strict=True): they fail today and turn into failures of this file once fixed, so
-whoever fixes them enables them.
+The configuration and state in the metadata are checked too: a missing or mistyped value, or
+state given as configuration, is refused naming the file and the key.
 """
 import json
 
@@ -184,40 +183,47 @@ def test_the_untouched_files_load_identically(saved, tmp_path):
         assert assert_refused_or_identical(cls, path, read_safetensors(path), tmp_path) == "identical"
 
 
-# ---- configuration checks: the per-model config validation (lead's rework) ----
+# ---- configuration and state metadata: the engine's option tables check every value ----
 
-def config_edit(key, value):
+def metadata_edit(section, key, value):
+    """Sets (or, with KeyError, removes) `key` of the JSON held in metadata `section`."""
     def edit(t, m):
-        config = json.loads(m["config"])
+        doc = json.loads(m[section])
         if value is KeyError:
-            config.pop(key)
+            doc.pop(key)
         else:
-            config[key] = value
-        m["config"] = json.dumps(config)
+            doc[key] = value
+        m[section] = json.dumps(doc)
     return edit
 
 
 @pytest.mark.parametrize("value", [[1, None], ["only-one"]])
 def test_invalid_class_names_are_refused(saved, value, tmp_path):
     cls, path = saved["classifier"]
-    p = rewrite(path, tmp_path / "names.safetensors", edit=config_edit("class_names", value))
+    p = rewrite(path, tmp_path / "names.safetensors", edit=metadata_edit("config", "class_names", value))
     with pytest.raises(CLEAR, match="names.safetensors"):
         cls.load(p)
 
 
-CONFIG_CASES = [
-    ("classifier", "mean", KeyError, "missing 'mean' is silently 0"),
-    ("classifier", "class_names", "ab", "class_names as a string instead of a list is accepted"),
-    ("diffusion", "trained_steps", 2 ** 63, "trained_steps of 2**63 is accepted"),
-    ("diffusion", "trained_steps", "x", "trained_steps of 'x' is silently 0"),
+# (kind, metadata section, key, value, what the message must also name)
+METADATA_CASES = [
+    ("classifier", "config", "mean", KeyError, "mean"),
+    ("classifier", "config", "class_names", "ab", "class_names"),
+    ("classifier", "state", "normalization_fitted", "yes", "normalization_fitted"),
+    # trained_steps is output only: under "state", never accepted as configuration
+    ("diffusion", "config", "trained_steps", 5, "trained_steps"),
+    ("diffusion", "state", "trained_steps", 2 ** 63, "trained_steps"),
+    ("diffusion", "state", "trained_steps", "x", "trained_steps"),
+    ("diffusion", "state", "trained_steps", -1, "trained_steps"),
+    ("diffusion", "state", "ema_updates", 1.5, "ema_updates"),
 ]
 
 
-@pytest.mark.parametrize("kind,key,value,why", CONFIG_CASES, ids=[c[3] for c in CONFIG_CASES])
-@pytest.mark.xfail(strict=True, reason="per-model config validation is being reworked in the configuration code (lead); "
-                                       "remove this mark when the config checks land")
-def test_invalid_config_metadata_is_refused(saved, kind, key, value, why, tmp_path):
+@pytest.mark.parametrize("kind,section,key,value,named", METADATA_CASES,
+                         ids=[f"{c[0]}-{c[1]}-{c[2]}={c[3]!r}" for c in METADATA_CASES])
+def test_invalid_config_or_state_metadata_is_refused(saved, kind, section, key, value, named, tmp_path):
     cls, path = saved[kind]
-    p = rewrite(path, tmp_path / "config.safetensors", edit=config_edit(key, value))
-    with pytest.raises(CLEAR, match="config.safetensors"):
+    p = rewrite(path, tmp_path / "meta.safetensors", edit=metadata_edit(section, key, value))
+    with pytest.raises(CLEAR, match="meta.safetensors") as refused:
         cls.load(p)
+    assert named in str(refused.value), f"the message does not name {named!r}: {refused.value}"

@@ -3,12 +3,12 @@ import numpy as np
 import pytest
 
 import medsynth
-from medsynth.classifier import stratified_split
+from medsynth.model_selection import stratified_split
 
 
 def test_small_cnn_learns_generated_shapes(shapes_small, tmp_path):
     X, y = shapes_small
-    train, test = stratified_split(y, 0.5, seed=0)
+    train, test = stratified_split(y, train_size=0.5, seed=0)
     clf = medsynth.Classifier("simple_cnn", seed=0)
     clf.fit(X[train], y[train], epochs=6, batch_size=24, lr=3e-3, progress=False)
     accuracy = clf.score(X[test], y[test])
@@ -65,6 +65,14 @@ def test_progress_callback_and_validation(shapes_small):
     assert "val_accuracy" in clf.history_["epochs"][-1]
 
 
+def test_validation_split_holds_out_a_stratified_part(shapes_small):
+    X, y = shapes_small
+    clf = medsynth.Classifier(seed=0).fit(X[:90], y[:90], epochs=1, batch_size=30, validation_split=0.2, progress=False)
+    assert "val_accuracy" in clf.history_["epochs"][-1]
+    with pytest.raises(ValueError, match="validation_split must be between 0 and 1"):
+        medsynth.Classifier(seed=0).fit(X[:90], y[:90], epochs=1, validation_split=1.5, progress=False)
+
+
 def test_callback_exception_stops_training_and_model_stays_usable(shapes_small):
     X, y = shapes_small
 
@@ -73,6 +81,52 @@ def test_callback_exception_stops_training_and_model_stays_usable(shapes_small):
             raise ZeroDivisionError("stop here")
 
     clf = medsynth.Classifier(seed=0)
-    with pytest.raises(ZeroDivisionError):
+    with pytest.raises(ZeroDivisionError, match="stop here"):
         clf.fit(X[:90], y[:90], epochs=3, batch_size=15, progress=False, callback=boom)
     assert clf.predict(X[:4]).shape == (4,)
+
+
+def test_augmented_training_is_reproducible_and_differs_from_plain(shapes_small):
+    X, y = shapes_small
+    kw = dict(epochs=1, batch_size=16, progress=False)
+    augment = dict(rotate=15, crop_scale=0.7, brightness=0.2, contrast=0.2, hflip=True)
+    plain = medsynth.Classifier(seed=1).fit(X[:64], y[:64], **kw).predict_proba(X[64:80])
+    once = medsynth.Classifier(seed=1).fit(X[:64], y[:64], **augment, **kw).predict_proba(X[64:80])
+    again = medsynth.Classifier(seed=1).fit(X[:64], y[:64], **augment, **kw).predict_proba(X[64:80])
+    np.testing.assert_array_equal(once, again)
+    assert not np.array_equal(once, plain)
+    with pytest.raises(ValueError, match="crop_scale must be in"):
+        medsynth.Classifier(seed=1).fit(X[:64], y[:64], crop_scale=0, **kw)
+
+
+def test_evaluate_uses_scikit_learns_definitions(shapes_small):
+    X, y = shapes_small
+    clf = medsynth.Classifier(seed=0).fit(X[:96], y[:96], epochs=2, batch_size=16, progress=False)
+    report = clf.evaluate(X[96:], y[96:])
+    predicted = clf.predict(X[96:])
+    assert report["accuracy"] == medsynth.metrics.accuracy_score(y[96:], predicted)
+    assert report["macro avg"]["f1-score"] == medsynth.metrics.f1_score(y[96:], predicted, average="macro")
+    probs = clf.predict_proba(X[96:])
+    expected_loss = -np.mean(np.log(probs[np.arange(len(probs)), y[96:]].astype(np.float64)))
+    assert abs(report["loss"] - expected_loss) < 1e-9
+    assert np.array(report["confusion_matrix"]).sum() == len(X) - 96
+
+
+def test_cross_validation_and_grid_search_are_stratified_and_reproducible(shapes_small):
+    X, y = shapes_small
+    X, y = X[:72], y[:72]
+    kw = dict(epochs=2, batch_size=16, early_stopping_patience=1, progress=False)
+    a = medsynth.Classifier(seed=0).cross_validate(X, y, n_splits=3, seed=1, **kw)
+    b = medsynth.Classifier(seed=0).cross_validate(X, y, n_splits=3, seed=1, **kw)
+    assert len(a["folds"]) == 3 and a["mean"] == b["mean"]
+    assert abs(a["mean"]["accuracy"] - np.mean([f["accuracy"] for f in a["folds"]])) < 1e-12
+    assert all(1 <= f["best_epoch"] <= 2 for f in a["folds"])
+    search = medsynth.Classifier(seed=0).grid_search(X, y, {"lr": [3e-3, 1e-5]}, n_splits=3, seed=1, **kw)
+    again = medsynth.Classifier(seed=0).grid_search(X, y, {"lr": [3e-3, 1e-5]}, n_splits=3, seed=1, **kw)
+    assert [r["params"] for r in search["results"]] == [{"lr": 3e-3}, {"lr": 1e-5}]
+    assert search["best_params"] == again["best_params"] and search["best_score"] == again["best_score"]
+    best = max(search["results"], key=lambda r: r["mean"]["accuracy"])
+    assert search["best_score"] == best["mean"]["accuracy"]
+    assert search["model"] is not None and search["model"].classes_.tolist() == sorted(set(y.tolist()))
+    with pytest.raises(ValueError, match="given both in param_grid"):
+        medsynth.Classifier(seed=0).grid_search(X, y, {"lr": [1e-3]}, lr=1e-3)

@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 
 import medsynth
-from medsynth.classifier import stratified_split
 
 TINY = dict(base_channels=16, channel_multipliers=(1, 2), attention_resolutions=(8,), seed=0)
 
@@ -76,7 +75,7 @@ def test_save_load_round_trip(trained, tmp_path):
     path = tmp_path / "diffusion.safetensors"
     trained.save(path)
     again = medsynth.DiffusionModel.load(path)
-    assert again.config["trained_steps"] == trained.config["trained_steps"]
+    assert again.config["state"]["trained_steps"] == trained.config["state"]["trained_steps"]
     assert list(again.classes_) == [0, 1]
     a, _ = trained.sample(labels=[1, 0], steps=6, seed=2, progress=False)
     b, _ = again.sample(labels=[1, 0], steps=6, seed=2, progress=False)
@@ -97,9 +96,9 @@ def test_resume_equals_an_uninterrupted_run(two_shapes, tmp_path):
     def stop_after_seven(info):
         seen.append(info["step"])
         if info["step"] == 7:
-            raise KeyboardInterrupt
+            raise KeyboardInterrupt("stopped by the test at step 7")
 
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt, match="stopped by the test at step 7"):
         stopped.fit(X[:40], y[:40], checkpoint=ckpt, callback=stop_after_seven, **options)
     assert ckpt.exists() and seen[-1] == 7          # the step-5 checkpoint survived the interruption
     resumed = medsynth.DiffusionModel(**TINY).fit(X[:40], y[:40], checkpoint=ckpt, resume=True, **options)
@@ -116,7 +115,7 @@ def test_unconditional_model(two_shapes):
     assert not model.conditional
     images, labels = model.sample(n=3, steps=2, progress=False)
     assert images.shape == (3, 16, 16) and labels is None
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="this model is unconditional: ask for n images"):
         model.sample(n_per_class=2, progress=False)
 
 
@@ -153,7 +152,7 @@ def test_bad_arguments_raise(two_shapes, trained, tmp_path):
         trained.sample(labels=[0], sampler="euler", progress=False)
     with pytest.raises(ValueError, match="classes the model does not know"):
         trained.sample(labels=[7], progress=False)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="n_per_class must be at least 1"):
         trained.sample(n_per_class=0, progress=False)
     with pytest.raises(ValueError, match="exactly one"):
         trained.sample(n_per_class=1, labels=[0], progress=False)
@@ -166,7 +165,7 @@ def test_bad_arguments_raise(two_shapes, trained, tmp_path):
     with pytest.raises(ValueError, match="labels"):
         trained.fit(X[:4], None, steps=1, progress=False)
     (tmp_path / "bad.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{}")
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match="bad.safetensors' is not a valid safetensors file: header length 16 runs past"):
         medsynth.DiffusionModel.load(tmp_path / "bad.safetensors")
 
 
@@ -227,3 +226,37 @@ def test_augmentation_changes_training_and_stays_reproducible(two_shapes):
     assert not np.array_equal(sample(plain), sample(augmented[0]))
     with pytest.raises(ValueError, match="rotate"):
         medsynth.DiffusionModel(**TINY).fit(X[:16], y[:16], rotate=500, **kw)
+
+
+def test_an_eagerly_built_model_learns_the_dtype_and_range_of_its_first_data(two_shapes):
+    X, y = two_shapes                                   # uint8
+    eager = medsynth.DiffusionModel(16, in_channels=1, num_classes=2, **TINY)
+    assert eager.config["data_dtype"] == "float32" and eager.config["data_range"] is None
+    eager.fit(X[:8], y[:8], steps=1, batch_size=8, progress=False)
+    assert eager.config["data_dtype"] == "uint8" and eager.config["data_range"] == [0, 1]
+    images, _ = eager.sample(labels=[0], steps=1, progress=False)
+    assert images.dtype == np.uint8
+
+
+def test_defaults_come_from_the_engine_and_output_only_keys_are_refused():
+    from medsynth import _engine, _options
+    table = {o["key"]: o for o in _options.table("diffusion_training")}
+    assert table["steps"]["default"] == 2000 and "steps" in medsynth.DiffusionModel.fit.__doc__
+    config = medsynth.DiffusionModel(32, in_channels=1, num_classes=2).config
+    assert config["channel_multipliers"] == [1, 2, 2] and config["attention_resolutions"] == [16, 8]
+    with pytest.raises(ValueError, match="unknown diffusion model config option 'state'"):
+        _engine.diffusion_create('{"image_size": 16, "state": {"trained_steps": 5}}')
+    with pytest.raises(ValueError, match="unknown diffusion model config option 'trained_steps'"):
+        _engine.diffusion_create('{"image_size": 16, "trained_steps": 5}')
+
+
+def test_resume_without_a_checkpoint_and_labels_for_an_unconditional_model_are_errors(two_shapes, tmp_path):
+    X, y = two_shapes
+    with pytest.raises(ValueError, match="does not exist"):
+        medsynth.DiffusionModel(**TINY).fit(X[:8], y[:8], steps=1, batch_size=8, progress=False,
+                                            checkpoint=tmp_path / "none.safetensors", resume=True)
+    unconditional = medsynth.DiffusionModel(16, in_channels=1, num_classes=0, **TINY)
+    with pytest.raises(ValueError, match="unconditional"):
+        unconditional.fit(X[:8], y[:8], steps=1, batch_size=8, progress=False)
+    with pytest.raises(ValueError, match="lr must be a finite number"):
+        medsynth.DiffusionModel(**TINY).fit(X[:8], y[:8], steps=1, lr=float("nan"), progress=False)

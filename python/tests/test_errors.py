@@ -19,13 +19,13 @@ def fitted(shapes_small):
 
 def test_wrong_dtype_and_shape(fitted, shapes_small):
     X, _ = shapes_small
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="X must hold uint8, uint16 or floating-point pixels, got dtype int32"):
         fitted.predict(X[:4].astype(np.int32))
     with pytest.raises(ValueError, match="24x24"):
         fitted.predict(np.zeros((2, 30, 30), np.float32))
     with pytest.raises(ValueError, match="channel"):
         fitted.predict(np.zeros((2, 24, 24, 3), np.float32))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="X holds no images"):
         fitted.predict(np.zeros((0, 24, 24), np.float32))
     with pytest.raises(ValueError, match="NaN"):
         fitted.predict(np.full((1, 24, 24), np.nan, np.float32))
@@ -35,7 +35,7 @@ def test_bad_training_arguments(shapes_small):
     X, y = shapes_small
     with pytest.raises(ValueError, match="architecture"):
         medsynth.Classifier("resnet1000")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"one label per image \(10\), got shape \(9,\)"):
         medsynth.Classifier().fit(X[:10], y[:9], progress=False)
     with pytest.raises(ValueError, match="two classes"):
         medsynth.Classifier().fit(X[:10], np.zeros(10), progress=False)
@@ -50,18 +50,18 @@ def test_bad_training_arguments(shapes_small):
 
 
 def test_low_level_calls_validate(fitted):
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="expected a medsynth classifier handle"):
         _engine.classifier_config(object())
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="invalid JSON at byte 1"):
         _engine.classifier_create("{not json")
     with pytest.raises(ValueError, match="unknown"):
         _engine.classifier_create('{"architecture": "simple_cnn", "num_classes": 2, "in_channels": 1, "image_size": 16, "colour": 1}')
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"label 9 at index 1 is outside \[0, 3\)"):
         _engine.classifier_fit(fitted._handle, np.zeros((2, 1, 24, 24), np.float32), np.array([0, 9]), None, None, "{}", None)
     out = np.empty((1, 3), np.float32)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="probs must hold 2x3 values, got 3"):
         _engine.classifier_predict_proba(fitted._handle, np.zeros((2, 1, 24, 24), np.float32), 8, out, None)
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="x must have dtype float32"):
         _engine.classifier_predict_proba(fitted._handle, np.zeros((2, 1, 24, 24), np.float64), 8, out, None)
     strided = np.zeros((2, 1, 24, 48), np.float32)[:, :, :, ::2]
     with pytest.raises(TypeError, match="contiguous"):
@@ -79,7 +79,7 @@ def test_corrupt_and_truncated_checkpoints(fitted, tmp_path):
     with pytest.raises(OSError, match="header length"):
         medsynth.Classifier.load(tmp_path / "huge.safetensors")
     (tmp_path / "junk.safetensors").write_bytes(b"\x00" * 3)
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match="junk.safetensors' is not a valid safetensors file: file is 3 bytes"):
         medsynth.Classifier.load(tmp_path / "junk.safetensors")
     with pytest.raises(OSError, match="missing"):
         medsynth.Classifier.load(tmp_path / "missing.safetensors")

@@ -61,19 +61,32 @@ def test_corrupt_files_raise_os_error_naming_the_file(tmp_path):
 
 
 def test_bad_images_to_write(tmp_path):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"1 to 4 channels, got shape \(4, 4, 5\)"):
         write_png(tmp_path / "a.png", np.zeros((4, 4, 5), np.uint8))
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="image must be uint8, uint16 or float, got int32"):
         write_png(tmp_path / "a.png", np.zeros((4, 4), np.int32))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="NaN or infinite"):
         write_png(tmp_path / "a.png", np.full((4, 4), np.nan))
 
 
-def test_image_folder_round_trip(tmp_path, shapes_small):
+def test_image_folder_round_trip_keeps_each_image_with_its_label(tmp_path, shapes_small):
     X, y = shapes_small
-    medsynth.datasets.save_image_folder(tmp_path / "set", X[:12], y[:12], ["disc", "square", "triangle"])
-    X2, y2, names = medsynth.datasets.load_image_folder(tmp_path / "set")
-    assert names == ["disc", "square", "triangle"]
-    assert X2.shape == (12, 24, 24)
-    assert sorted(np.bincount(y2).tolist()) == sorted(np.bincount(y[:12]).tolist())
-    np.testing.assert_allclose(np.sort(X2.ravel()), np.sort(X[:12].ravel()), atol=0.5 / 255 + 1e-6)
+    # the class names are not in sorted order, so a reader that sorts folders must remap the labels
+    names = ["triangle", "disc", "square"]
+    images = np.rint(X[:12] * 255).astype(np.uint8)
+    labels = y[:12]
+    assert len({im.tobytes() for im in images}) == 12, "the test needs 12 distinct images"
+    paths = medsynth.datasets.save_image_folder(tmp_path / "set", images, labels, names)
+    assert all(f"/{names[label]}/" in path for path, label in zip(paths, labels))
+    X2, y2, names2 = medsynth.datasets.load_image_folder(tmp_path / "set", dtype=None)
+    assert names2 == ["disc", "square", "triangle"]
+    assert X2.shape == (12, 24, 24) and X2.dtype == np.uint8 and y2.dtype == np.int64
+    # every image read back is one written, exactly, under the class it was written with
+    original = {im.tobytes(): names[label] for im, label in zip(images, labels)}
+    assert sorted(im.tobytes() for im in X2) == sorted(original)
+    for image, label in zip(X2, y2):
+        assert names2[label] == original[image.tobytes()]
+    # floats are scaled to [0, 1] and keep the same pairing
+    X3, y3, _ = medsynth.datasets.load_image_folder(tmp_path / "set")
+    np.testing.assert_array_equal(y3, y2)
+    np.testing.assert_allclose(X3, X2 / 255.0, atol=1e-7)

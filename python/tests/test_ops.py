@@ -50,7 +50,7 @@ def test_conv2d_forward_and_backward(cin, cout, k, stride, pad, dil, groups):
 
 
 def test_conv2d_rejects_impossible_sizes():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="a 3x3 kernel does not fit a 2x2 input with padding 0"):
         ops.conv2d(np.zeros((1, 1, 2, 2)), np.zeros((1, 1, 3, 3)))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="input channels times groups must equal x's channels"):
         ops.conv2d(np.zeros((1, 3, 8, 8)), np.zeros((2, 2, 3, 3)))

@@ -124,3 +124,37 @@ def test_hand_made_edge_cases(tmp_path):
     # zero-sized tensors anywhere
     (tmp_path / "z.safetensors").write_bytes(raw({"e": {"dtype": "F32", "shape": [0, 3], "data_offsets": [0, 0]}}))
     assert read_safetensors(tmp_path / "z.safetensors")["e"].shape == (0, 3)
+
+
+# ---- images: a whole file in memory (state dicts), through the same engine reader and writer ----
+
+def test_images_are_the_bytes_of_files_and_read_back_exactly(tmp_path):
+    from medsynth._safetensors import from_image, to_image
+    tensors, metadata = read_safetensors(DATA / "ok_all_dtypes.safetensors", bf16="uint16", with_metadata=True)
+    image = to_image(tensors, metadata)
+    path = tmp_path / "f.safetensors"
+    write_safetensors(path, tensors, metadata)
+    assert bytes(image) == path.read_bytes()
+    back, meta = from_image(image, bf16="uint16")
+    assert meta == metadata and list(back) == list(read_safetensors(path, bf16="uint16"))
+    for k, v in tensors.items():
+        assert back[k].dtype == v.dtype and back[k].shape == v.shape
+        np.testing.assert_array_equal(back[k], v)
+
+
+@pytest.mark.parametrize("path", BAD, ids=lambda p: p.stem)
+def test_bad_images_are_refused_by_the_same_rules(path):
+    from medsynth._safetensors import from_image
+    with pytest.raises(ValueError, match="not a valid safetensors image"):
+        from_image(bytearray(path.read_bytes()))
+
+
+def test_an_image_with_a_stale_hash_is_refused(tmp_path):
+    from medsynth._safetensors import from_image
+    path = tmp_path / "h.safetensors"
+    write_safetensors(path, {"w": np.arange(4, dtype=np.float32)}, integrity_hash=True)
+    image = bytearray(path.read_bytes())
+    assert from_image(image)[1]["medsynth_sha256"]
+    image[-1] ^= 1
+    with pytest.raises(ValueError, match="medsynth_sha256"):
+        from_image(image)

@@ -108,6 +108,23 @@ int32_t ms_classifier_predict_proba(ms_classifier *model,
 int32_t ms_classifier_save(ms_classifier *model, const char *path, const char *options_json,
                            char *err, size_t err_len);
 int32_t ms_classifier_load(const char *path, ms_classifier **out, char *err, size_t err_len);
+/* Loads weights with torchvision's state-dict names from a safetensors file at path, or (path NULL)
+   from a safetensors image of len bytes at bytes. options_json (may be NULL):
+   {"mode": "strict"} (default: every name and shape must match), "non_strict" (missing and unexpected
+   names allowed and reported, shapes must match) or "pretrained" (fine-tuning: the backbone must match,
+   the head is kept from initialisation when the file's is for another class count, the first
+   convolution is adapted to in_channels, the input normalisation becomes the weights' own). A file
+   that does not fit is an error listing every missing, unexpected and wrong-shape name, and changes
+   nothing. The report ({"missing_keys", "unexpected_keys", "replaced_keys", "adapted_keys"}) is read
+   afterwards with ms_classifier_result. */
+int32_t ms_classifier_load_weights(ms_classifier *model, const char *path, const uint8_t *bytes, size_t len,
+                                   const char *options_json, char *err, size_t err_len);
+/* The model's state dict as a safetensors image (torchvision's names and order of keys, F32, each
+   num_batches_tracked an I64 scalar; metadata "order": the names in state-dict order as a JSON
+   list); size-query pattern: *needed receives the size and a buffer
+   smaller than that gives MS_ERR_BUFFER_TOO_SMALL. */
+int32_t ms_classifier_state_dict(ms_classifier *model, uint8_t *buf, size_t buf_len, size_t *needed,
+                                 char *err, size_t err_len);
 
 /* ---- diffusion models ---- */
 
@@ -187,6 +204,10 @@ int32_t ms_get_max_image_pixels(int64_t *n, char *err, size_t err_len);
    with tensors in data order and offsets relative to data_start. */
 int32_t ms_safetensors_header(const char *path, char *buf, size_t buf_len, size_t *needed, char *err,
                               size_t err_len);
+/* ms_safetensors_header for a safetensors image (a whole file) of len bytes at bytes, whose data is
+   also checked against its "medsynth_sha256" when the metadata holds one. */
+int32_t ms_safetensors_image_header(const uint8_t *bytes, size_t len, char *buf, size_t buf_len, size_t *needed,
+                                    char *err, size_t err_len);
 /* Writes `count` tensors as a safetensors file, atomically. header_json:
    {"metadata": {str: str}, "tensors": [{"name": s, "dtype": "F32", "shape": [...]}, ...]}, one
    entry per data[i] of lengths[i] little-endian bytes. integrity != 0 adds "medsynth_sha256" (the
@@ -194,6 +215,11 @@ int32_t ms_safetensors_header(const char *path, char *buf, size_t buf_len, size_
 int32_t ms_safetensors_write(const char *path, const char *header_json, const void *const *data,
                              const size_t *lengths, int64_t count, int32_t integrity, char *err,
                              size_t err_len);
+/* ms_safetensors_write into a safetensors image in buf (the same bytes the file would hold);
+   size-query pattern: *needed receives the size and a smaller buffer gives MS_ERR_BUFFER_TOO_SMALL. */
+int32_t ms_safetensors_image(const char *header_json, const void *const *data, const size_t *lengths,
+                             int64_t count, int32_t integrity, uint8_t *buf, size_t buf_len, size_t *needed,
+                             char *err, size_t err_len);
 
 /* ---- functional operations (for tests, benchmarks and interoperability) ---- */
 

@@ -26,7 +26,7 @@ public enum ShapesDataset {
             for i in lo..<hi {
                 let label = i % numClasses
                 labels[i] = Int64(label)
-                let rng = RandomGenerator(seed: seed &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(i))
+                let rng = RandomGenerator(seed: seed, stream: .dataset, index: i)
                 draw(shape: label, into: images + i * channels * plane, size: size, channels: channels, rng: rng)
             }
         }

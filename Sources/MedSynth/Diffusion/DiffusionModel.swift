@@ -1,25 +1,14 @@
 // A class-conditional denoising diffusion model: the U-Net, its noise schedule, the EMA of its
-// weights and everything needed to continue training; sampling with DDPM, DDIM or DPM-Solver++
-// and classifier-free guidance.
+// weights and everything needed to continue training; training (DiffusionTraining.swift, through
+// the shared Trainer) and sampling with DDPM, DDIM or DPM-Solver++ and classifier-free guidance
+// (DiffusionSampling.swift).
 //
-// Randomness is derived, never carried: step k of a run draws from a generator seeded by
-// (seed, k), epoch e's data order from (seed, e), and sample i's noise from (sampling seed, i).
-// So a run resumed from any checkpoint continues exactly as the uninterrupted run would, and the
-// same seed gives the same images whatever the batch size (bit for bit at the same batch size; the
-// linear layers' sgemm may round edge tiles differently when the batch changes).
+// Randomness is derived, never carried (see SeedStream): a run resumed from any checkpoint
+// continues exactly as the uninterrupted run would, and the same seed gives the same images
+// whatever the batch size (bit for bit at the same batch size; the linear layers' sgemm may round
+// edge tiles differently when the batch changes).
 
 import MedSynthCore
-
-import Glibc
-
-/// Mixes integers into a generator seed (SplitMix64's finaliser).
-@inline(__always)
-package func mixSeed(_ a: UInt64, _ b: UInt64, _ c: UInt64 = 0) -> UInt64 {
-    var z = a &+ 0x9E37_79B9_7F4A_7C15 &* (b &+ 1) &+ 0xBF58_476D_1CE4_E5B9 &* (c &+ 1)
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
-}
 
 public final class DiffusionModel {
     public internal(set) var config: DiffusionConfig
@@ -29,31 +18,37 @@ public final class DiffusionModel {
     public internal(set) var ema: ExponentialMovingAverage?
     /// Optimiser steps taken over the model's life.
     public internal(set) var trainedSteps = 0
-    package var optimizer: AdamW?
+    var optimizer: Optimizer?
     /// Engine memory one image needs in a sampling step (measured once).
-    package var samplingBytesPerImage: Int? = nil
+    var samplingBytesPerImage: Int? = nil
 
     public init(config: DiffusionConfig) throws {
         try config.validate()
         self.config = config
         schedule = try NoiseSchedule(config.schedule, steps: config.timesteps, betaStart: config.betaStart, betaEnd: config.betaEnd)
-        unet = try UNet(config.unet, rng: RandomGenerator(seed: config.seed))
+        unet = try UNet(config.unet, rng: RandomGenerator(seed: config.seed, stream: .initialisation, index: 0))
         unet.eval()
     }
 
     public var valuesPerImage: Int { config.unet.inChannels * config.unet.imageSize * config.unet.imageSize }
     public var isConditional: Bool { config.unet.numClasses > 0 }
-    package var nullClass: Int { config.unet.numClasses }
+    var nullClass: Int { config.unet.numClasses }
 
+    /// What the model is now (output only, never accepted as configuration).
+    public var stateJSON: JSON {
+        .object([("parameters", .number(Double(unet.parameterCount))), ("trained_steps", .number(Double(trainedSteps))),
+                 ("ema_updates", .number(Double(ema?.updates ?? 0))), ("ema_decay", .number(Double(ema?.decay ?? 0)))])
+    }
+
+    /// The resolved configuration with the model's state under "state".
     public var configJSON: JSON {
-        config.json(extra: [("parameters", .number(Double(unet.parameterCount))),
-                            ("trained_steps", .number(Double(trainedSteps))),
-                            ("ema_updates", .number(Double(ema?.updates ?? 0)))])
+        guard case .object(let pairs) = config.json else { return config.json }
+        return .object(pairs + [("state", stateJSON)])
     }
 
     // MARK: - data
 
-    package func checkData(_ set: ImageSet, needLabels: Bool) throws {
+    func checkData(_ set: ImageSet, needLabels: Bool) throws {
         let u = config.unet
         try require(set.count >= 1, "the training set is empty")
         try require(set.channels == u.inChannels, "images have \(set.channels) channel(s), the model takes \(u.inChannels)")
@@ -69,7 +64,7 @@ public final class DiffusionModel {
     }
 
     /// The min and max of the data, the range mapped to [−1, 1].
-    package static func measureRange(_ set: ImageSet) -> (Float, Float) {
+    static func measureRange(_ set: ImageSet) -> (Float, Float) {
         var lo = Float.infinity, hi = -Float.infinity
         for i in 0..<(set.count * set.valuesPerImage) { lo = min(lo, set.images[i]); hi = max(hi, set.images[i]) }
         return hi > lo ? (lo, hi) : (lo, lo + 1)
@@ -77,80 +72,58 @@ public final class DiffusionModel {
 
     // MARK: - saving
 
-    package static let kind = "medsynth.diffusion"
+    static let kind = "medsynth.diffusion"
 
-    package func stateEntries(includeTraining: Bool) -> [SafetensorsEntry] {
-        var entries = unet.stateEntries()
-        if let ema {
-            let names = unet.namedParameters().map { $0.0 }
-            entries += zip(names, ema.shadow).map { SafetensorsEntry(name: "ema." + $0.0, tensor: $0.1) }
-        }
-        if includeTraining, let optimizer { entries += optimizer.stateEntries() }
-        return entries
-    }
-
-    package func metadata(extra: [(String, String)] = []) -> [(String, String)] {
+    func metadata() -> [(String, String)] {
         [("format", "pt"), ("medsynth_kind", Self.kind), ("medsynth_version", medsynthVersion),
-         ("config", configJSON.serialized), ("ema_decay", String(ema?.decay ?? 0))] + extra
+         ("config", config.json.serialized), ("state", stateJSON.serialized)]
     }
 
     /// Weights (torch_ref's key names; EMA weights under `ema.`), configuration in the metadata.
     public func save(to path: String) throws {
-        try SafetensorsFile(metadata: metadata(), entries: stateEntries(includeTraining: false)).write(to: path)
+        var entries = unet.stateEntries()
+        if let ema { entries += TrainerCheckpoint.emaEntries(ema, of: unet) }
+        try SafetensorsFile(metadata: metadata(), entries: entries).write(to: path)
+    }
+
+    /// The configuration and state a checkpoint describes (also from files of medsynth 0.1.0, whose
+    /// configuration held the state).
+    static func savedConfig(_ file: SafetensorsFile, path: String) throws
+        -> (config: DiffusionConfig, trainedSteps: Int, emaUpdates: Int, emaDecay: Float) {
+        guard file.metadata("medsynth_kind") == kind, let text = file.metadata("config") else {
+            throw MedSynthError.io("'\(path)' is not a medsynth diffusion checkpoint (no diffusion config in its metadata)")
+        }
+        var json = try JSON.parse(text, source: "the config metadata of '\(path)'")
+        var state = try file.metadata("state").map { try JSON.parse($0, source: "the state metadata of '\(path)'") } ?? .object([])
+        if file.metadata("state") == nil, case .object(let pairs) = json {
+            let legacy: Set<String> = ["parameters", "trained_steps", "ema_updates"]
+            json = .object(pairs.filter { !legacy.contains($0.0) })
+            state = .object(pairs.filter { legacy.contains($0.0) } + [("ema_decay", .number(Double(file.metadata("ema_decay") ?? "0") ?? 0))])
+        }
+        let config: DiffusionConfig
+        do { config = try DiffusionConfig(json: json) } catch let e as MedSynthError { throw MedSynthError.io("'\(path)': \(e)") }
+        return try TrainerCheckpoint.naming(path) {
+            let steps = try state.int("trained_steps") ?? 0, updates = try state.int("ema_updates") ?? 0
+            let decay = try state.double("ema_decay") ?? 0
+            try require(steps >= 0 && updates >= 0 && decay >= 0 && decay < 1,
+                        "its training state is out of range (trained_steps \(steps), ema_updates \(updates), ema_decay \(decay))")
+            return (config, steps, updates, Float(decay))
+        }
     }
 
     public static func load(from path: String) throws -> DiffusionModel {
         let file = try SafetensorsFile.read(path)
-        guard file.metadata("medsynth_kind") == kind, let text = file.metadata("config") else {
-            throw MedSynthError.io("'\(path)' is not a medsynth diffusion checkpoint (no diffusion config in its metadata)")
+        let saved = try savedConfig(file, path: path)
+        let model = try TrainerCheckpoint.naming(path) { try DiffusionModel(config: saved.config) }
+        try TrainerCheckpoint.loadNetwork(model.unet, from: file, path: path, savedEMA: true)
+        // a model saved with an EMA must bring all of it: a partial set would sample differently
+        if saved.emaDecay > 0 || file.entries.contains(where: { $0.name.hasPrefix("ema.") }) {
+            let average = try ExponentialMovingAverage(model.unet.parameters, decay: saved.emaDecay > 0 ? saved.emaDecay : 0.999)
+            try TrainerCheckpoint.loadEMA(average, of: model.unet, from: file, path: path)
+            average.updates = saved.emaUpdates
+            model.ema = average
         }
-        let json = try JSON.parse(text, source: "the config metadata of '\(path)'")
-        var stripped: [(String, JSON)] = []
-        for (k, v) in json.object ?? [] where !["parameters", "trained_steps", "ema_updates"].contains(k) { stripped.append((k, v)) }
-        let model: DiffusionModel
-        do {
-            model = try DiffusionModel(config: try DiffusionConfig(json: .object(stripped)))
-        } catch MedSynthError.invalidArgument(let m) {
-            throw MedSynthError.invalidArgument("the config metadata of '\(path)': \(m)")   // name the file
-        }
-        do {
-            try model.restore(file, emaDecay: Float(file.metadata("ema_decay") ?? "0") ?? 0)
-        } catch MedSynthError.invalidArgument(let m) {
-            throw MedSynthError.io("'\(path)': \(m)")
-        }
-        model.trainedSteps = (try? json.int("trained_steps")).flatMap { $0 } ?? 0
+        model.trainedSteps = saved.trainedSteps
         return model
-    }
-
-    /// Loads weights (and EMA weights, when present) from a checkpoint file.
-    package func restore(_ file: SafetensorsFile, emaDecay: Float) throws {
-        let modelKeys = Set(unet.stateEntries().map { $0.name })
-        let names = unet.namedParameters().map { $0.0 }
-        let emaKeys = Set(names.map { "ema." + $0 })
-        // nothing in the file may go unread: the model, its EMA weights (all or none) and, in a
-        // training checkpoint, the optimiser's state
-        let training = file.metadata("training") != nil
-        let extra = file.entries.map { $0.name }.filter {
-            !modelKeys.contains($0) && !emaKeys.contains($0) && !(training && $0.hasPrefix("optimizer."))
-        }.sorted()
-        try require(extra.isEmpty, "the checkpoint holds tensors this model does not have: \(extra.prefix(5).joined(separator: ", "))")
-        let emaPresent = emaKeys.filter { file[$0] != nil }.count
-        try require(emaPresent == 0 || emaPresent == emaKeys.count,
-                    "the checkpoint holds \(emaPresent) of the \(emaKeys.count) EMA tensors; it is incomplete")
-        try unet.loadState(file.entries.filter { modelKeys.contains($0.name) })
-        if emaPresent > 0 {
-            let average = try ExponentialMovingAverage(unet.parameters, decay: emaDecay > 0 ? emaDecay : 0.999)
-            try average.loadState(prefix: "ema") { key in
-                // the EMA's own keys are indices; map them to the parameter names saved here
-                if key == "ema.updates" { return nil }
-                guard let index = Int(key.dropFirst(4)), index < names.count else { return nil }
-                return file["ema." + names[index]]
-            }
-            ema = average
-        }
-        if let configText = file.metadata("config"), let json = try? JSON.parse(configText),
-           let updates = (try? json.int("ema_updates")).flatMap({ $0 }) {
-            ema?.updates = updates
-        }
     }
 }

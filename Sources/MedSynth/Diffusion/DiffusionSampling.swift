@@ -71,7 +71,7 @@ extension DiffusionModel {
         let (low, high) = config.dataRange ?? (0, 1)
         for batch in 0..<batches {
             let lo = batch * options.batchSize, hi = min(n, lo + options.batchSize), b = hi - lo
-            let generators = (lo..<hi).map { RandomGenerator(seed: mixSeed(options.seed, UInt64($0), 3)) }
+            let generators = (lo..<hi).map { RandomGenerator(seed: options.seed, stream: .sample, index: $0) }
             let x = try Tensor(uninitialized: [b, config.unet.inChannels, config.unet.imageSize, config.unet.imageSize])
             for (j, g) in generators.enumerated() { g.fillNormal(x.data + j * count, count) }
             let batchLabels = Array(labels[lo..<hi])

@@ -11,7 +11,7 @@ import Glibc
 
 /// GroupNorm → SiLU → conv3×3 → + Linear(SiLU(emb)) → GroupNorm → SiLU → dropout → conv3×3, plus
 /// the input (through a 1×1 convolution when the channel count changes).
-package final class UNetResBlock: Module {
+package final class UNetResBlock: Module, RandomLayer {
     package let n1: GroupNorm, c1: Conv2d, t: Linear, n2: GroupNorm, c2: Conv2d, skip: Conv2d?
     package let dropout: Float
     package var generator = RandomGenerator(seed: 0)
@@ -198,11 +198,6 @@ public final class UNet: Module {
         registerChild("mid", midList)
         registerChild("up", upList)
         registerChild("out", outList)
-    }
-
-    /// Makes dropout in every residual block draw from `generator`.
-    package func setGenerator(_ generator: RandomGenerator) {
-        for m in modules() { (m as? UNetResBlock)?.generator = generator }
     }
 
     /// Sinusoidal embedding of timesteps [B] → [B, dim]: [sin(t·f_i), cos(t·f_i)],

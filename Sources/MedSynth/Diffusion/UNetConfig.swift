@@ -2,42 +2,53 @@
 
 import MedSynthCore
 
-public struct UNetConfig: Equatable {
-    public var imageSize: Int
-    public var inChannels: Int
-    public var outChannels: Int
-    public var baseChannels: Int
-    public var channelMultipliers: [Int]
+public struct UNetConfig: Equatable, Configurable {
+    /// Height and width of the images (0 until set; the Python layer takes it from the data).
+    public var imageSize = 0
+    public var inChannels = 1
+    /// Output channels; nil: as many as the input (the network predicts noise of the image's shape).
+    public var outChannelsSetting: Int? = nil
+    public var baseChannels = 32
+    /// Channel multiplier per level; nil: chosen by image size (`defaultMultipliers`).
+    public var multipliersSetting: [Int]? = nil
     /// Residual blocks per level on the way down; the way up has one more (Ho et al. 2020).
-    public var resBlocks: Int
-    /// Feature-map sides that get self-attention (the middle block always has it).
-    public var attentionResolutions: [Int]
-    public var attentionHeads: Int
-    public var dropout: Float
+    public var resBlocks = 1
+    /// Feature-map sides with self-attention (the middle block always has it); nil: chosen by
+    /// image size (`defaultAttention`).
+    public var attentionSetting: [Int]? = nil
+    public var attentionHeads = 1
+    public var dropout: Float = 0
     /// 0: unconditional. Otherwise the class embedding has one extra row, the null class used for
     /// classifier-free guidance.
-    public var numClasses: Int
-    public var normGroups: Int
+    public var numClasses = 0
+    public var normGroups = 8
 
-    /// The DDPM layout at a size: multipliers and attention chosen by image size (the torch_ref
-    /// benchmark model at 64: base 32, (1, 2, 4), attention at 16, 2,735,585 parameters with 4
-    /// classes).
+    public init() {}
+
+    /// The DDPM layout at a size, with multipliers and attention chosen by image size unless given
+    /// (the torch_ref benchmark model at 64: base 32, (1, 2, 4), attention at 16, 2,735,585
+    /// parameters with 4 classes).
     public init(imageSize: Int, inChannels: Int = 1, outChannels: Int? = nil, baseChannels: Int = 32,
-                channelMultipliers: [Int]? = nil, resBlocks: Int = 1, attentionResolutions: [Int] = [16],
+                channelMultipliers: [Int]? = nil, resBlocks: Int = 1, attentionResolutions: [Int]? = nil,
                 attentionHeads: Int = 1, dropout: Float = 0, numClasses: Int = 0, normGroups: Int = 8) {
         self.imageSize = imageSize
         self.inChannels = inChannels
-        self.outChannels = outChannels ?? inChannels
+        outChannelsSetting = outChannels
         self.baseChannels = baseChannels
-        self.channelMultipliers = channelMultipliers ?? UNetConfig.defaultMultipliers(imageSize)
+        multipliersSetting = channelMultipliers
         self.resBlocks = resBlocks
-        self.attentionResolutions = attentionResolutions
+        attentionSetting = attentionResolutions
         self.attentionHeads = attentionHeads
         self.dropout = dropout
         self.numClasses = numClasses
         self.normGroups = normGroups
     }
 
+    public var outChannels: Int { outChannelsSetting ?? inChannels }
+    public var channelMultipliers: [Int] { multipliersSetting ?? Self.defaultMultipliers(imageSize) }
+    public var attentionResolutions: [Int] { attentionSetting ?? Self.defaultAttention(imageSize, levels: channelMultipliers.count) }
+
+    /// Multipliers by image size: enough levels that the lowest feature map is 8-12 px wide.
     public static func defaultMultipliers(_ size: Int) -> [Int] {
         switch size {
         case ..<48: return [1, 2, 2]
@@ -47,9 +58,43 @@ public struct UNetConfig: Equatable {
         }
     }
 
+    /// Attention at the feature maps of side 16 and smaller but not at the input, as the DDPM
+    /// U-Net has it at 16x16 for 32-256 px inputs; at least at the lowest level.
+    public static func defaultAttention(_ size: Int, levels: Int) -> [Int] {
+        let sides = (0..<max(levels, 1)).map { size >> $0 }
+        let chosen = sides.filter { $0 <= 16 && $0 != size }
+        return chosen.isEmpty ? [sides[sides.count - 1]] : chosen
+    }
+
     public var timeEmbeddingChannels: Int { 4 * baseChannels }
 
+    public static let name = "U-Net config"
+
+    public static let options: [Option<UNetConfig>] = [
+        .int("image_size", \.imageSize, "Height and width of the images, 8 to 512.").shown("from the data"),
+        .int("in_channels", \.inChannels, "Image channels, 1 (gray) to 4.").shown("from the data"),
+        Option("out_channels", "Output channels; default: in_channels.",
+               read: { c, v in guard let n = v.int else { throw MedSynthError.invalidArgument("'out_channels' must be an integer") }
+                       c.outChannelsSetting = n },
+               write: { .number(Double($0.outChannels)) }, shownDefault: .string("in_channels")),
+        .int("base_channels", \.baseChannels, "Channels of the first level (torch_ref.py: 32; DDPM used 128 on GPUs)."),
+        Option("channel_multipliers", "Channel multiplier per level; default by image size: (1, 2, 2) below 48 px, (1, 2, 4) to 95, (1, 1, 2, 4) to 191, (1, 1, 2, 2, 4) above.",
+               read: { c, v in guard let m = JSON.integers(v) else { throw MedSynthError.invalidArgument("'channel_multipliers' must be a list of integers") }
+                       c.multipliersSetting = m },
+               write: { .array($0.channelMultipliers.map { .number(Double($0)) }) }, shownDefault: .string("by image size")),
+        .int("res_blocks", \.resBlocks, "Residual blocks per level going down; one more going up (Ho et al. 2020)."),
+        Option("attention_resolutions", "Feature-map sides with self-attention (and always the middle); default: the sides of 16 and below except the input's.",
+               read: { c, v in guard let a = JSON.integers(v) else { throw MedSynthError.invalidArgument("'attention_resolutions' must be a list of integers") }
+                       c.attentionSetting = a },
+               write: { .array($0.attentionResolutions.map { .number(Double($0)) }) }, shownDefault: .string("by image size")),
+        .int("attention_heads", \.attentionHeads, "Heads of each self-attention layer."),
+        .float("dropout", \.dropout, "Dropout in the residual blocks (Ho et al.: 0.1 at 32 px on CIFAR-10)."),
+        .int("num_classes", \.numClasses, "Classes of a class-conditional model; 0 for an unconditional one.").shown("from the labels"),
+        .int("norm_groups", \.normGroups, "GroupNorm groups (Ho et al.: 32; torch_ref.py: 8)."),
+    ]
+
     public func validate() throws {
+        try require(imageSize != 0, "the U-Net config needs 'image_size'")
         try require((8...512).contains(imageSize), "image_size must be between 8 and 512, got \(imageSize)")
         try require((1...4).contains(inChannels) && (1...8).contains(outChannels), "in_channels must be 1 to 4 (gray to RGBA)")
         try require(baseChannels >= 4 && baseChannels <= 512, "base_channels must be between 4 and 512")
@@ -68,39 +113,7 @@ public struct UNetConfig: Equatable {
             try require((baseChannels * m) % attentionHeads == 0, "attention_heads must divide every level's channels")
         }
         try require(baseChannels % normGroups == 0, "base_channels must be divisible by norm_groups")
-        try require(dropout >= 0 && dropout < 1, "dropout must be in [0, 1)")
+        try require(dropout.isFinite && dropout >= 0 && dropout < 1, "dropout must be in [0, 1)")
         try require(numClasses >= 0 && numClasses <= 10_000, "num_classes must be between 0 and 10000")
-    }
-
-    package static let keys: Set<String> = ["image_size", "in_channels", "out_channels", "base_channels", "channel_multipliers",
-                                    "res_blocks", "attention_resolutions", "attention_heads", "dropout", "num_classes",
-                                    "norm_groups"]
-
-    public init(json: JSON) throws {
-        guard let size = try json.int("image_size") else { throw MedSynthError.invalidArgument("the U-Net config needs 'image_size'") }
-        self.init(imageSize: size)
-        if let v = try json.int("in_channels") { inChannels = v; outChannels = v }
-        if let v = try json.int("out_channels") { outChannels = v }
-        if let v = try json.int("base_channels") { baseChannels = v }
-        if let v = try json.intArray("channel_multipliers") { channelMultipliers = v }
-        if let v = try json.int("res_blocks") { resBlocks = v }
-        if let v = try json.intArray("attention_resolutions") { attentionResolutions = v }
-        if let v = try json.int("attention_heads") { attentionHeads = v }
-        if let v = try json.double("dropout") { dropout = Float(v) }
-        if let v = try json.int("num_classes") { numClasses = v }
-        if let v = try json.int("norm_groups") { normGroups = v }
-        try validate()
-    }
-
-    public var json: JSON {
-        .object([
-            ("image_size", .number(Double(imageSize))), ("in_channels", .number(Double(inChannels))),
-            ("out_channels", .number(Double(outChannels))), ("base_channels", .number(Double(baseChannels))),
-            ("channel_multipliers", .array(channelMultipliers.map { .number(Double($0)) })),
-            ("res_blocks", .number(Double(resBlocks))),
-            ("attention_resolutions", .array(attentionResolutions.map { .number(Double($0)) })),
-            ("attention_heads", .number(Double(attentionHeads))), ("dropout", .number(Double(dropout))),
-            ("num_classes", .number(Double(numClasses))), ("norm_groups", .number(Double(normGroups))),
-        ])
     }
 }

@@ -18,22 +18,3 @@ public enum SimpleCNN {
         return ConvClassifier(features: features, pool: AdaptiveAvgPool2d((1, 1)), classifier: classifier)
     }
 }
-
-/// features → pool → flatten → classifier, the shape of most torchvision classifiers.
-public final class ConvClassifier: Layer {
-    public let features: Layer, pool: Layer, classifier: Layer
-
-    public init(features: Layer, pool: Layer, classifier: Layer) {
-        self.features = features
-        self.pool = pool
-        self.classifier = classifier
-        super.init()
-        registerChild("features", features)
-        registerChild("avgpool", pool)
-        registerChild("classifier", classifier)
-    }
-
-    public override func forward(_ x: Tensor) throws -> Tensor {
-        try classifier(try flatten(try pool(try features(x)), startDim: 1))
-    }
-}

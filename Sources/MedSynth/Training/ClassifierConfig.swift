@@ -1,21 +1,27 @@
-// Configuration of an image classifier, as stored in checkpoints and exchanged with Python.
+// Configuration of an image classifier, as stored in checkpoints and exchanged with Python,
+// declared once as a table (see MedSynthCore/IO/Options.swift).
 
 import MedSynthCore
 
-public struct ClassifierConfig: Equatable {
-    public var architecture: String
-    public var numClasses: Int
-    public var inChannels: Int
-    /// Height and width the model is trained on.
-    public var imageSize: Int
-    public var seed: UInt64
-    /// Per-channel input normalisation x' = (x − mean) / std, measured on the first training set.
-    public var mean: [Float]
-    public var std: [Float]
-    public var classNames: [String]
+public struct ClassifierConfig: Equatable, Configurable {
+    public var architecture = "simple_cnn"
+    /// 0 until set (the Python layer takes it from the labels).
+    public var numClasses = 0
+    public var inChannels = 1
+    /// Height and width the model is trained on (0 until set; taken from the data).
+    public var imageSize = 0
+    public var seed: UInt64 = 0
+    /// Per-channel input normalisation x' = (x − mean) / std, measured on the first training set;
+    /// empty until then (0 and 1).
+    public var mean: [Float] = []
+    public var std: [Float] = []
+    /// One name per class; default "0", "1", ...
+    public var classNames: [String] = []
+    /// GoogLeNet's auxiliary classifiers (torchvision's `aux_logits`, off by default as for its
+    /// pretrained model); in training each adds `auxiliaryLossWeight` × its loss.
+    public var auxLogits = false
 
-    package static let keys: Set<String> = ["architecture", "num_classes", "in_channels", "image_size", "seed", "mean", "std",
-                                    "class_names", "parameters", "normalization_fitted"]
+    public init() {}
 
     public init(architecture: String, numClasses: Int, inChannels: Int, imageSize: Int, seed: UInt64 = 0) {
         self.architecture = architecture
@@ -23,31 +29,28 @@ public struct ClassifierConfig: Equatable {
         self.inChannels = inChannels
         self.imageSize = imageSize
         self.seed = seed
-        // sizes are validated later (validate()); building these must not trap on bad values first
-        mean = Array(repeating: 0, count: max(0, min(inChannels, 64)))
-        std = Array(repeating: 1, count: max(0, min(inChannels, 64)))
-        classNames = (0..<max(0, min(numClasses, 100_000))).map { String($0) }
     }
 
-    public init(json: JSON) throws {
-        try json.rejectUnknownKeys(Self.keys, in: "classifier config")
-        guard let architecture = try json.string("architecture") else {
-            throw MedSynthError.invalidArgument("classifier config needs 'architecture'")
-        }
-        guard let numClasses = try json.int("num_classes") else { throw MedSynthError.invalidArgument("classifier config needs 'num_classes'") }
-        guard let inChannels = try json.int("in_channels") else { throw MedSynthError.invalidArgument("classifier config needs 'in_channels'") }
-        guard let imageSize = try json.int("image_size") else { throw MedSynthError.invalidArgument("classifier config needs 'image_size'") }
-        self.init(architecture: architecture, numClasses: numClasses, inChannels: inChannels, imageSize: imageSize,
-                  seed: try json.seed() ?? 0)
-        if let m = try json.doubleArray("mean") { mean = m.map { Float($0) } }
-        if let s = try json.doubleArray("std") { std = s.map { Float($0) } }
-        if let names = json["class_names"]?.array {
-            classNames = try names.map { n in
-                guard let s = n.string else { throw MedSynthError.invalidArgument("class_names must be strings") }
-                return s
-            }
-        }
-        try validate()
+    public static let name = "classifier config"
+
+    public static let options: [Option<ClassifierConfig>] = [
+        .string("architecture", \.architecture, "The network, one of the engine's architectures."),
+        .int("num_classes", \.numClasses, "Classes.").shown("from the labels"),
+        .int("in_channels", \.inChannels, "Image channels, 1 to 64.").shown("from the data"),
+        .int("image_size", \.imageSize, "Height and width the model takes.").shown("from the data"),
+        .seed("seed", \.seed, "Seeds weight initialisation (and training when fit is given no seed)."),
+        .floats("mean", \.mean, "Per-channel mean subtracted from the input.").shown("measured by the first fit"),
+        .floats("std", \.std, "Per-channel standard deviation the input is divided by.").shown("measured by the first fit"),
+        .strings("class_names", \.classNames, "One name per class.").shown("'0', '1', ..."),
+        .bool("aux_logits", \.auxLogits, "GoogLeNet's auxiliary classifiers (torchvision's aux_logits); in training each adds 0.3 x its loss."),
+    ]
+
+    /// Fills what the caller left to the defaults: class names "0", "1", ... and the identity
+    /// normalisation.
+    public mutating func resolve() {
+        if classNames.isEmpty { classNames = (0..<max(0, min(numClasses, 100_000))).map { String($0) } }
+        if mean.isEmpty { mean = Array(repeating: 0, count: max(0, min(inChannels, 64))) }
+        if std.isEmpty { std = Array(repeating: 1, count: max(0, min(inChannels, 64))) }
     }
 
     public func validate() throws {
@@ -56,24 +59,10 @@ public struct ClassifierConfig: Equatable {
         try require(inChannels >= 1 && inChannels <= 64, "in_channels must be between 1 and 64, got \(inChannels)")
         try require(imageSize >= arch.minImageSize && imageSize <= 1024,
                     "\(architecture) needs images of at least \(arch.minImageSize)x\(arch.minImageSize) pixels (and at most 1024), got image_size \(imageSize)")
-        try require(mean.count == inChannels && std.count == inChannels, "mean and std need one value per input channel")
+        try require(mean.count == inChannels && std.count == inChannels, "mean and std need one value per input channel (\(inChannels))")
         try require(mean.allSatisfy { $0.isFinite } && std.allSatisfy { $0.isFinite && $0 > 0 }, "mean must be finite and std positive")
+        try require(!auxLogits || arch.supportsAuxLogits, "aux_logits is only available for googlenet, not \(architecture)")
         try require(classNames.count == numClasses, "class_names needs \(numClasses) names, got \(classNames.count)")
-    }
-
-    public func json(parameters: Int? = nil, normalizationFitted: Bool) -> JSON {
-        var pairs: [(String, JSON)] = [
-            ("architecture", .string(architecture)),
-            ("num_classes", .number(Double(numClasses))),
-            ("in_channels", .number(Double(inChannels))),
-            ("image_size", .number(Double(imageSize))),
-            ("seed", .number(Double(seed))),
-            ("mean", .array(mean.map { .number(Double($0)) })),
-            ("std", .array(std.map { .number(Double($0)) })),
-            ("class_names", .array(classNames.map { .string($0) })),
-            ("normalization_fitted", .bool(normalizationFitted)),
-        ]
-        if let parameters { pairs.append(("parameters", .number(Double(parameters)))) }
-        return .object(pairs)
+        try require(Set(classNames).count == classNames.count, "class_names must be distinct")
     }
 }

@@ -1,6 +1,5 @@
-// An image classifier: an architecture from the registry, its input normalisation, and the
-// training loop (AdamW or SGD, cross-entropy, optional validation with early stopping, atomic
-// per-epoch checkpoints that a later run resumes exactly).
+// An image classifier: an architecture from the registry with its input normalisation; inference,
+// evaluation and saving here, training in ClassifierTraining.swift (through the shared Trainer).
 
 import MedSynthCore
 
@@ -9,20 +8,41 @@ import Glibc
 public final class ImageClassifier {
     public internal(set) var config: ClassifierConfig
     public let model: Layer
+    public let architecture: ClassifierArchitecture
     /// False until the first `fit` has measured the input mean and standard deviation.
     public internal(set) var normalizationFitted = false
     /// Engine memory one image needs in an inference pass (measured once).
     package var inferenceBytesPerImage: Int? = nil
 
     public init(config: ClassifierConfig) throws {
+        var config = config
+        config.resolve()
         try config.validate()
         self.config = config
-        let arch = try ClassifierArchitecture.named(config.architecture)
-        model = try arch.build(config.inChannels, config.numClasses, RandomGenerator(seed: config.seed))
+        architecture = try ClassifierArchitecture.named(config.architecture)
+        model = try architecture.build(ArchitectureOptions(inChannels: config.inChannels, numClasses: config.numClasses,
+                                                       auxLogits: config.auxLogits),
+                                   RandomGenerator(seed: config.seed, stream: .initialisation, index: 0))
         model.eval()
     }
 
-    public var configJSON: JSON { config.json(parameters: model.parameterCount, normalizationFitted: normalizationFitted) }
+    /// The head's parameters (the architecture's `head` modules), torchvision-named: what a
+    /// fine-tuning run trains at the full learning rate or alone (frozen backbone).
+    public var headParameters: [(String, Tensor)] { model.namedParameters().filter { architecture.isHead($0.0) } }
+    /// Every other parameter: the (pretrained) feature extractor.
+    public var backboneParameters: [(String, Tensor)] { model.namedParameters().filter { !architecture.isHead($0.0) } }
+
+    /// What the model is now (output only, never accepted as configuration).
+    public var stateJSON: JSON {
+        .object([("parameters", .number(Double(model.parameterCount))), ("normalization_fitted", .bool(normalizationFitted)),
+                 ("head_parameters", .array(headParameters.map { .string($0.0) }))])
+    }
+
+    /// The resolved configuration with the model's state under "state".
+    public var configJSON: JSON {
+        guard case .object(let pairs) = config.json else { return config.json }
+        return .object(pairs + [("state", stateJSON)])
+    }
 
     // MARK: - input checks
 
@@ -41,18 +61,31 @@ public final class ImageClassifier {
         }
     }
 
-    /// Copies images `indices` of `set` into a normalised batch tensor.
-    package func batch(_ set: ImageSet, _ indices: ArraySlice<Int>) throws -> Tensor {
+    /// Copies images `indices` of `set` into a normalised batch tensor, each first changed by a
+    /// random draw of `augmentation` (from the generator (rng's seed, image position)) when given.
+    package func batch(_ set: ImageSet, _ indices: ArraySlice<Int>, augmentation: Augmentation? = nil,
+                       rng: RandomGenerator? = nil) throws -> Tensor {
         let x = try Tensor(uninitialized: [indices.count, set.channels, set.height, set.width])
-        let plane = set.height * set.width
+        let plane = set.height * set.width, count = set.valuesPerImage
         let (mean, std) = (config.mean, config.std)
         let dst = x.data, src = set.images, idx = Array(indices)
-        parallelRanges(idx.count, grain: max(1, 65536 / max(1, set.valuesPerImage))) { lo, hi in
+        // one generator per image, derived from the step's: the result does not depend on threads
+        let seeds = rng.map { r in idx.map { _ in r.nextUInt64() } }
+        let augment = augmentation.flatMap { $0.isIdentity ? nil : $0 }
+        parallelRanges(idx.count, grain: max(1, 65536 / max(1, count))) { lo, hi in
+            let scratch = augment == nil ? nil : UnsafeMutablePointer<Float>.allocate(capacity: count)
+            defer { scratch?.deallocate() }
             for b in lo..<hi {
+                let d = dst + b * count
+                d.update(from: src + idx[b] * count, count: count)
+                if let augment, let scratch, let seeds {
+                    augment.apply(d, channels: set.channels, height: set.height, width: set.width,
+                                  rng: RandomGenerator(seed: seeds[b]), scratch: scratch)
+                }
                 for c in 0..<set.channels {
-                    let s = src + idx[b] * set.valuesPerImage + c * plane, d = dst + b * set.valuesPerImage + c * plane
+                    let p = d + c * plane
                     let (m, inv) = (mean[c], 1 / std[c])
-                    for i in 0..<plane { d[i] = (s[i] - m) * inv }
+                    for i in 0..<plane { p[i] = (p[i] - m) * inv }
                 }
             }
         }
@@ -151,9 +184,9 @@ public final class ImageClassifier {
 
     package static let kind = "medsynth.classifier"
 
-    package func metadata(extra: [(String, String)] = []) -> [(String, String)] {
+    package func metadata() -> [(String, String)] {
         [("format", "pt"), ("medsynth_kind", Self.kind), ("medsynth_version", medsynthVersion),
-         ("config", configJSON.serialized)] + extra
+         ("config", config.json.serialized), ("state", stateJSON.serialized)]
     }
 
     /// Weights with torch's state-dict keys (loadable by torch with the matching architecture),
@@ -162,28 +195,35 @@ public final class ImageClassifier {
         try SafetensorsFile(metadata: metadata(), entries: model.stateEntries()).write(to: path)
     }
 
+    /// The configuration a checkpoint describes (also from files of medsynth 0.1.0, whose
+    /// configuration held the state).
+    static func savedConfig(_ file: SafetensorsFile, path: String) throws -> (config: ClassifierConfig, normalizationFitted: Bool) {
+        guard file.metadata("medsynth_kind") == kind, let text = file.metadata("config") else {
+            throw MedSynthError.io("'\(path)' is not a medsynth classifier checkpoint (no classifier config in its metadata); plain weights such as a torchvision state dict are loaded into a built classifier with load_state_dict")
+        }
+        var json = try JSON.parse(text, source: "the config metadata of '\(path)'")
+        var state = try file.metadata("state").map { try JSON.parse($0, source: "the state metadata of '\(path)'") } ?? .object([])
+        if file.metadata("state") == nil, case .object(let pairs) = json {
+            let legacy: Set<String> = ["parameters", "normalization_fitted", "head_parameters"]
+            json = .object(pairs.filter { !legacy.contains($0.0) })
+            state = .object(pairs.filter { legacy.contains($0.0) })
+        }
+        for key in ["architecture", "num_classes", "in_channels", "image_size", "mean", "std", "class_names"] where json[key] == nil {
+            throw MedSynthError.io("'\(path)': its classifier config has no '\(key)'")
+        }
+        do {
+            return (try ClassifierConfig(json: json), try state.bool("normalization_fitted") ?? true)
+        } catch let e as MedSynthError {
+            throw MedSynthError.io("'\(path)': \(e)")
+        }
+    }
+
     public static func load(from path: String) throws -> ImageClassifier {
         let file = try SafetensorsFile.read(path)
-        guard file.metadata("medsynth_kind") == kind, let text = file.metadata("config") else {
-            throw MedSynthError.io("'\(path)' is not a medsynth classifier checkpoint (no classifier config in its metadata)")
-        }
-        let json = try JSON.parse(text, source: "the config metadata of '\(path)'")
-        let classifier: ImageClassifier
-        do {
-            classifier = try ImageClassifier(config: try ClassifierConfig(json: json))
-        } catch MedSynthError.invalidArgument(let m) {
-            throw MedSynthError.invalidArgument("the config metadata of '\(path)': \(m)")   // name the file
-        }
-        classifier.normalizationFitted = (try? json.bool("normalization_fitted")) ?? true
-        let modelKeys = Set(classifier.model.stateEntries().map { $0.name })
-        // a training checkpoint also holds the optimiser's state and the best epoch's weights
-        let training = file.metadata("training") != nil
-        try file.requireOnly({ modelKeys.contains($0) || (training && ($0.hasPrefix("optimizer.") || $0.hasPrefix("best."))) }, path: path)
-        do {
-            try classifier.model.loadState(file.entries.filter { modelKeys.contains($0.name) }, strict: true)
-        } catch MedSynthError.invalidArgument(let m) {
-            throw MedSynthError.io("'\(path)': \(m)")
-        }
+        let saved = try savedConfig(file, path: path)
+        let classifier = try TrainerCheckpoint.naming(path) { try ImageClassifier(config: saved.config) }
+        classifier.normalizationFitted = saved.normalizationFitted
+        try TrainerCheckpoint.loadNetwork(classifier.model, from: file, path: path)
         return classifier
     }
 }

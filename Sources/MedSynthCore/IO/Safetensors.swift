@@ -154,27 +154,14 @@ public struct SafetensorsHeader {
         }
     }
 
-    /// The header JSON written for `tensors` (in this order) and `metadata`, padded with spaces
-    /// to a multiple of 8 bytes.
-    package static func serialize(metadata: [(String, String)], tensors: [(name: String, dtype: SafetensorsDType, shape: [Int], count: Int)]) -> [UInt8] {
-        var pairs: [(String, JSON)] = []
-        if !metadata.isEmpty { pairs.append(("__metadata__", .object(metadata.map { ($0.0, .string($0.1)) }))) }
-        var offset = 0
-        for t in tensors {
-            pairs.append((t.name, .object([
-                ("dtype", .string(t.dtype.rawValue)),
-                ("shape", .array(t.shape.map { .number(Double($0)) })),
-                ("data_offsets", .array([.number(Double(offset)), .number(Double(offset + t.count))])),
-            ])))
-            offset += t.count
-        }
-        var header = Array(JSON.object(pairs).serialized.utf8)
-        while header.count % 8 != 0 { header.append(UInt8(ascii: " ")) }
-        var out = [UInt8]()
-        out.reserveCapacity(8 + header.count)
-        let n = UInt64(header.count)
-        for i in 0..<8 { out.append(UInt8(truncatingIfNeeded: n >> (8 * UInt64(i)))) }
-        return out + header
+    // MARK: - writing (the one writer: files, images in caller memory, SafetensorsFile)
+
+    /// Bytes a tensor of `shape` and `dtype` takes; −1 when the shape is invalid or overflows
+    /// (which `writeOrder` then reports).
+    package static func byteCount(_ shape: [Int], _ dtype: SafetensorsDType) -> Int {
+        guard shape.allSatisfy({ $0 >= 0 }), let n = checkedElementCount(shape) else { return -1 }
+        let (bytes, overflow) = n.multipliedReportingOverflow(by: dtype.size)
+        return overflow ? -1 : bytes
     }
 
     /// Checks names and byte counts of tensors to be written; returns the order to write them in
@@ -196,22 +183,93 @@ public struct SafetensorsHeader {
         }
     }
 
+    /// The length-prefixed header of a file of `tensors` (checked by `writeOrder`), padded with
+    /// spaces to a multiple of 8 so every tensor is aligned, and the order of their data. With
+    /// `integrity`, `digest(order)` (the SHA-256 of the data in that order) joins the metadata as
+    /// `medsynth_sha256`, which the caller's metadata must then not hold.
+    package static func header(metadata: [(String, String)], tensors: [(name: String, dtype: SafetensorsDType, shape: [Int], count: Int)],
+                               integrity: Bool, digest: ([Int]) -> String) throws -> (bytes: [UInt8], order: [Int], dataBytes: Int) {
+        for (k, _) in metadata { try require(k != integrityKey || !integrity, "metadata key '\(integrityKey)' is written by the engine") }
+        let order = try writeOrder(tensors)
+        let meta = integrity ? metadata + [(integrityKey, digest(order))] : metadata
+        var pairs: [(String, JSON)] = []
+        if !meta.isEmpty { pairs.append(("__metadata__", .object(meta.map { ($0.0, .string($0.1)) }))) }
+        var offset = 0
+        for i in order {
+            let t = tensors[i]
+            pairs.append((t.name, .object([
+                ("dtype", .string(t.dtype.rawValue)),
+                ("shape", .array(t.shape.map { .number(Double($0)) })),
+                ("data_offsets", .array([.number(Double(offset)), .number(Double(offset + t.count))])),
+            ])))
+            offset += t.count
+        }
+        var header = Array(JSON.object(pairs).serialized.utf8)
+        while header.count % 8 != 0 { header.append(UInt8(ascii: " ")) }
+        let n = UInt64(header.count)
+        return ((0..<8).map { UInt8(truncatingIfNeeded: n >> (8 * UInt64($0))) } + header, order, offset)
+    }
+
+    /// Bytes of the file `header` would describe, without hashing any data.
+    package static func fileSize(metadata: [(String, String)], tensors: [(name: String, dtype: SafetensorsDType, shape: [Int], count: Int)],
+                                 integrity: Bool) throws -> Int {
+        let h = try header(metadata: metadata, tensors: tensors, integrity: integrity) { _ in String(repeating: "0", count: 64) }
+        return h.bytes.count + h.dataBytes
+    }
+
+    /// Copies the header and then tensor `i`'s bytes (given by `bytes(i, body)`) in the header's
+    /// order into `buffer`, which must hold exactly the file.
+    package static func assemble(_ header: (bytes: [UInt8], order: [Int], dataBytes: Int), into buffer: UnsafeMutableRawBufferPointer,
+                                 bytes: (Int, (UnsafeRawBufferPointer) -> Void) -> Void) throws {
+        try require(buffer.count == header.bytes.count + header.dataBytes,
+                    "the buffer holds \(buffer.count) bytes, the file needs \(header.bytes.count + header.dataBytes)")
+        guard let base = buffer.baseAddress else { return }
+        header.bytes.withUnsafeBytes { if let src = $0.baseAddress { base.copyMemory(from: src, byteCount: $0.count) } }
+        var position = header.bytes.count
+        for i in header.order {
+            bytes(i) { raw in
+                if let src = raw.baseAddress { (base + position).copyMemory(from: src, byteCount: raw.count) }
+                position += raw.count
+            }
+        }
+    }
+
+    /// The header of a file of tensors held in caller memory (see `header`).
+    package static func header(metadata: [(String, String)], tensors: [(name: String, dtype: SafetensorsDType, shape: [Int], bytes: UnsafeRawBufferPointer)],
+                               integrity: Bool) throws -> (bytes: [UInt8], order: [Int], dataBytes: Int) {
+        try header(metadata: metadata, tensors: tensors.map { ($0.name, $0.dtype, $0.shape, $0.bytes.count) }, integrity: integrity) { order in
+            var hash = SHA256()
+            for i in order { hash.update(tensors[i].bytes) }
+            return hash.hexDigest()
+        }
+    }
+
     /// Writes tensors held in caller memory as a safetensors file, atomically. With `integrity`,
     /// the metadata gains `medsynth_sha256` (the SHA-256 of the data section).
     public static func write(to path: String, metadata: [(String, String)],
                              tensors: [(name: String, dtype: SafetensorsDType, shape: [Int], bytes: UnsafeRawBufferPointer)],
                              integrity: Bool) throws {
-        for (k, _) in metadata { try require(k != integrityKey || !integrity, "metadata key '\(integrityKey)' is written by the engine") }
-        let order = try writeOrder(tensors.map { ($0.name, $0.dtype, $0.shape, $0.bytes.count) })
-        var meta = metadata.filter { !(integrity && $0.0 == integrityKey) }
-        if integrity {
-            var hash = SHA256()
-            for i in order { hash.update(tensors[i].bytes) }
-            meta.append((integrityKey, hash.hexDigest()))
+        let h = try header(metadata: metadata, tensors: tensors, integrity: integrity)
+        try h.bytes.withUnsafeBytes { head in
+            try Files.writeAtomically(path, [head] + h.order.map { tensors[$0].bytes })
         }
-        let header = serialize(metadata: meta, tensors: order.map { (tensors[$0].name, tensors[$0].dtype, tensors[$0].shape, tensors[$0].bytes.count) })
-        try header.withUnsafeBytes { h in
-            try Files.writeAtomically(path, [h] + order.map { tensors[$0].bytes })
+    }
+
+    /// Writes tensors held in caller memory as a safetensors file into `buffer` (size: `fileSize`).
+    public static func write(into buffer: UnsafeMutableRawBufferPointer, metadata: [(String, String)],
+                             tensors: [(name: String, dtype: SafetensorsDType, shape: [Int], bytes: UnsafeRawBufferPointer)],
+                             integrity: Bool) throws {
+        let h = try header(metadata: metadata, tensors: tensors, integrity: integrity)
+        try assemble(h, into: buffer) { i, body in body(tensors[i].bytes) }
+    }
+
+    /// Checks the data section against `medsynth_sha256` when the metadata holds it.
+    public func verifyIntegrity(_ data: UnsafeRawBufferPointer) throws {
+        guard let expected = metadata(Self.integrityKey) else { return }
+        let actual = SHA256.hex(data)
+        guard actual == expected.lowercased() else {
+            throw MedSynthError.invalidArgument(
+                "the data does not match its \(Self.integrityKey) (stored \(expected.prefix(16))..., computed \(actual.prefix(16))...): the file is corrupt")
         }
     }
 }
@@ -282,6 +340,12 @@ public struct SafetensorsEntry {
         return out
     }
 
+    /// The entry as F32 (converted from any float or integer dtype `floats` reads).
+    public func asF32() throws -> SafetensorsEntry {
+        if dtype == .F32 { return self }
+        return SafetensorsEntry(name: name, dtype: .F32, shape: shape, bytes: try floats().withUnsafeBytes { Array($0) })
+    }
+
     /// The values of an F32 entry of `shape`, all finite: what every float parameter, buffer and
     /// optimiser state of the engine must be. Errors name the tensor.
     public func finiteFloats(shape expected: [Int]) throws -> [Float] {
@@ -333,13 +397,7 @@ public struct SafetensorsFile {
         try file.withUnsafeBytes { raw in
             let header = try SafetensorsHeader.parse(raw, fileSize: raw.count)
             let data = UnsafeRawBufferPointer(rebasing: raw[header.dataStart...])
-            if let expected = header.metadata(SafetensorsHeader.integrityKey) {
-                let actual = SHA256.hex(data)
-                guard actual == expected.lowercased() else {
-                    throw MedSynthError.invalidArgument(
-                        "the data does not match its \(SafetensorsHeader.integrityKey) (stored \(expected.prefix(16))..., computed \(actual.prefix(16))...): the file is corrupt")
-                }
-            }
+            try header.verifyIntegrity(data)
             let entries = header.tensors.map {
                 SafetensorsEntry(name: $0.name, dtype: $0.dtype, shape: $0.shape, bytes: Array(data[$0.begin..<$0.end]))
             }
@@ -358,19 +416,36 @@ public struct SafetensorsFile {
 
     // MARK: - writing
 
-    /// The whole file; with `integrity`, `medsynth_sha256` joins the metadata.
-    public func serialized(integrity: Bool = true) throws -> [UInt8] {
+    /// Bytes of the file these entries make, from names, dtypes and shapes alone (for callers that
+    /// size a buffer before asking for the data).
+    public static func serializedCount(metadata: [(String, String)] = [],
+                                       layout: [(name: String, dtype: SafetensorsDType, shape: [Int])],
+                                       integrity: Bool = true) throws -> Int {
+        try SafetensorsHeader.fileSize(metadata: metadata.filter { $0.0 != SafetensorsHeader.integrityKey },
+                                       tensors: layout.map { ($0.name, $0.dtype, $0.shape, SafetensorsHeader.byteCount($0.shape, $0.dtype)) },
+                                       integrity: integrity)
+    }
+
+    /// Writes the whole file into `buffer`, which must hold exactly `serializedCount` bytes; with
+    /// `integrity`, `medsynth_sha256` joins the metadata (any stale one is dropped either way).
+    public func serialize(into buffer: UnsafeMutableRawBufferPointer, integrity: Bool = true) throws {
         let infos = entries.map { (name: $0.name, dtype: $0.dtype, shape: $0.shape, count: $0.bytes.count) }
-        let order = try SafetensorsHeader.writeOrder(infos)
-        var meta = metadata.filter { $0.0 != SafetensorsHeader.integrityKey }
-        if integrity {
+        let header = try SafetensorsHeader.header(metadata: metadata.filter { $0.0 != SafetensorsHeader.integrityKey },
+                                                  tensors: infos, integrity: integrity) { order in
             var hash = SHA256()
             for i in order { hash.update(entries[i].bytes) }
-            meta.append((SafetensorsHeader.integrityKey, hash.hexDigest()))
+            return hash.hexDigest()
         }
-        var out = SafetensorsHeader.serialize(metadata: meta, tensors: order.map { infos[$0] })
-        out.reserveCapacity(out.count + infos.reduce(0) { $0 + $1.count })
-        for i in order { out += entries[i].bytes }
+        try SafetensorsHeader.assemble(header, into: buffer) { i, body in entries[i].bytes.withUnsafeBytes(body) }
+    }
+
+    /// The whole file; with `integrity`, `medsynth_sha256` joins the metadata.
+    public func serialized(integrity: Bool = true) throws -> [UInt8] {
+        let count = try SafetensorsHeader.fileSize(metadata: metadata.filter { $0.0 != SafetensorsHeader.integrityKey },
+                                                   tensors: entries.map { ($0.name, $0.dtype, $0.shape, $0.bytes.count) },
+                                                   integrity: integrity)
+        var out = [UInt8](repeating: 0, count: count)
+        try out.withUnsafeMutableBytes { try serialize(into: $0, integrity: integrity) }
         return out
     }
 

@@ -1,13 +1,17 @@
-// Geometric augmentation of one image: flips, then a rotation about the centre and a shift,
-// resampled bilinearly with the edge pixels extended (no black corners, which a model would
-// learn to draw).
+// Augmentation of one image: geometric (flips, then a zoom into a crop, a rotation about the
+// centre and a shift, resampled bilinearly with the edge pixels extended: no black corners, which
+// a model would learn to draw) and photometric (brightness and contrast, torchvision's
+// ColorJitter definitions).
 
 import Glibc
 
 package enum AugmentKernel {
     /// dst [C, H, W] = the transformed src [C, H, W].
+    /// `scaleX`, `scaleY` < 1 zoom into a crop of that fraction of the width and height (with the
+    /// shift moving the crop): random resized crop as torchvision's RandomResizedCrop draws it.
     package static func apply(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, channels: Int, height: Int, width: Int,
-                      flipH: Bool, flipV: Bool, shiftX: Float, shiftY: Float, degrees: Float) {
+                      flipH: Bool, flipV: Bool, shiftX: Float, shiftY: Float, degrees: Float,
+                      scaleX: Float = 1, scaleY: Float = 1) {
         let plane = height * width
         let angle = degrees * Float.pi / 180
         let (c, s) = (cos(angle), sin(angle))
@@ -15,7 +19,7 @@ package enum AugmentKernel {
         for y in 0..<height {
             for x in 0..<width {
                 // inverse map: output pixel → source position
-                let ox = Float(x) - cx - shiftX, oy = Float(y) - cy - shiftY
+                let ox = (Float(x) - cx) * scaleX - shiftX, oy = (Float(y) - cy) * scaleY - shiftY
                 var sx = c * ox + s * oy + cx
                 var sy = -s * ox + c * oy + cy
                 if flipH { sx = Float(width - 1) - sx }
@@ -32,6 +36,20 @@ package enum AugmentKernel {
                     dst[ch * plane + y * width + x] = top * (1 - fy) + bottom * fy
                 }
             }
+        }
+    }
+
+    /// Brightness and contrast in place on [C, H, W], as torchvision's ColorJitter: x·b, then
+    /// (x − m)·c + m with m the mean of the image (over all channels: the mean of the gray image
+    /// for one channel; for RGB torchvision uses the luminance, which the channel mean
+    /// approximates).
+    package static func jitter(_ image: UnsafeMutablePointer<Float>, count: Int, brightness: Float, contrast: Float) {
+        if brightness != 1 { for i in 0..<count { image[i] *= brightness } }
+        if contrast != 1 {
+            var sum: Float = 0
+            for i in 0..<count { sum += image[i] }
+            let m = sum / Float(max(count, 1))
+            for i in 0..<count { image[i] = (image[i] - m) * contrast + m }
         }
     }
 }

@@ -28,9 +28,11 @@ public final class Dropout: Layer {
     }
 }
 
+extension Dropout: RandomLayer {}
+
 extension Module {
-    /// Makes every Dropout in the tree draw its masks from `generator`.
-    public func setDropoutGenerator(_ generator: RandomGenerator) {
-        for m in modules() { (m as? Dropout)?.generator = generator }
+    /// Makes every random part of the tree (dropout) draw from `generator`.
+    public func setGenerator(_ generator: RandomGenerator) {
+        for m in modules() { (m as? RandomLayer)?.generator = generator }
     }
 }

@@ -76,6 +76,11 @@ open class Module {
         (localParameters + localBuffers).map { SafetensorsEntry(name: prefix + $0.0, tensor: $0.1) }
     }
 
+    /// Names, dtypes and shapes of `localStateEntries` without copying any data.
+    open func localStateLayout(prefix: String) -> [(name: String, dtype: SafetensorsDType, shape: [Int])] {
+        (localParameters + localBuffers).map { (prefix + $0.0, .F32, $0.1.shape) }
+    }
+
     /// Loads what `localStateEntries` saves.
     open func loadLocalState(prefix: String, from lookup: (String) -> SafetensorsEntry?) throws {
         for (name, t) in localParameters + localBuffers {
@@ -93,6 +98,13 @@ open class Module {
         return out
     }
 
+    /// Names, dtypes and shapes of the state dict, in its order, without copying any data.
+    public func stateLayout(prefix: String = "") -> [(name: String, dtype: SafetensorsDType, shape: [Int])] {
+        var out = localStateLayout(prefix: prefix)
+        for (name, child) in children { out += child.stateLayout(prefix: prefix + name + ".") }
+        return out
+    }
+
     /// Loads a state dict. With `strict`, names the model does not have are an error too.
     /// Every tensor is checked (dtype, shape, finite values); when one fails, the model gets its
     /// previous state back, so a bad checkpoint leaves it as it was.
@@ -101,15 +113,21 @@ open class Module {
         for e in entries {
             try require(byName.updateValue(e, forKey: e.name) == nil, "checkpoint has tensor '\(e.name)' twice")
         }
-        let expected = Set(stateEntries().map { $0.name })
         if strict {
+            let expected = Set(stateLayout().map { $0.name })
             let unexpected = byName.keys.filter { !expected.contains($0) }.sorted()
             try require(unexpected.isEmpty, "checkpoint has tensors the model does not: \(unexpected.prefix(5).joined(separator: ", "))")
         }
+        try loadTreeOrRestore { byName[$0] }
+    }
+
+    /// Loads every tensor `lookup` gives; when one fails its checks, the model gets its previous
+    /// state back, so a bad checkpoint leaves it as it was.
+    package func loadTreeOrRestore(_ lookup: (String) -> SafetensorsEntry?) throws {
         var backup: [String: SafetensorsEntry] = [:]
         for e in stateEntries() { backup[e.name] = e }
         do {
-            try loadTree(prefix: "") { byName[$0] }
+            try loadTree(prefix: "", lookup)
         } catch {
             try? loadTree(prefix: "") { backup[$0] }
             throw error
@@ -132,7 +150,9 @@ open class Module {
                     throw MedSynthError.invalidArgument("\(what) tensor '\(e.name)' must hold one non-negative I64 integer")
                 }
             } else {
-                _ = try got.finiteFloats(shape: e.shape)
+                do { _ = try got.finiteFloats(shape: e.shape) } catch MedSynthError.invalidArgument(let m) {
+                    throw MedSynthError.invalidArgument("\(what): \(m)")
+                }
             }
         }
     }
@@ -145,7 +165,10 @@ open class Module {
 
 /// A module with one input and one output: the pieces of `Sequential` and of most models.
 open class Layer: Module {
-    open func forward(_ x: Tensor) throws -> Tensor { x }
+    /// The layer's output; every subclass computes its own (the base class has none).
+    open func forward(_ x: Tensor) throws -> Tensor {
+        throw MedSynthError.runtime("\(type(of: self)) does not implement forward(_:)")
+    }
 
     public func callAsFunction(_ x: Tensor) throws -> Tensor { try forward(x) }
 }
@@ -159,8 +182,16 @@ public final class Sequential: Layer {
         for l in layers { append(l) }
     }
 
-    public func append(_ layer: Layer) {
-        registerChild(String(layers.count), layer)
+    /// Children with their own names, run in order (torch.nn.Sequential(OrderedDict(...)),
+    /// e.g. DenseNet's `features.conv0`, `features.denseblock1`).
+    public init(named layers: [(String, Layer)]) {
+        super.init()
+        for (name, l) in layers { append(l, name: name) }
+    }
+
+    /// Adds `layer` at the end, named by its index unless `name` is given.
+    public func append(_ layer: Layer, name: String? = nil) {
+        registerChild(name ?? String(layers.count), layer)
         layers.append(layer)
     }
 
@@ -170,6 +201,3 @@ public final class Sequential: Layer {
         return h
     }
 }
-
-/// Passes its input through (torch.nn.Identity).
-public final class Identity: Layer {}

@@ -30,6 +30,10 @@ public final class BatchNorm: Layer {
         super.localStateEntries(prefix: prefix) + [SafetensorsEntry(name: prefix + "num_batches_tracked", int64: batchesTracked)]
     }
 
+    public override func localStateLayout(prefix: String) -> [(name: String, dtype: SafetensorsDType, shape: [Int])] {
+        super.localStateLayout(prefix: prefix) + [(prefix + "num_batches_tracked", .I64, [])]
+    }
+
     public override func loadLocalState(prefix: String, from lookup: (String) -> SafetensorsEntry?) throws {
         try super.loadLocalState(prefix: prefix, from: lookup)
         // torch tolerates a missing counter (old checkpoints); so do we

@@ -126,3 +126,48 @@ public final class RandomGenerator {
         return a
     }
 }
+
+// MARK: - One seeding scheme
+
+/// The independent random streams the engine draws from. Every generator is seeded by
+/// (seed, stream, index) and never carried from one step to the next, so any step of a run can be
+/// recomputed on its own: a resumed run continues exactly as the uninterrupted one, and a sample's
+/// noise does not depend on the batch it was drawn in.
+public enum SeedStream: UInt64 {
+    /// Weight initialisation (index 0).
+    case initialisation = 0
+    /// Everything random inside training step `index`: noise, timesteps, label dropout,
+    /// augmentation, dropout masks.
+    case trainingStep = 1
+    /// The shuffled order of the data in epoch `index`.
+    case dataOrder = 2
+    /// The noise of generated image `index`.
+    case sample = 3
+    /// Generated data-set image `index`.
+    case dataset = 4
+    /// Perturbations of explanation `index`.
+    case explanation = 5
+}
+
+extension RandomGenerator {
+    /// The generator for (seed, stream, index): SplitMix64's finaliser over the three numbers.
+    public convenience init(seed: UInt64, stream: SeedStream, index: Int) {
+        self.init(seed: derivedSeed(seed, stream, UInt64(truncatingIfNeeded: index)))
+    }
+}
+
+/// Mixes a seed, a stream and an index into one generator seed (SplitMix64's finaliser, Steele et
+/// al. 2014): nearby inputs give unrelated seeds.
+@inline(__always)
+public func derivedSeed(_ seed: UInt64, _ stream: SeedStream, _ index: UInt64) -> UInt64 {
+    var z = seed &+ 0x9E37_79B9_7F4A_7C15 &* (index &+ 1) &+ 0xBF58_476D_1CE4_E5B9 &* (stream.rawValue &+ 1)
+    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+    return z ^ (z >> 31)
+}
+
+/// A module part that draws random numbers (dropout masks): the trainer gives it each step's
+/// generator through `Module.setGenerator`.
+public protocol RandomLayer: AnyObject {
+    var generator: RandomGenerator { get set }
+}
