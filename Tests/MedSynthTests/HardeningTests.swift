@@ -116,6 +116,21 @@ import Testing
     }
 }
 
+@Suite struct PathTests {
+    /// Paths also reach the engine inside JSON options, past the C boundary's check: a NUL byte
+    /// would end the C string early and read or write another file.
+    @Test func pathsWithNULBytesAreRefusedByTheEngineToo() throws {
+        try withTemporaryDirectory { dir in
+            let path = dir + "/m\0.safetensors"
+            expectInvalidArgument("NUL byte", "m\\0.safetensors") { _ = try Files.read(path) }
+            expectInvalidArgument("NUL byte") { try Files.writeAtomically(path, bytes: [1]) }
+            expectInvalidArgument("NUL byte") { try SafetensorsFile(entries: []).write(to: path) }
+            #expect(!Files.exists(dir + "\0"))   // the folder exists; the path given does not
+            expectInvalidArgument("empty") { _ = try Files.read("") }
+        }
+    }
+}
+
 /// The one checkpoint path (TrainerCheckpoint) applies every check to everything a file holds:
 /// the network, the optimiser's state, the EMA and the best epoch's weights.
 @Suite(.serialized) struct TrainingCheckpointChecksTests {

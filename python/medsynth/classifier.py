@@ -142,7 +142,7 @@ class Classifier:
         until the first ``fit`` measures it)."""
         self._require_built()
         options = json.dumps({"mode": "strict" if strict else "non_strict"})
-        if isinstance(state_dict, (str, os.PathLike)):
+        if isinstance(state_dict, (str, bytes, os.PathLike)):
             _engine.classifier_load_weights(self._handle, fspath(state_dict, "state_dict"), None, options)
         else:
             if not hasattr(state_dict, "items"):

@@ -59,9 +59,19 @@ def test_nul_bytes_in_paths_are_refused_at_every_door(tmp_path, path):
                  lambda: read_safetensors(full), lambda: medsynth.Classifier.load(full)):
         with pytest.raises(ValueError, match="NUL"):
             call()
+    clf = medsynth.Classifier("simple_cnn", num_classes=2, in_channels=1, image_size=8)
+    with pytest.raises(ValueError, match="NUL"):
+        clf.load_state_dict(full)
+    with pytest.raises(ValueError, match="pretrained contains a NUL"):
+        medsynth.Classifier("resnet18", pretrained=full)
+    if isinstance(full, str):   # paths inside the JSON options (checkpoints)
+        with pytest.raises(ValueError, match="checkpoint contains a NUL"):
+            clf.fit(np.zeros((4, 8, 8), np.float32), np.array([0, 1, 0, 1]), epochs=1, checkpoint=full, progress=False)
     # the C boundary itself, below the Python checks
     for call in (lambda: _engine.png_probe(full), lambda: _engine.png_write(full, np.zeros((2, 2, 1), np.uint8), 8),
-                 lambda: _engine.safetensors_header(full), lambda: _engine.classifier_load(full)):
+                 lambda: _engine.safetensors_header(full), lambda: _engine.classifier_load(full),
+                 lambda: _engine.classifier_load_weights(clf._handle, full, None, "{}"),
+                 lambda: _engine.safetensors_write(full, '{"tensors": []}', [], False)):
         with pytest.raises(ValueError, match="path contains a NUL byte"):
             call()
     assert os.listdir(tmp_path) == []

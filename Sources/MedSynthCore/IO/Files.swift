@@ -15,6 +15,7 @@ package enum Files {
         package let size: Int
 
         package init(_ path: String) throws {
+            try checkPath(path)
             self.path = path
             // O_NONBLOCK: opening a FIFO without a writer would otherwise block before fstat
             let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
@@ -112,7 +113,7 @@ package enum Files {
     /// Refuses to replace anything but a regular file (or nothing): rename would silently replace
     /// a FIFO or socket, and fails late and unclearly on a directory.
     package static func checkWritablePath(_ path: String) throws {
-        try require(!path.isEmpty, "the path is empty")
+        try checkPath(path)
         var st = stat()
         if lstat(path, &st) == 0 {
             let type = st.st_mode & S_IFMT
@@ -122,5 +123,13 @@ package enum Files {
         }
     }
 
-    package static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+    package static func exists(_ path: String) -> Bool { !path.utf8.contains(0) && access(path, F_OK) == 0 }
+
+    /// A path the C library sees as it is: not empty, and without a NUL byte (which would end it
+    /// early, so "model\0.safetensors" would silently become "model"). Paths reach the engine
+    /// inside JSON options too, past the C boundary's own check.
+    package static func checkPath(_ path: String) throws {
+        try require(!path.isEmpty, "the path is empty")
+        try require(!path.utf8.contains(0), "path contains a NUL byte: '\(path.split(separator: "\0", omittingEmptySubsequences: false).joined(separator: "\\0"))'")
+    }
 }
