@@ -48,8 +48,11 @@ setup(
     python_requires=">=3.10",
     package_dir={"": "python"},
     packages=find_packages("python"),
-    install_requires=["numpy>=1.22", "tqdm>=4.60"],
-    extras_require={"plot": ["matplotlib>=3.5"], "frame": ["pandas>=1.3"],
+    install_requires=["numpy>=1.22", "tqdm>=4.60", "tomli>=1.1; python_version<'3.11'"],
+    extras_require={"plot": ["matplotlib>=3.5"], "frame": ["pandas>=1.3"], "ray": ["ray>=2.9"],
+                    "experiment": ["matplotlib>=3.5"],
+                    "images": ["Pillow>=9.1"], "dicom": ["pydicom>=2.3"], "nifti": ["nibabel>=4"],
+                    "all": ["matplotlib>=3.5", "pandas>=1.3", "ray>=2.9", "Pillow>=9.1", "pydicom>=2.3", "nibabel>=4"],
                     "test": ["pytest>=7", "nbclient>=0.7", "nbformat>=5", "ipykernel>=6", "matplotlib>=3.5"]},
     ext_modules=[
         Extension(
@@ -62,6 +65,7 @@ setup(
             extra_compile_args=["-O2", "-Wall", "-Wno-missing-field-initializers"],
         )
     ],
+    entry_points={"console_scripts": ["medsynth=medsynth.cli:main"]},
     cmdclass={"build_ext": BuildSwiftEngine},
     zip_safe=False,
 )

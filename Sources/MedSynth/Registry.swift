@@ -25,6 +25,18 @@ public enum Registry {
         ("diffusion_config", { DiffusionConfig.documentation }),
         ("diffusion_training", { DiffusionTrainingOptions.documentation }),
         ("sampling", { SamplingOptions.documentation }),
+        // explanations: the segmentations by name, each one's options, and LIME's
+        ("superpixel_methods", { .array(SuperpixelMethod.allCases.map { .string($0.rawValue) }) }),
+        ("quickshift", { QuickshiftOptions.documentation }),
+        ("slic", { SLICOptions.documentation }),
+        ("lime", { LimeOptions.documentation }),
+        ("phantom_domains", {
+            .array(PhantomDomain.allCases.map { d in
+                .object([("name", .string(d.rawValue)), ("classes", .array(d.classNames.map { .string($0) })),
+                         ("default_counts", .array(d.defaultCounts.map { .number(Double($0)) })),
+                         ("channels", .number(Double(d.channels))), ("summary", .string(d.summary))])
+            })
+        }),
     ]
 
     /// The JSON description of `topic`; "topics" lists them all.

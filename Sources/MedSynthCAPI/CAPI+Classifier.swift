@@ -84,6 +84,34 @@ public func ms_classifier_predict_proba(
 }
 
 @c @implementation
+public func ms_classifier_feature_size(_ model: OpaquePointer?, _ out: UnsafeMutablePointer<Int64>?,
+                                      _ err: UnsafeMutablePointer<CChar>?, _ errLen: Int) -> Int32 {
+    CAPI.call(err, errLen) {
+        let out = try CAPI.pointer(out, "out")
+        out.pointee = Int64(try ClassifierHandle.from(model).exclusive { try $0.featureSize() })
+    }
+}
+
+@c @implementation
+public func ms_classifier_features(
+    _ model: OpaquePointer?, _ x: UnsafePointer<Float>?, _ n: Int64, _ c: Int64, _ h: Int64, _ w: Int64,
+    _ batchSize: Int64, _ features: UnsafeMutablePointer<Float>?, _ featuresCount: Int64, _ run: UnsafePointer<ms_run>?,
+    _ err: UnsafeMutablePointer<CChar>?, _ errLen: Int
+) -> Int32 {
+    CAPI.call(err, errLen) {
+        let handle = try ClassifierHandle.from(model)
+        let set = try CAPI.imageSet(x, n, c, h, w, labels: nil, what: "x")
+        let out = try CAPI.pointer(features, "features")
+        try require(batchSize >= 1 && batchSize <= 65536, "batch_size must be between 1 and 65536")
+        try handle.exclusive { classifier in
+            let d = Int64(try classifier.featureSize())
+            try require(featuresCount == n * d, "features must hold \(n)x\(d) values, got \(featuresCount)")
+            try classifier.features(set, batchSize: Int(batchSize), into: out, progress: RunContext(run).progress)
+        }
+    }
+}
+
+@c @implementation
 public func ms_classifier_save(_ model: OpaquePointer?, _ path: UnsafePointer<CChar>?, _ optionsJSON: UnsafePointer<CChar>?,
                                _ err: UnsafeMutablePointer<CChar>?, _ errLen: Int) -> Int32 {
     CAPI.call(err, errLen) {

@@ -9,6 +9,7 @@ import CMedSynth
 public func ms_make_shapes(_ nPerClass: Int64, _ numClasses: Int32, _ size: Int32, _ channels: Int32, _ seed: UInt64,
                            _ images: UnsafeMutablePointer<Float>?, _ imagesCount: Int64,
                            _ labels: UnsafeMutablePointer<Int64>?, _ labelsCount: Int64,
+                           _ masks: UnsafeMutablePointer<UInt8>?, _ masksCount: Int64,
                            _ err: UnsafeMutablePointer<CChar>?, _ errLen: Int) -> Int32 {
     CAPI.call(err, errLen) {
         try require(nPerClass >= 1 && nPerClass <= 1_000_000, "n_per_class must be between 1 and 1000000")
@@ -17,8 +18,10 @@ public func ms_make_shapes(_ nPerClass: Int64, _ numClasses: Int32, _ size: Int3
         let total = nPerClass * Int64(numClasses)
         try require(imagesCount == total * Int64(channels) * Int64(size) * Int64(size) && labelsCount == total,
                     "output buffers have the wrong size")
+        if masks != nil { try require(masksCount == total * Int64(size) * Int64(size), "masks must hold n x size x size values") }
         try ShapesDataset.generate(nPerClass: Int(nPerClass), numClasses: Int(numClasses), size: Int(size), channels: Int(channels),
-                                   seed: seed, images: try CAPI.pointer(images, "images"), labels: try CAPI.pointer(labels, "labels"))
+                                   seed: seed, images: try CAPI.pointer(images, "images"), labels: try CAPI.pointer(labels, "labels"),
+                                   masks: masks)
     }
 }
 

@@ -1,22 +1,77 @@
-/* data.c: generated data sets and PNG files. */
+/* data.c: generated data sets (shapes, phantoms), PNG files and image resizing. */
 #include "glue.h"
 
-/* make_shapes(n_per_class, classes, size, channels, seed, images f32 out, labels i64 out) */
+/* make_shapes(n_per_class, classes, size, channels, seed, images f32 out, labels i64 out,
+   masks u8 out or None) */
 static PyObject *py_make_shapes(PyObject *self, PyObject *args) {
     long long n_per_class;
     int classes, size, channels;
     unsigned long long seed;
-    PyObject *io, *lo, *result = NULL;
-    if (!PyArg_ParseTuple(args, "LiiiKOO", &n_per_class, &classes, &size, &channels, &seed, &io, &lo)) return NULL;
+    PyObject *io, *lo, *mo = Py_None, *result = NULL;
+    if (!PyArg_ParseTuple(args, "LiiiKOO|O", &n_per_class, &classes, &size, &channels, &seed, &io, &lo, &mo)) return NULL;
     buffers b = {0};
     Py_buffer *images = take(&b, io, 'f', WRITE, -1, "images");
     Py_buffer *labels = take(&b, lo, 'q', WRITE, -1, "labels");
+    Py_buffer *masks = take(&b, mo, 'B', WRITE | OPTIONAL, -1, "masks");
     if (!b.failed) {
         char err[ERR_LEN] = "";
         int32_t rc;
         Py_BEGIN_ALLOW_THREADS
         rc = ms_make_shapes(n_per_class, classes, size, channels, seed, images->buf, elements(images), labels->buf,
-                            elements(labels), err, sizeof err);
+                            elements(labels), masks ? masks->buf : NULL, elements(masks), err, sizeof err);
+        Py_END_ALLOW_THREADS
+        if (rc) raise_status(rc, err);
+        else result = Py_NewRef(Py_None);
+    }
+    release(&b);
+    return result;
+}
+
+/* make_phantom(domain, counts i64 [k], size, seed, channels_last, images f32 out, labels i64 out,
+   masks u8 out or None, callback) */
+static PyObject *py_make_phantom(PyObject *self, PyObject *args) {
+    const char *domain;
+    int size, channels_last;
+    unsigned long long seed;
+    PyObject *co, *io, *lo, *mo, *callback, *result = NULL;
+    if (!PyArg_ParseTuple(args, "sOiKpOOOO", &domain, &co, &size, &seed, &channels_last, &io, &lo, &mo, &callback)) return NULL;
+    buffers b = {0};
+    Py_buffer *counts = take(&b, co, 'q', READ, 1, "counts");
+    Py_buffer *images = take(&b, io, 'f', WRITE, -1, "images");
+    Py_buffer *labels = take(&b, lo, 'q', WRITE, 1, "labels");
+    Py_buffer *masks = take(&b, mo, 'B', WRITE | OPTIONAL, -1, "masks");
+    if (!b.failed && check(&b, elements(counts) <= INT32_MAX, "too many classes")) {
+        char err[ERR_LEN] = "";
+        call_ctx ctx;
+        ctx_begin(&ctx, callback);
+        int32_t rc;
+        Py_BEGIN_ALLOW_THREADS
+        rc = ms_make_phantom(domain, counts->buf, (int32_t)elements(counts), size, seed, channels_last, images->buf,
+                             elements(images), labels->buf, elements(labels), masks ? masks->buf : NULL, elements(masks),
+                             &ctx.run, err, sizeof err);
+        Py_END_ALLOW_THREADS
+        if (ctx_end(&ctx) < 0) result = NULL;
+        else if (rc) raise_status(rc, err);
+        else result = Py_NewRef(Py_None);
+    }
+    release(&b);
+    return result;
+}
+
+/* resize(x f32 [n, h, w, c], y f32 [n, out_h, out_w, c]) */
+static PyObject *py_resize(PyObject *self, PyObject *args) {
+    PyObject *xo, *yo, *result = NULL;
+    if (!PyArg_ParseTuple(args, "OO", &xo, &yo)) return NULL;
+    buffers b = {0};
+    Py_buffer *x = take(&b, xo, 'f', READ, 4, "x");
+    Py_buffer *y = take(&b, yo, 'f', WRITE, 4, "y");
+    if (!b.failed && check(&b, x->shape[0] == y->shape[0] && x->shape[3] == y->shape[3],
+                           "x and y must hold the same number of images and channels")) {
+        char err[ERR_LEN] = "";
+        int32_t rc;
+        Py_BEGIN_ALLOW_THREADS
+        rc = ms_resize(x->buf, x->shape[0], x->shape[1], x->shape[2], x->shape[3], y->shape[1], y->shape[2], y->buf,
+                       elements(y), err, sizeof err);
         Py_END_ALLOW_THREADS
         if (rc) raise_status(rc, err);
         else result = Py_NewRef(Py_None);
@@ -229,6 +284,8 @@ PyMethodDef data_methods[] = {
     {"safetensors_image_header", py_safetensors_image_header, METH_VARARGS, NULL},
     {"safetensors_image", py_safetensors_image, METH_VARARGS, NULL},
     {"make_shapes", py_make_shapes, METH_VARARGS, NULL},
+    {"make_phantom", py_make_phantom, METH_VARARGS, NULL},
+    {"resize", py_resize, METH_VARARGS, NULL},
     {"png_probe", py_png_probe, METH_VARARGS, NULL},
     {"png_read", py_png_read, METH_VARARGS, NULL},
     {"png_write", py_png_write, METH_VARARGS, NULL},

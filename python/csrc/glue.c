@@ -52,6 +52,7 @@ static const char *kind_name(char kind) {
     switch (kind) {
     case 'f': return "float32";
     case 'q': return "int64";
+    case 'd': return "float64";
     case 'i': return "int32";
     case 'B': return "uint8";
     case 'H': return "uint16";
@@ -65,6 +66,7 @@ static int format_matches(const Py_buffer *view, char kind) {
     switch (kind) {
     case 'f': return view->itemsize == 4 && strcmp(f, "f") == 0;
     case 'q': return view->itemsize == 8 && (strcmp(f, "q") == 0 || strcmp(f, "l") == 0);
+    case 'd': return view->itemsize == 8 && strcmp(f, "d") == 0;
     case 'i': return view->itemsize == 4 && (strcmp(f, "i") == 0 || (strcmp(f, "l") == 0 && sizeof(long) == 4));
     case 'B': return view->itemsize == 1 && strcmp(f, "B") == 0;
     case 'H': return view->itemsize == 2 && strcmp(f, "H") == 0;

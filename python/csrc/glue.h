@@ -38,7 +38,7 @@ int path_converter(PyObject *obj, void *out);
        if (b.failed) goto done;      (a Python exception is set)
        ...
    done: release(&b);
-   Kinds: 'f' float32, 'q' int64, 'i' int32, 'B' uint8, 'H' uint16. ndim -1 accepts any rank. An
+   Kinds: 'f' float32, 'd' float64, 'q' int64, 'i' int32, 'B' uint8, 'H' uint16. ndim -1 accepts any rank. An
    optional buffer passed as None gives NULL without failing when `optional` is set. */
 
 #define MAX_BUFFERS 12
@@ -107,6 +107,8 @@ PyObject *handle_load(PyObject *args, const handle_kind *kind);
 PyObject *handle_save(PyObject *args, const handle_kind *kind);
 PyObject *handle_config(PyObject *args, const handle_kind *kind);
 PyObject *handle_result(PyObject *args, const handle_kind *kind);
+/* The classifier behind a capsule (TypeError and NULL if it is not one), for other files' bindings. */
+ms_classifier *unwrap_classifier(PyObject *capsule);
 
 /* ---- the method tables each file contributes (gathered in module.c) ---- */
 
@@ -114,6 +116,7 @@ extern PyMethodDef library_methods[];
 extern PyMethodDef model_methods[];
 extern PyMethodDef data_methods[];
 extern PyMethodDef ops_methods[];
+extern PyMethodDef explain_methods[];
 
 /* Set once at import: Python delivers signals to the main thread only. */
 extern unsigned long main_thread_ident;

@@ -37,6 +37,8 @@ static const handle_kind DIFFUSION = {"medsynth.diffusion", "diffusion model", d
                                       diffusion_load_any, diffusion_save_any, diffusion_config_any,
                                       diffusion_result_any, diffusion_destroy_any};
 
+ms_classifier *unwrap_classifier(PyObject *capsule) { return unwrap_handle(capsule, &CLASSIFIER); }
+
 #define HANDLE_METHODS(prefix, KIND)                                                                      \
     static PyObject *py_##prefix##_create(PyObject *s, PyObject *a) { return handle_create(a, &KIND); }  \
     static PyObject *py_##prefix##_load(PyObject *s, PyObject *a) { return handle_load(a, &KIND); }      \
@@ -170,6 +172,44 @@ static PyObject *py_classifier_state_dict(PyObject *self, PyObject *args) {
     return out;
 }
 
+/* feature_size(handle) -> int: length of the pooled feature vector the head reads */
+static PyObject *py_classifier_feature_size(PyObject *self, PyObject *args) {
+    PyObject *cap;
+    if (!PyArg_ParseTuple(args, "O", &cap)) return NULL;
+    ms_classifier *m = unwrap_handle(cap, &CLASSIFIER);
+    if (!m) return NULL;
+    char err[ERR_LEN] = "";
+    int64_t size = 0;
+    int32_t rc = ms_classifier_feature_size(m, &size, err, sizeof err);
+    if (rc != MS_OK) return raise_status(rc, err);
+    return PyLong_FromLongLong(size);
+}
+
+/* features(handle, x f32 [n,c,h,w], batch_size, out f32 [n,d], callback) */
+static PyObject *py_classifier_features(PyObject *self, PyObject *args) {
+    PyObject *cap, *xo, *oo, *callback, *result = NULL;
+    long long batch;
+    if (!PyArg_ParseTuple(args, "OOLOO", &cap, &xo, &batch, &oo, &callback)) return NULL;
+    ms_classifier *m = unwrap_handle(cap, &CLASSIFIER);
+    if (!m) return NULL;
+    buffers b = {0};
+    Py_buffer *x = take(&b, xo, 'f', READ, 4, "x");
+    Py_buffer *out = take(&b, oo, 'f', WRITE, -1, "out");
+    if (!b.failed) {
+        char err[ERR_LEN] = "";
+        call_ctx ctx;
+        ctx_begin(&ctx, callback);
+        int32_t rc;
+        Py_BEGIN_ALLOW_THREADS
+        rc = ms_classifier_features(m, x->buf, x->shape[0], x->shape[1], x->shape[2], x->shape[3], batch,
+                                    out->buf, elements(out), &ctx.run, err, sizeof err);
+        Py_END_ALLOW_THREADS
+        result = finish(&ctx, rc, err);
+    }
+    release(&b);
+    return result;
+}
+
 /* ---- diffusion models ---- */
 
 /* fit(handle, x [n,c,h,w] f32, labels [n] i64 or None, options_json, callback); the summary is
@@ -234,6 +274,8 @@ PyMethodDef model_methods[] = {
     {"classifier_predict_proba", py_classifier_predict_proba, METH_VARARGS, NULL},
     {"classifier_load_weights", py_classifier_load_weights, METH_VARARGS, NULL},
     {"classifier_state_dict", py_classifier_state_dict, METH_VARARGS, NULL},
+    {"classifier_feature_size", py_classifier_feature_size, METH_VARARGS, NULL},
+    {"classifier_features", py_classifier_features, METH_VARARGS, NULL},
     {"diffusion_create", py_diffusion_create, METH_VARARGS, NULL},
     {"diffusion_load", py_diffusion_load, METH_VARARGS, NULL},
     {"diffusion_config", py_diffusion_config, METH_VARARGS, NULL},

@@ -2,7 +2,7 @@
    of bindings adds its table to `tables` (and its declaration to glue.h). */
 #include "glue.h"
 
-static PyMethodDef *const tables[] = {library_methods, model_methods, data_methods, ops_methods};
+static PyMethodDef *const tables[] = {library_methods, model_methods, data_methods, ops_methods, explain_methods};
 
 static PyMethodDef methods[128];
 

@@ -17,9 +17,10 @@ from . import _engine  # noqa: E402
 from ._core import get_num_threads, set_num_threads, memory_stats
 from .classifier import Classifier, ARCHITECTURES
 from .diffusion import DiffusionModel, generate, SAMPLERS
-from . import datasets, io, metrics, model_selection, ops
+from . import datasets, io, metrics, model_selection, ops, plot, segmentation, stats, lime
 
 __version__ = _engine.version()
 
-__all__ = ["Classifier", "ARCHITECTURES", "DiffusionModel", "generate", "SAMPLERS", "datasets", "io", "metrics", "model_selection", "ops", "get_num_threads", "set_num_threads",
+__all__ = ["Classifier", "ARCHITECTURES", "DiffusionModel", "generate", "SAMPLERS", "datasets", "io", "metrics", "model_selection", "ops",
+           "plot", "segmentation", "stats", "lime", "get_num_threads", "set_num_threads",
            "memory_stats", "__version__"]

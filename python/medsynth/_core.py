@@ -46,6 +46,8 @@ def to_nchw(x, *, data_format: str = "auto", name: str = "X") -> np.ndarray:
         scale = None
     else:
         raise TypeError(f"{name} must hold uint8, uint16 or floating-point pixels, got dtype {x.dtype}")
+    if data_format not in ("auto", "channels_last", "channels_first"):
+        raise ValueError(f"data_format must be 'auto', 'channels_last' or 'channels_first', got {data_format!r}")
     if x.ndim == 3:
         x = x[:, None, :, :]
     elif x.ndim == 4:

@@ -124,7 +124,7 @@ def zoo_infer_workload(batch: int = 32) -> dict:
     return out
 
 
-def zoo_train_workload(batch: int = 32, steps: int = 4, warm: int = 1) -> dict:
+def zoo_train_workload(batch: int = 32, steps: int = 4, warm: int = 1, architectures=ZOO) -> dict:
     """One training step of each CNN (train mode, cross-entropy, AdamW lr 1e-3: forward, backward,
     optimiser step), 4 classes, 3x64x64, batch 32: images per second, timed between progress
     callbacks (the median step after `warm`)."""
@@ -132,7 +132,7 @@ def zoo_train_workload(batch: int = 32, steps: int = 4, warm: int = 1) -> dict:
     x = rng.standard_normal((batch * (warm + steps), 3, 64, 64), dtype=np.float32)
     y = np.arange(len(x)) % 4
     out = {"workload": "zoo_train"}
-    for arch in ZOO:
+    for arch in architectures:
         stamps = []
         model = medsynth.Classifier(arch, num_classes=4, in_channels=3, image_size=64)
         model.fit(x, y, epochs=1, batch_size=batch, lr=1e-3, progress=False, data_format="channels_first",
@@ -141,8 +141,47 @@ def zoo_train_workload(batch: int = 32, steps: int = 4, warm: int = 1) -> dict:
     return out
 
 
+def resnet18_train_workload() -> dict:
+    """torch_ref.py's resnet18_train: zoo_train's ResNet-18 step (4 classes, 3x64x64, batch 32, AdamW)."""
+    return {"workload": "resnet18_train", "images_per_s": zoo_train_workload(architectures=["resnet18"])["resnet18"]}
+
+
+#: The model the lime workload explains: a 4-class ResNet-18, as torch_ref.py's.
+LIME_ARCHITECTURE = "resnet18"
+
+
+def lime_workload(architecture: str = LIME_ARCHITECTURE, num_samples: int = 1000, batch_size: int = 100) -> dict:
+    """One LIME explanation of a 64x64x3 image (torch_ref.py: uniform noise, seed 0) for a 4-class
+    classifier: quickshift with lime's defaults, 1000 samples in batches of 100, ridge fit; the
+    whole ``medsynth.lime.explain`` call, segmentation included. Also the segmentation alone."""
+    rng = np.random.default_rng(0)
+    image = rng.random((64, 64, 3))
+    model = medsynth.Classifier(architecture, seed=0)
+    model.fit(rng.random((8, 64, 64, 3), dtype=np.float32), np.arange(8) % 4, epochs=1, batch_size=8, progress=False)
+    run = lambda: medsynth.lime.explain(model, image, num_samples=num_samples, batch_size=batch_size, seed=0)
+    seconds = timeit(run, warm=1, min_seconds=3.0, min_runs=3)
+    segmentation = timeit(lambda: medsynth.segmentation.quickshift(image), warm=1, min_seconds=1.0)
+    explanation = run()
+    return {"workload": "lime", "s_per_explanation": round(seconds, 3), "architecture": architecture,
+            "s_segmentation": round(segmentation, 4), "superpixels": explanation.num_superpixels,
+            "num_samples": num_samples, "batch_size": batch_size}
+
+
+def phantoms_workload(size: int = 128, per_class: int = 100) -> dict:
+    """Phantom generation (medsynth.datasets.phantom, with masks) at 128 px: images per second per
+    domain, and the seconds a whole domain at the paper's Table 1 counts takes at that rate."""
+    rates, table1 = {}, {}
+    for domain, info in medsynth.datasets.PHANTOM_DOMAINS.items():
+        seconds = timeit(lambda: medsynth.datasets.phantom(domain, per_class, size, return_masks=True), min_seconds=2.0, min_runs=2)
+        rate = per_class * len(info["classes"]) / seconds
+        rates[domain] = round(rate, 1)
+        table1[domain] = round(sum(info["default_counts"]) / rate, 1)
+    return {"workload": "phantoms", "size": size, "images_per_s": rates, "table1_seconds": table1}
+
+
 WORKLOADS = {"conv": conv_workload, "unet_train": unet_train_workload, "ddim_sample": ddim_sample_workload,
-             "zoo_infer": zoo_infer_workload, "zoo_train": zoo_train_workload}
+             "resnet18_train": resnet18_train_workload, "zoo_infer": zoo_infer_workload, "zoo_train": zoo_train_workload, "lime": lime_workload,
+             "phantoms": phantoms_workload}
 
 
 def main(argv=None) -> int:

@@ -18,7 +18,7 @@ from .model_selection import stratified_split
 #: The training options ``Classifier.fit`` passes to the engine (documented from its table).
 _FIT_OPTIONS = ("epochs", "batch_size", "lr", "weight_decay", "optimizer", "momentum", "schedule", "warmup_epochs",
                 "step_size_epochs", "gamma", "label_smoothing", "early_stopping_patience", "restore_best", "grad_clip",
-                "hflip", "vflip", "translate", "rotate", "crop_scale", "brightness", "contrast", "checkpoint", "resume",
+                "freeze_backbone", "backbone_lr_scale", "hflip", "vflip", "translate", "rotate", "crop_scale", "brightness", "contrast", "checkpoint", "resume",
                 "seed")
 
 #: What ``Classifier.load_state_dict`` returns, as torch's ``load_state_dict``.
@@ -41,6 +41,9 @@ class Classifier:
     num_classes, in_channels, image_size : int, optional
         When all three are given the model is built at once (classes are then 0..num_classes-1);
         otherwise at the first ``fit``, from its data (a given value must agree with the data).
+        Images of another size (or not square) are resized to ``image_size`` x ``image_size``
+        with antialiased bilinear interpolation (``medsynth.ops.resize``, torchvision's
+        ``Resize((s, s), antialias=True)``) wherever the model takes images.
     pretrained : path, optional
         A torchvision state dict saved as safetensors (e.g. ImageNet weights:
         ``safetensors.torch.save_file(torchvision.models.resnet18(weights="DEFAULT").state_dict(), p)``).
@@ -160,7 +163,8 @@ class Classifier:
             schedule: Optional[str] = None, warmup_epochs: Optional[int] = None, step_size_epochs: Optional[int] = None,
             gamma: Optional[float] = None, label_smoothing: Optional[float] = None, class_weight=None,
             validation_data=None, validation_split: float = 0.0, early_stopping_patience: Optional[int] = None,
-            restore_best: Optional[bool] = None, grad_clip: Optional[float] = None, hflip: Optional[bool] = None,
+            restore_best: Optional[bool] = None, grad_clip: Optional[float] = None,
+            freeze_backbone: Optional[bool] = None, backbone_lr_scale: Optional[float] = None, hflip: Optional[bool] = None,
             vflip: Optional[bool] = None, translate: Optional[float] = None, rotate: Optional[float] = None,
             crop_scale: Optional[float] = None, brightness: Optional[float] = None, contrast: Optional[float] = None,
             checkpoint: Optional[str] = None,
@@ -176,10 +180,12 @@ class Classifier:
             with either, early stopping monitors the validation loss.
         checkpoint : path written atomically after every epoch (weights, optimiser, history);
             with ``resume=True`` training continues from it exactly.
+        freeze_backbone, backbone_lr_scale : fine-tuning a pretrained model: train only the head
+            (``head_parameters``), or the backbone at ``backbone_lr_scale`` x lr.
         progress : show a tqdm bar. ``callback(info)`` receives every progress dict.
         Ctrl-C stops training within about a second; the model keeps its last completed step.
         """
-        x = to_nchw(X, data_format=data_format, name="X")
+        x = self._images(X, data_format, "X")
         y = np.asarray(y)
         if y.ndim != 1 or y.shape[0] != x.shape[0]:
             raise ValueError(f"y must be a 1-D array with one label per image ({x.shape[0]}), got shape {y.shape}")
@@ -191,7 +197,7 @@ class Classifier:
         if validation_data is not None:
             if validation_split:
                 raise ValueError("pass validation_data or validation_split, not both")
-            x_val = to_nchw(validation_data[0], data_format=data_format, name="validation X")
+            x_val = self._images(validation_data[0], data_format, "validation X")
             y_val = self._encode(np.asarray(validation_data[1]), "validation y")
         elif validation_split:
             if not 0 < validation_split < 1:
@@ -205,7 +211,8 @@ class Classifier:
                           step_size_epochs=step_size_epochs, gamma=gamma, label_smoothing=label_smoothing,
                           class_weights=self._class_weights(class_weight, labels),
                           early_stopping_patience=early_stopping_patience, restore_best=restore_best,
-                          grad_clip=grad_clip, hflip=hflip, vflip=vflip, translate=translate, rotate=rotate,
+                          grad_clip=grad_clip, freeze_backbone=freeze_backbone,
+                          backbone_lr_scale=backbone_lr_scale, hflip=hflip, vflip=vflip, translate=translate, rotate=rotate,
                           crop_scale=crop_scale, brightness=brightness, contrast=contrast,
                           checkpoint=checkpoint, resume=resume, seed=seed)
         reporter = ProgressReporter(progress, f"training {self.architecture}", callback)
@@ -226,14 +233,25 @@ class Classifier:
                 raise ValueError(f"num_classes is {self.num_classes} but y holds {len(classes)} classes")
         if len(classes) < 2:
             raise ValueError("y must contain at least two classes")
-        if x.shape[2] != x.shape[3]:
-            raise ValueError(f"images must be square, got {x.shape[2]}x{x.shape[3]}")
         if self.in_channels is not None and x.shape[1] != self.in_channels:
             raise ValueError(f"in_channels is {self.in_channels} but X has {x.shape[1]} channel(s)")
-        if self.image_size is not None and x.shape[2] != self.image_size:
-            raise ValueError(f"image_size is {self.image_size} but X images are {x.shape[2]}x{x.shape[3]}")
         self.classes_ = classes
         self._build(len(classes), x.shape[1], x.shape[2])
+
+    def _images(self, X, data_format: str, name: str) -> np.ndarray:
+        """X as float32 NCHW at the model's input size, resized when it differs (antialiased
+        bilinear, as torchvision's ``Resize((s, s), antialias=True)``)."""
+        x = to_nchw(X, data_format=data_format, name=name)
+        size = self.image_size if self._handle is None else int(self.config["image_size"])
+        if size is None:
+            if x.shape[2] != x.shape[3]:
+                raise ValueError(f"{name} images are {x.shape[2]}x{x.shape[3]}, not square: pass image_size= to the "
+                                 "Classifier to resize them to a square input")
+            return x
+        if x.shape[2:] == (size, size):
+            return x
+        from .ops import resize
+        return np.ascontiguousarray(resize(x.transpose(0, 2, 3, 1), size).transpose(0, 3, 1, 2))
 
     def _encode(self, y: np.ndarray, name: str) -> np.ndarray:
         index = np.searchsorted(self.classes_, y)
@@ -264,14 +282,43 @@ class Classifier:
     def predict_proba(self, X, *, batch_size: int = 64, progress: bool = False, data_format: str = "auto") -> np.ndarray:
         """Class probabilities, shape (n, n_classes), columns in the order of ``classes_``."""
         self._require_built()
-        x = to_nchw(X, data_format=data_format, name="X")
+        x = self._images(X, data_format, "X")
         out = np.empty((x.shape[0], len(self.classes_)), dtype=np.float32)
         reporter = ProgressReporter(progress, "predicting", unit="image")
         try:
             _engine.classifier_predict_proba(self._handle, x, int(batch_size), out, reporter)
         finally:
             reporter.close()
+        bad = ~np.isfinite(out).all(axis=1)
+        if bad.any():
+            raise ValueError(f"the model's outputs overflow for {int(bad.sum())} image(s) of X (the first: index "
+                             f"{int(np.argmax(bad))}, largest |pixel| {float(np.abs(x).max()):.3g}): scale the images "
+                             f"as the training data was (the model normalises with mean {self.config['mean']}, "
+                             f"std {self.config['std']})")
         return out
+
+    @property
+    def feature_size(self) -> int:
+        """Length of the pooled feature vector the head reads (512 for ResNet-18, 4096 for VGG)."""
+        self._require_built()
+        return int(_engine.classifier_feature_size(self._handle))
+
+    def features(self, X, *, batch_size: int = 64, progress: bool = False, data_format: str = "auto") -> np.ndarray:
+        """The pooled features of each image: the input of the model's head (its last linear
+        layer), shape (n, feature_size), evaluation mode. ``head(features)`` gives the logits.
+        This is the feature space ``medsynth.fidelity`` and ``medsynth.privacy`` measure in (as
+        torchvision's ``create_feature_extractor`` up to the head, or scikit-learn's transform)."""
+        self._require_built()
+        x = self._images(X, data_format, "X")
+        out = np.empty((x.shape[0], self.feature_size), dtype=np.float32)
+        reporter = ProgressReporter(progress, "features", unit="image")
+        try:
+            _engine.classifier_features(self._handle, x, int(batch_size), out, reporter)
+        finally:
+            reporter.close()
+        return out
+
+    transform = features
 
     def predict(self, X, **kwargs) -> np.ndarray:
         """Predicted labels (values of ``classes_``)."""

@@ -61,3 +61,40 @@ def matmul(a, b) -> np.ndarray:
     c = np.empty((a.shape[0], b.shape[1]), dtype=np.float32)
     _engine.matmul(a, b, c)
     return c
+
+
+def resize(images, size) -> np.ndarray:
+    """Antialiased bilinear resize, as Pillow's ``Image.resize(size, BILINEAR)`` and torchvision's
+    ``Resize(size, antialias=True)``: a triangle filter widened by the reduction factor when
+    shrinking (every input pixel counts, no aliasing), plain bilinear interpolation with pixel
+    centres aligned when enlarging.
+
+    images: (H, W) one gray image, (N, H, W) gray images or (N, H, W, C) channels-last images
+    (use ``image[None]`` for a single colour image). size: an int (square) or (height, width).
+    Returns float32 in the same layout at the new size (values are not rescaled: uint8 input
+    stays on the 0-255 scale, as floats).
+    """
+    x = np.asarray(images)
+    if x.ndim not in (2, 3, 4):
+        raise ValueError(f"images must be (H, W), (N, H, W) or (N, H, W, C); got shape {x.shape}")
+    if isinstance(size, (int, np.integer)):
+        out_h = out_w = int(size)
+    else:
+        out_h, out_w = (int(s) for s in size)
+    if out_h < 1 or out_w < 1:
+        raise ValueError(f"size must be positive, got {size}")
+    if x.size == 0:
+        raise ValueError("images is empty")
+    if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
+        raise TypeError(f"images must hold real numbers, got dtype {x.dtype}")
+    batch = x[None, :, :, None] if x.ndim == 2 else x[..., None] if x.ndim == 3 else x
+    batch = np.ascontiguousarray(batch, dtype=np.float32)
+    if not np.isfinite(batch).all():
+        raise ValueError("images contain NaN or infinite values")
+    out = np.empty((batch.shape[0], out_h, out_w, batch.shape[3]), dtype=np.float32)
+    _engine.resize(batch, out)
+    if x.ndim == 2:
+        return out[0, :, :, 0]
+    if x.ndim == 3:
+        return out[..., 0]
+    return out

@@ -21,8 +21,7 @@ def test_wrong_dtype_and_shape(fitted, shapes_small):
     X, _ = shapes_small
     with pytest.raises(TypeError, match="X must hold uint8, uint16 or floating-point pixels, got dtype int32"):
         fitted.predict(X[:4].astype(np.int32))
-    with pytest.raises(ValueError, match="24x24"):
-        fitted.predict(np.zeros((2, 30, 30), np.float32))
+    assert fitted.predict(np.zeros((2, 30, 30), np.float32)).shape == (2,)   # resized to the model's 24x24
     with pytest.raises(ValueError, match="channel"):
         fitted.predict(np.zeros((2, 24, 24, 3), np.float32))
     with pytest.raises(ValueError, match="X holds no images"):
@@ -128,3 +127,15 @@ def test_impossible_batch_sizes_raise_memory_error():
     model.fit(x, np.array([0, 1]), steps=1, batch_size=2, progress=False)    # and the model still works
     with pytest.raises(MemoryError, match="batches of"):
         model.sample(n_per_class=1024, batch_size=2048, progress=False)
+
+
+def test_overflowing_inputs_unknown_data_formats_and_integer_folder_dtypes_are_errors(tmp_path):
+    X, y = medsynth.datasets.make_shapes(n_per_class=4, num_classes=2, size=16, seed=0)
+    clf = medsynth.Classifier(seed=0).fit(X, y, epochs=1, progress=False)
+    with pytest.raises(ValueError, match="outputs overflow for .* image"):
+        clf.predict_proba(X * 1e38)
+    with pytest.raises(ValueError, match="data_format must be"):
+        clf.predict_proba(X, data_format="foo")      # 3-D input too, where the format is not needed
+    medsynth.datasets.save_image_folder(tmp_path, X, y)
+    with pytest.raises(TypeError, match="dtype must be a floating-point type"):
+        medsynth.datasets.load_image_folder(tmp_path, dtype=np.int8)

@@ -183,8 +183,8 @@ def test_given_sizes_must_agree_with_the_data():
     X, y = medsynth.datasets.make_shapes(n_per_class=4, num_classes=2, size=16, seed=0)
     with pytest.raises(ValueError, match="in_channels is 3"):
         medsynth.Classifier("resnet18", in_channels=3).fit(X, y, epochs=1, progress=False)
-    with pytest.raises(ValueError, match="image_size is 32"):
-        medsynth.Classifier("resnet18", image_size=32).fit(X, y, epochs=1, progress=False)
+    with pytest.raises(ValueError, match="not square: pass image_size="):
+        medsynth.Classifier("resnet18").fit(X[:, :, :12], y, epochs=1, progress=False)
     with pytest.raises(ValueError, match="aux_logits is only available for googlenet"):
         medsynth.Classifier("resnet18", aux_logits=True, num_classes=2, in_channels=1, image_size=16)
 
@@ -255,3 +255,29 @@ def test_weight_files_that_cannot_be_read(tmp_path):
     # an unbuilt classifier has no state dict yet
     with pytest.raises(RuntimeError, match="not been built"):
         medsynth.Classifier("resnet18").state_dict()
+
+
+def test_images_of_any_size_are_resized_to_the_models_input():
+    X, y = medsynth.datasets.make_shapes(n_per_class=4, num_classes=2, size=24, seed=0)
+    clf = medsynth.Classifier("resnet18", image_size=16, seed=0).fit(X[:, :, :20], y, epochs=1, progress=False)
+    assert clf.config["image_size"] == 16
+    resized = medsynth.ops.resize(X, 16)
+    # what the model sees for 24x24 images is exactly the antialiased resize of them
+    np.testing.assert_array_equal(clf.predict_proba(X), clf.predict_proba(resized))
+    assert clf.features(X[:, :, :20]).shape == (8, clf.feature_size)
+
+
+def test_fine_tuning_a_frozen_backbone_trains_only_the_head(tmp_path):
+    X, y = medsynth.datasets.make_shapes(n_per_class=6, num_classes=2, size=32, seed=0)
+    clf = medsynth.Classifier("mobilenet_v2", num_classes=2, in_channels=1, image_size=32, seed=0)
+    before = clf.state_dict()
+    clf.fit(X, y, epochs=1, batch_size=6, freeze_backbone=True, progress=False)
+    after = clf.state_dict()
+    for name in before:
+        changed = not np.array_equal(before[name], after[name])
+        if name in clf.head_parameters:
+            assert changed, name
+        elif not name.endswith(("running_mean", "running_var", "num_batches_tracked")):
+            assert not changed, f"{name} changed although the backbone is frozen"
+    with pytest.raises(ValueError, match="backbone_lr_scale must be in"):
+        clf.fit(X, y, epochs=1, backbone_lr_scale=0, progress=False)

@@ -67,6 +67,8 @@ int64_t ms_memory_peak(void);
 void ms_memory_reset_peak(void);
 /* A JSON description of one of the engine's registries or option sets, by topic:
    "architectures" (classifier names with their smallest input), "samplers", "shape_classes",
+   "superpixel_methods", and the option tables "quickshift", "slic" and "lime" (the explainer's),
+   "phantom_domains" (name, classes, default_counts, channels and summary of each phantom domain),
    "topics" (every topic), and the defaults and documentation of each option set:
    "classifier_config", "classifier_training", "diffusion_config", "diffusion_training", "sampling". */
 int32_t ms_registry(const char *topic, char *buf, size_t buf_len, size_t *needed, char *err, size_t err_len);
@@ -103,6 +105,14 @@ int32_t ms_classifier_predict_proba(ms_classifier *model,
                                     const float *x, int64_t n, int64_t c, int64_t h, int64_t w,
                                     int64_t batch_size, float *probs, int64_t probs_count,
                                     const ms_run *run, char *err, size_t err_len);
+/* Length of the pooled feature vector the model's head (its last linear layer) reads. */
+int32_t ms_classifier_feature_size(ms_classifier *model, int64_t *out, char *err, size_t err_len);
+/* The head's input for every image into features [n, feature_size] (evaluation mode, in batches):
+   the feature space of Frechet distances and nearest-neighbour audits. */
+int32_t ms_classifier_features(ms_classifier *model,
+                               const float *x, int64_t n, int64_t c, int64_t h, int64_t w,
+                               int64_t batch_size, float *features, int64_t features_count,
+                               const ms_run *run, char *err, size_t err_len);
 /* Saves weights (torchvision's state-dict names) and configuration as safetensors, atomically.
    options_json may be NULL (no options yet). */
 int32_t ms_classifier_save(ms_classifier *model, const char *path, const char *options_json,
@@ -169,10 +179,80 @@ int32_t ms_diffusion_load(const char *path, ms_diffusion **out, char *err, size_
 /* A labelled set of generated images that need convolution to tell apart: per class one shape
    (0 disc, 1 square, 2 triangle, 3 cross, 4 ring, 5 horizontal bars, 6 vertical bars,
    7 diagonal bars) at a random position, size and brightness on a noisy background.
-   images [n_per_class * num_classes, channels, size, size] in [0, 1]; labels interleaved. */
+   images [n_per_class * num_classes, channels, size, size] in [0, 1]; labels interleaved; masks
+   [n, size, size] (uint8, 1 on the shape's own pixels) unless NULL. */
 int32_t ms_make_shapes(int64_t n_per_class, int32_t num_classes, int32_t size, int32_t channels,
                        uint64_t seed, float *images, int64_t images_count, int64_t *labels,
-                       int64_t labels_count, char *err, size_t err_len);
+                       int64_t labels_count, uint8_t *masks, int64_t masks_count, char *err, size_t err_len);
+
+/* ---- explanations: superpixels and LIME ----
+   LIME (Ribeiro et al. 2016) as the lime package computes it, in steps the caller composes:
+   ms_superpixels → ms_lime_samples → ms_lime_hidden_image → ms_lime_classify (an engine
+   classifier, batches built and classified inside) or ms_lime_perturb (a batch for the caller's
+   own model) → ms_lime_fit. Segments are int32 [h, w] labels 0..num_segments-1, every value used. */
+
+/* Superpixels of image [h, w, c] (float64, channels-last, c = 1 or 3, values as scikit-image's
+   img_as_float gives them: uint8 / 255) into labels [h, w]; *count gets the number of segments.
+   options_json: {"method": "quickshift" | "slic", ...}; each method's options and defaults are in
+   ms_registry("quickshift") and ms_registry("slic"). */
+int32_t ms_superpixels(const double *image, int64_t h, int64_t w, int64_t c, const char *options_json,
+                       int32_t *labels, int64_t labels_count, int64_t *count, char *err, size_t err_len);
+/* LIME's samples z [num_samples, num_features] (uint8 0/1): row 0 all ones, the rest Bernoulli(1/2)
+   from the engine's Philox generator for (seed, the explanation stream, run): run 0 is the
+   explanation, run 1 an independent second draw of it (for its stability). */
+int32_t ms_lime_samples(int64_t num_samples, int64_t num_features, uint64_t seed, int64_t run, uint8_t *z,
+                        int64_t z_count, char *err, size_t err_len);
+/* What hidden superpixels show: image [h, w, c] (channels_last != 0) or [c, h, w], float32.
+   hide_values NULL: each superpixel's mean colour (truncated to whole levels when integer_levels > 0,
+   as lime's assignment into a uint8 image does); else hide_count (1 or c) values for every pixel.
+   hidden has the image's shape. */
+int32_t ms_lime_hidden_image(const float *image, int64_t h, int64_t w, int64_t c, int32_t channels_last,
+                             const int32_t *segments, int64_t num_segments, const float *hide_values,
+                             int64_t hide_count, int32_t integer_levels, float *hidden, int64_t hidden_count,
+                             char *err, size_t err_len);
+/* Perturbed images of rows [first, first + count) of z into out [count, image shape]: a pixel keeps
+   the image's value where its superpixel is 1, else takes the hidden image's. */
+int32_t ms_lime_perturb(const float *image, const float *hidden, int64_t h, int64_t w, int64_t c,
+                        int32_t channels_last, const int32_t *segments, int64_t num_segments, const uint8_t *z,
+                        int64_t num_samples, int64_t first, int64_t count, float *out, int64_t out_count,
+                        char *err, size_t err_len);
+/* A classifier's probabilities of every perturbed image, built and classified in the engine in
+   batches of batch_size: image and hidden [c, h, w] in the model's input scale; probs
+   [num_samples, num_classes]. Progress per batch. */
+int32_t ms_lime_classify(ms_classifier *model, const float *image, const float *hidden, int64_t c, int64_t h,
+                         int64_t w, const int32_t *segments, int64_t num_segments, const uint8_t *z,
+                         int64_t num_samples, int64_t batch_size, float *probs, int64_t probs_count,
+                         const ms_run *run, char *err, size_t err_len);
+/* The surrogate of each label: z [num_samples, num_features], predictions [num_samples, num_classes]
+   (float64), labels [num_labels]. options_json: the surrogate's options {"kernel_width",
+   "alpha", "feature_selection", "num_features"} (defaults in ms_registry("lime")). Writes features and
+   weights [num_labels, num_features] (out_count values each: the selected superpixels sorted by
+   |weight|, then -1 and 0), intercept, score and local_pred [num_labels], and the sample weights
+   [num_samples] unless sample_weights is NULL. */
+int32_t ms_lime_fit(const uint8_t *z, int64_t num_samples, int64_t num_features, const double *predictions,
+                    int64_t num_classes, const int64_t *labels, int64_t num_labels, const char *options_json,
+                    int32_t *features, double *weights, int64_t out_count, double *intercept, double *score,
+                    double *local_pred, double *sample_weights, char *err, size_t err_len);
+
+/* The paper's three domains as phantoms drawn natively, with a lesion mask per image. domain:
+   "brain_mri", "all" or "covid_ct" (ms_registry("phantom_domains") lists classes, default counts
+   and channels). counts[k] images of class k (num_classes entries, each 0..1000000), class by
+   class; size x size pixels (16..1024). images: [n, size, size, channels] when channels_last is
+   non-zero, else [n, channels, size, size]; float32 in [0, 1]; images_count must equal
+   n*channels*size*size with n = sum(counts). labels [n]. masks [n, size, size] (1 on the lesion)
+   or NULL. Image j of class k depends only on (seed, k, j), not on the thread count. */
+int32_t ms_make_phantom(const char *domain, const int64_t *counts, int32_t num_classes, int32_t size,
+                        uint64_t seed, int32_t channels_last, float *images, int64_t images_count,
+                        int64_t *labels, int64_t labels_count, uint8_t *masks, int64_t masks_count,
+                        const ms_run *run, char *err, size_t err_len);
+
+/* ---- image resizing ---- */
+
+/* Antialiased bilinear resize, as Pillow's resize(BILINEAR): a triangle filter widened by the
+   reduction factor, pixel centres aligned. Channels-last: x [n, h, w, c] -> y [n, out_h, out_w, c]
+   (c = 1 for gray). y_count must equal n*out_h*out_w*c. */
+int32_t ms_resize(const float *x, int64_t n, int64_t h, int64_t w, int64_t c, int64_t out_h,
+                  int64_t out_w, float *y, int64_t y_count, char *err, size_t err_len);
 
 /* ---- PNG ---- */
 

@@ -12,9 +12,11 @@ public enum ShapesDataset {
     public static let classNames = ["disc", "square", "triangle", "cross", "ring", "horizontal_bars",
                                     "vertical_bars", "diagonal_bars"]
 
-    /// images [nPerClass·numClasses, channels, size, size] in [0, 1]; labels cycle 0, 1, ..., K−1.
+    /// images [nPerClass·numClasses, channels, size, size] in [0, 1]; labels cycle 0, 1, ..., K−1;
+    /// masks [n, size, size] (1 on the shape's own pixels), when given, for explanation tests.
     public static func generate(nPerClass: Int, numClasses: Int, size: Int, channels: Int, seed: UInt64,
-                                images: UnsafeMutablePointer<Float>, labels: UnsafeMutablePointer<Int64>) throws {
+                                images: UnsafeMutablePointer<Float>, labels: UnsafeMutablePointer<Int64>,
+                                masks: UnsafeMutablePointer<UInt8>? = nil) throws {
         try require(nPerClass >= 1, "n_per_class must be at least 1")
         try require((2...classNames.count).contains(numClasses), "num_classes must be between 2 and \(classNames.count)")
         try require((8...1024).contains(size), "size must be between 8 and 1024 pixels")
@@ -27,7 +29,8 @@ public enum ShapesDataset {
                 let label = i % numClasses
                 labels[i] = Int64(label)
                 let rng = RandomGenerator(seed: seed, stream: .dataset, index: i)
-                draw(shape: label, into: images + i * channels * plane, size: size, channels: channels, rng: rng)
+                draw(shape: label, into: images + i * channels * plane, size: size, channels: channels, rng: rng,
+                     mask: masks.map { $0 + i * plane })
             }
         }
     }
@@ -48,7 +51,8 @@ public enum ShapesDataset {
         }
     }
 
-    package static func draw(shape: Int, into out: UnsafeMutablePointer<Float>, size: Int, channels: Int, rng: RandomGenerator) {
+    package static func draw(shape: Int, into out: UnsafeMutablePointer<Float>, size: Int, channels: Int, rng: RandomGenerator,
+                             mask: UnsafeMutablePointer<UInt8>? = nil) {
         let s = Float(size)
         let radius = s * (0.18 + 0.12 * rng.uniform())
         let cx = radius + (s - 2 * radius) * rng.uniform(), cy = radius + (s - 2 * radius) * rng.uniform()
@@ -62,7 +66,9 @@ public enum ShapesDataset {
             for x in 0..<size {
                 let dx = (Float(x) + 0.5 - cx) / radius, dy = (Float(y) + 0.5 - cy) / radius
                 let lit = background + gradient * (Float(x) / s - 0.5)
-                let base = inside(shape, dx, dy, period: period) ? foreground : lit
+                let isShape = inside(shape, dx, dy, period: period)
+                mask?[y * size + x] = isShape ? 1 : 0
+                let base = isShape ? foreground : lit
                 for c in 0..<channels {
                     let v = base * tint[c] + 0.05 * rng.normal()
                     out[c * size * size + y * size + x] = min(1, max(0, v))

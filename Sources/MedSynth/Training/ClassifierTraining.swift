@@ -89,6 +89,11 @@ extension ImageClassifier {
         settings.totalSteps = options.epochs * stepsPerEpoch
         settings.schedule = options.lrSchedule(stepsPerEpoch: stepsPerEpoch)
         settings.optimizer = options.optimizer == "sgd" ? .sgd(momentum: options.momentum) : .adamw
+        if options.freezeBackbone || options.backboneLRScale != 1 {
+            let backbone = Set(backboneParameters.map { ObjectIdentifier($0.1) })
+            let scale: Float = options.freezeBackbone ? 0 : options.backboneLRScale
+            settings.learningRateScales = model.parameters.map { backbone.contains(ObjectIdentifier($0)) ? scale : 1 }
+        }
         settings.earlyStoppingPatience = options.earlyStoppingPatience
         settings.restoreBest = options.restoreBest
         settings.checkpoint = options.checkpoint
@@ -99,6 +104,8 @@ extension ImageClassifier {
         var key: [(String, JSON)] = [("batch_size", .number(Double(options.batchSize))), ("seed", .number(Double(settings.seed))),
                                      ("lr", .number(Double(options.learningRate))), ("schedule", .string(options.schedule))]
         if options.schedule == "cosine" { key.append(("epochs", .number(Double(options.epochs)))) }
+        if options.freezeBackbone { key.append(("freeze_backbone", .bool(true))) }
+        if options.backboneLRScale != 1 { key.append(("backbone_lr_scale", .number(Double(options.backboneLRScale)))) }
         settings.resumeKey = .object(key)
         let task = try ClassificationTask(classifier: self, train: train, trainLabels: trainLabels, validation: validation, options: options)
         return try Trainer.run(task, settings, progress: progress).result

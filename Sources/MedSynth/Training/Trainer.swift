@@ -29,6 +29,9 @@ public struct TrainerSettings {
     public var weightDecay: Float
     public var schedule: LRSchedule
     public var gradClip: Float
+    /// One learning-rate multiplier per parameter of the network (nil: all 1); a parameter with 0
+    /// is frozen: left out of the optimiser, so it keeps its value and has no optimiser state.
+    public var learningRateScales: [Float]? = nil
     /// 0: no EMA.
     public var emaDecay: Float = 0
     public var seed: UInt64
@@ -88,12 +91,19 @@ public enum Trainer {
         let stepsPerEpoch = settings.stepsPerEpoch(count)
         try preflight(task, batchSize: batchSize, emaCopies: settings.emaDecay > 0 ? 1 : 0)
 
+        let scales = settings.learningRateScales ?? Array(repeating: 1, count: parameters.count)
+        try require(scales.count == parameters.count, "learning-rate scales: \(scales.count) values for \(parameters.count) parameters")
+        let trained = parameters.indices.filter { scales[$0] > 0 }
+        try require(!trained.isEmpty, "every parameter is frozen: nothing to train")
+        let trainedParameters = trained.map { parameters[$0] }
         let optimizer: Optimizer
         switch settings.optimizer {
-        case .adamw: optimizer = AdamW(parameters, learningRate: settings.learningRate, weightDecay: settings.weightDecay)
+        case .adamw: optimizer = AdamW(trainedParameters, learningRate: settings.learningRate, weightDecay: settings.weightDecay)
         case .sgd(let momentum):
-            optimizer = SGD(parameters, learningRate: settings.learningRate, momentum: momentum, weightDecay: settings.weightDecay)
+            optimizer = SGD(trainedParameters, learningRate: settings.learningRate, momentum: momentum,
+                            weightDecay: settings.weightDecay)
         }
+        optimizer.learningRateScales = trained.map { scales[$0] }
         var ema: ExponentialMovingAverage? = nil
         if settings.emaDecay > 0 {
             ema = try existingEMA.flatMap { $0.decay == settings.emaDecay ? $0 : nil } ?? ExponentialMovingAverage(parameters, decay: settings.emaDecay)
@@ -129,7 +139,7 @@ public enum Trainer {
             }
             network.zeroGrad()
             try batch.loss.backward(cancel: progress.cancel)
-            if settings.gradClip > 0 { GradientClipping.clipGlobalNorm(parameters, maxNorm: settings.gradClip) }
+            if settings.gradClip > 0 { GradientClipping.clipGlobalNorm(trainedParameters, maxNorm: settings.gradClip) }
             optimizer.learningRate = settings.schedule.learningRate(base: settings.learningRate, step: step)
             try optimizer.step()
             network.zeroGrad()

@@ -21,6 +21,10 @@ public struct ClassifierTrainingOptions: Configurable {
     public var earlyStoppingPatience = 0
     public var restoreBest = true
     public var gradClip: Float = 0
+    /// Fine-tuning: train only the head (torchvision's classifier layers; see
+    /// ClassifierArchitecture.isHead), or the backbone at a fraction of the learning rate.
+    public var freezeBackbone = false
+    public var backboneLRScale: Float = 1
     public var augmentation = Augmentation()
     public var checkpoint: String? = nil
     public var resume = false
@@ -46,6 +50,8 @@ public struct ClassifierTrainingOptions: Configurable {
         .floats("class_weights", \.classWeights, "One cross-entropy weight per class (for imbalance)."),
         .int("early_stopping_patience", \.earlyStoppingPatience, "Epochs without improvement of the monitored loss (validation loss when there is a validation set) before stopping; 0 never stops early."),
         .bool("restore_best", \.restoreBest, "With early stopping, end with the weights of the best epoch."),
+        .bool("freeze_backbone", \.freezeBackbone, "Fine-tuning: train only the head; the backbone keeps its weights (its batch-norm statistics still update in training, as in torch's train mode)."),
+        .float("backbone_lr_scale", \.backboneLRScale, "Fine-tuning: the backbone's learning rate as a fraction of lr (torch's parameter groups), e.g. 0.1."),
         .float("grad_clip", \.gradClip, "Largest global gradient norm; 0 disables clipping."),
     ] + Augmentation.options(\ClassifierTrainingOptions.augmentation) + [
         .string("checkpoint", \.checkpoint, "Path of a checkpoint written atomically after every epoch."),
@@ -68,6 +74,8 @@ public struct ClassifierTrainingOptions: Configurable {
         if let w = classWeights { try require(w.allSatisfy { $0.isFinite && $0 >= 0 }, "class_weights must be non-negative numbers") }
         try require(earlyStoppingPatience >= 0, "early_stopping_patience must be non-negative")
         try require(gradClip.isFinite && gradClip >= 0, "grad_clip must be non-negative")
+        try require(backboneLRScale.isFinite && backboneLRScale > 0 && backboneLRScale <= 1000,
+                    "backbone_lr_scale must be in (0, 1000], got \(backboneLRScale); to train only the head use freeze_backbone=True")
         try augmentation.validate()
         if resume { try require(checkpoint != nil, "resume needs a checkpoint path") }
         if let s = seed { try require(s >= 0, "seed must be a non-negative integer") }

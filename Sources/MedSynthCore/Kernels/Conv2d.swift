@@ -2,9 +2,10 @@
 //
 // Shapes: x [N, Cin, H, W], weight [Cout, Cin/groups, kH, kW], bias [Cout], y [N, Cout, Ho, Wo],
 // Ho = ⌊(H + 2·padH − dilH·(kH−1) − 1) / strideH⌋ + 1 (likewise Wo).
-// The products run on the direct kernels of Conv2dDirect.swift (no im2col matrix): forward, weight
+// The products run on the direct kernels of Conv2dDirect*.swift (no im2col matrix): forward, weight
 // gradient, and the input gradient either as a stride-1 convolution of dy with the flipped kernel
-// or, for strides and wide padding, phase by phase.
+// or, for strides and wide padding, phase by phase. 3×3 stride-1 convolutions with enough channels
+// run all three products through Winograd F(4×4, 3×3) (Conv2dWinograd*.swift).
 
 import Glibc
 
@@ -48,10 +49,15 @@ public struct ConvGeometry: Equatable {
 }
 
 package enum ConvKernel {
-    /// y = conv(x, weight) + bias (direct kernel, every geometry).
+    /// y = conv(x, weight) + bias: Winograd F(4×4, 3×3) for the 3×3 stride-1 convolutions it
+    /// suits, the direct kernel for every other geometry (likewise for the gradients).
     package static func forward(_ g: ConvGeometry, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                         bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>) throws {
-        try DirectConv.forward(g, x: x, weight: weight, bias: bias, y: y)
+        if Winograd.applies(g) {
+            try Winograd.forward(g, x: x, weight: weight, bias: bias, y: y)
+        } else {
+            try DirectConv.forward(g, x: x, weight: weight, bias: bias, y: y)
+        }
     }
 
     /// Accumulates the gradients that are asked for (non-nil): dx += ∂L/∂x, dWeight += ∂L/∂W,
@@ -59,10 +65,20 @@ package enum ConvKernel {
     package static func backward(_ g: ConvGeometry, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                          dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>?,
                          dWeight: UnsafeMutablePointer<Float>?, dBias: UnsafeMutablePointer<Float>?) throws {
-        if let dWeight { try DirectConv.weightGradient(g, x: x, dy: dy, dWeight: dWeight) }
+        if let dWeight {
+            if Winograd.applies(g) {
+                try Winograd.weightGradient(g, x: x, dy: dy, dWeight: dWeight)
+            } else {
+                try DirectConv.weightGradient(g, x: x, dy: dy, dWeight: dWeight)
+            }
+        }
         if let dx {
             if let t = DirectConv.inputGradientGeometry(g) {
-                try DirectConv.inputGradient(g, t, weight: weight, dy: dy, dx: dx)
+                if Winograd.applies(t) {
+                    try Winograd.inputGradient(g, t, weight: weight, dy: dy, dx: dx)
+                } else {
+                    try DirectConv.inputGradient(g, t, weight: weight, dy: dy, dx: dx)
+                }
             } else {
                 try DirectConv.phasedInputGradient(g, weight: weight, dy: dy, dx: dx)
             }

@@ -170,7 +170,14 @@ open class Layer: Module {
         throw MedSynthError.runtime("\(type(of: self)) does not implement forward(_:)")
     }
 
-    public func callAsFunction(_ x: Tensor) throws -> Tensor { try forward(x) }
+    /// Sees the layer's input on every call while set: how a model's pooled features (the input
+    /// of its head) are read without the architecture having to expose them. Never saved.
+    package var inputTap: ((Tensor) -> Void)? = nil
+
+    public func callAsFunction(_ x: Tensor) throws -> Tensor {
+        inputTap?(x)
+        return try forward(x)
+    }
 }
 
 /// Children run one after another; named "0", "1", ... as torch.nn.Sequential.
@@ -197,7 +204,7 @@ public final class Sequential: Layer {
 
     public override func forward(_ x: Tensor) throws -> Tensor {
         var h = x
-        for l in layers { h = try l.forward(h) }
+        for l in layers { h = try l(h) }
         return h
     }
 }

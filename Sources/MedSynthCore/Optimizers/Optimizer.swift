@@ -6,6 +6,9 @@ public protocol Optimizer: AnyObject {
     var parameters: [Tensor] { get }
     /// Learning rate used by the next `step()`; schedules set it before each step.
     var learningRate: Float { get set }
+    /// One multiplier of the learning rate per parameter (torch's parameter groups with their own
+    /// lr, for fine-tuning a backbone slower than its head); all 1 by default.
+    var learningRateScales: [Float] { get set }
     /// Number of steps taken.
     var stepCount: Int { get }
     /// Applies one update from the current gradients (parameters without a gradient are skipped).
@@ -53,6 +56,7 @@ public final class AdamW: Optimizer {
     public var learningRate: Float
     public let beta1: Float, beta2: Float, eps: Float, weightDecay: Float
     public private(set) var stepCount = 0
+    public var learningRateScales: [Float]
     private var m: [Tensor?], v: [Tensor?]
 
     public init(_ parameters: [Tensor], learningRate: Float = 1e-3, betas: (Float, Float) = (0.9, 0.999),
@@ -64,17 +68,19 @@ public final class AdamW: Optimizer {
         self.weightDecay = weightDecay
         m = Array(repeating: nil, count: parameters.count)
         v = Array(repeating: nil, count: parameters.count)
+        learningRateScales = Array(repeating: 1, count: parameters.count)
     }
 
     public func step() throws {
         stepCount += 1
         let t = Float(stepCount)
         let correction1 = 1 - Float.pow(beta1, t), correction2 = 1 - Float.pow(beta2, t)
-        let stepSize = learningRate / correction1, correction2Root = correction2.squareRoot()
-        let decay = 1 - learningRate * weightDecay
+        let correction2Root = correction2.squareRoot()
         let (b1, b2, eps) = (beta1, beta2, self.eps)
         for (i, p) in parameters.enumerated() {
             guard let g = p.grad else { continue }
+            let lr = learningRate * (i < learningRateScales.count ? learningRateScales[i] : 1)
+            let stepSize = lr / correction1, decay = 1 - lr * weightDecay
             let mi = try m[i] ?? Tensor(zeros: p.shape), vi = try v[i] ?? Tensor(zeros: p.shape)
             m[i] = mi; v[i] = vi
             let (w, gp, mp, vp) = (p.data, g.data, mi.data, vi.data)
@@ -110,6 +116,7 @@ public final class SGD: Optimizer {
     public var learningRate: Float
     public let momentum: Float, dampening: Float, weightDecay: Float, nesterov: Bool
     public private(set) var stepCount = 0
+    public var learningRateScales: [Float]
     private var buffers: [Tensor?]
 
     public init(_ parameters: [Tensor], learningRate: Float, momentum: Float = 0, dampening: Float = 0,
@@ -121,13 +128,15 @@ public final class SGD: Optimizer {
         self.weightDecay = weightDecay
         self.nesterov = nesterov
         buffers = Array(repeating: nil, count: parameters.count)
+        learningRateScales = Array(repeating: 1, count: parameters.count)
     }
 
     public func step() throws {
         stepCount += 1
-        let (lr, mu, tau, wd, nesterov) = (learningRate, momentum, dampening, weightDecay, self.nesterov)
+        let (mu, tau, wd, nesterov) = (momentum, dampening, weightDecay, self.nesterov)
         for (i, p) in parameters.enumerated() {
             guard let g = p.grad else { continue }
+            let lr = learningRate * (i < learningRateScales.count ? learningRateScales[i] : 1)
             let (w, gp) = (p.data, g.data)
             if mu == 0 {
                 parallelRanges(p.count, grain: 1 << 15) { lo, hi in
