@@ -262,7 +262,7 @@ def load_folder(path, image_size=None, channels=None, on_error: str = "raise", *
         size = (int(image_size), int(image_size)) if np.ndim(image_size) == 0 else tuple(int(s) for s in image_size)
         if len(size) != 2 or min(size) < 1:
             raise ValueError(f"image_size must be a positive int or (height, width), got {image_size!r}")
-    root = Path(path)
+    root = Path(fspath(path))
     if not root.is_dir():
         raise FileNotFoundError(f"image folder '{root}' does not exist")
     class_names, files = _find_files(root, classes)
@@ -287,7 +287,7 @@ def load_folder(path, image_size=None, channels=None, on_error: str = "raise", *
                 results[i] = (None, missing[kind])
                 continue
             try:
-                results[i] = (_readers.READERS[kind](file, window=window, nifti_slices=nifti_slices), None)
+                results[i] = (_readers.read(file, kind, window=window, nifti_slices=nifti_slices), None)
             except Exception as e:                    # any decoder failure names the file
                 results[i] = (None, f"{type(e).__name__}: {e}")
 

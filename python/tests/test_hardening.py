@@ -44,10 +44,22 @@ def test_fifos_and_directories_are_refused_everywhere(tmp_path):
     os.mkfifo(folder / "x.png")
     with pytest.raises(OSError, match="x.png"):
         load_image_folder(tmp_path / "images")
+    with pytest.raises(OSError, match="x.png.*not a regular file"):
+        medsynth.datasets.load_folder(tmp_path / "images")
     # writing over a FIFO would replace it: refused too
     with pytest.raises(OSError, match="FIFO"):
         write_png(fifo, np.zeros((2, 2), np.uint8))
     assert os.path.exists(fifo)
+
+
+@pytest.mark.parametrize("name,package", [("x.jpg", "PIL"), ("x.dcm", "pydicom")])
+def test_load_folder_refuses_fifos_before_third_party_decoders_open_them(tmp_path, name, package):
+    pytest.importorskip(package)   # an optional extra: without it the file is refused as unreadable anyway
+    folder = tmp_path / "images" / "a"
+    folder.mkdir(parents=True)
+    os.mkfifo(folder / name)
+    with pytest.raises(OSError, match=f"{name}.*not a regular file"):
+        medsynth.datasets.load_folder(tmp_path / "images")
 
 
 # ---- nothing escapes its folder ----
