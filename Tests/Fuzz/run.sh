@@ -12,8 +12,22 @@ ROOT="$(cd "$HERE/../.." && pwd)"
 SCRATCH="$ROOT/.build-fuzz"
 OUT="${FUZZ_OUT:-$SCRATCH/out}"
 mkdir -p "$OUT"
-swift build --package-path "$HERE" --scratch-path "$SCRATCH" -c debug --sanitize=fuzzer --sanitize=address 2>&1 \
-    | grep -v "Cannot export local symbol" | tail -3
+build() {
+    swift build --package-path "$HERE" --scratch-path "$SCRATCH" -c debug --sanitize=fuzzer --sanitize=address > "$SCRATCH/build.log" 2>&1
+}
+# SwiftPM keeps the build plan of the engine (a path dependency here) when one of its source files
+# is removed or renamed, and then fails with "missing inputs": drop the plan and build again
+if ! build; then
+    if grep -q "because of missing inputs" "$SCRATCH/build.log"; then
+        echo "fuzz build: SwiftPM's cached build plan named a removed source file; planning again"
+        rm -f "$SCRATCH/debug.yaml" "$SCRATCH/build.db"
+        build || { grep -v "Cannot export local symbol" "$SCRATCH/build.log" | tail -20; exit 1; }
+    else
+        grep -v "Cannot export local symbol" "$SCRATCH/build.log" | tail -20
+        exit 1
+    fi
+fi
+grep -v "Cannot export local symbol" "$SCRATCH/build.log" | tail -1
 BIN="$(swift build --package-path "$HERE" --scratch-path "$SCRATCH" -c debug --sanitize=fuzzer --sanitize=address --show-bin-path)"
 status=0
 total=0
