@@ -17,7 +17,7 @@ public func linear(_ x: Tensor, _ weight: Tensor, _ bias: Tensor? = nil) throws 
     }
     let rows = x.shape.dropLast().reduce(1, *)
     try checkResultSize(Array(x.shape.dropLast()) + [outFeatures], "linear")
-    let y = Tensor(uninitialized: Array(x.shape.dropLast()) + [outFeatures])
+    let y = try Tensor(uninitialized: Array(x.shape.dropLast()) + [outFeatures])
     if let bias {
         let b = bias.data, out = y.data
         parallelRanges(rows, grain: max(1, CopyKernel.grain / max(1, outFeatures))) { lo, hi in
@@ -32,15 +32,15 @@ public func linear(_ x: Tensor, _ weight: Tensor, _ bias: Tensor? = nil) throws 
         if x.needsGrad {
             // dx [rows, in] += dy [rows, out] · W [out, in]
             BLAS.parallelGemm(m: rows, n: inFeatures, k: outFeatures, a: dy.data, lda: max(1, outFeatures),
-                              b: weight.data, ldb: max(1, inFeatures), beta: 1, c: x.gradPointer(), ldc: max(1, inFeatures))
+                              b: weight.data, ldb: max(1, inFeatures), beta: 1, c: try x.gradPointer(), ldc: max(1, inFeatures))
         }
         if weight.needsGrad {
             // dW [out, in] += dyᵀ [out, rows] · x [rows, in]
             BLAS.parallelGemm(transA: true, m: outFeatures, n: inFeatures, k: rows, a: dy.data, lda: max(1, outFeatures),
-                              b: x.data, ldb: max(1, inFeatures), beta: 1, c: weight.gradPointer(), ldc: max(1, inFeatures))
+                              b: x.data, ldb: max(1, inFeatures), beta: 1, c: try weight.gradPointer(), ldc: max(1, inFeatures))
         }
         if let bias, bias.needsGrad {
-            ElementwiseKernel.sumToShape(dy.data, [rows, outFeatures], bias.gradPointer(), [outFeatures])
+            ElementwiseKernel.sumToShape(dy.data, [rows, outFeatures], try bias.gradPointer(), [outFeatures])
         }
     }
 }
@@ -86,7 +86,7 @@ public func matmul(_ a: Tensor, _ b: Tensor) throws -> Tensor {
     let aShared = aCount == 1 && batch > 1, bShared = bCount == 1 && batch > 1
     try checkResultSize(batchShape + [m, n], "matmul")
     let (lda, ldb, ldc) = (max(1, k), max(1, n), max(1, n))
-    let y = Tensor(uninitialized: batchShape + [m, n])   // gemm with k = 0 writes zeros
+    let y = try Tensor(uninitialized: batchShape + [m, n])   // gemm with k = 0 writes zeros
 
     if !aShared && (bShared || batch == 1) {
         // [batch·M, K] · [K, N]: one product over all rows.
@@ -98,7 +98,7 @@ public func matmul(_ a: Tensor, _ b: Tensor) throws -> Tensor {
 
     return y.recording([a, b]) { dy in
         if a.needsGrad {
-            let da = a.gradPointer()
+            let da = try a.gradPointer()
             if aShared {
                 // dA += Σ_i dC_i · B_iᵀ, in batch order
                 for i in 0..<batch {
@@ -114,7 +114,7 @@ public func matmul(_ a: Tensor, _ b: Tensor) throws -> Tensor {
             }
         }
         if b.needsGrad {
-            let db = b.gradPointer()
+            let db = try b.gradPointer()
             if bShared || batch == 1 {
                 // dB += Σ_i A_iᵀ · dC_i = A_flatᵀ · dC_flat ([K, batch·M] · [batch·M, N]); A is never
                 // shared here (both shared means batch == 1).
