@@ -12,8 +12,12 @@ ROOT="$(cd "$HERE/../.." && pwd)"
 SCRATCH="$ROOT/.build-fuzz"
 OUT="${FUZZ_OUT:-$SCRATCH/out}"
 mkdir -p "$OUT"
+# --sanitize=fuzzer links libFuzzer but leaves the Swift code of the engine (a dependency package)
+# without coverage counters, and libFuzzer then mutates blind; the counters are asked for
+# explicitly, in the form this libFuzzer reads (inline 8-bit counters, not trace-pc-guard)
+FLAGS=(-c debug --sanitize=fuzzer --sanitize=address -Xswiftc -sanitize-coverage=edge,inline-8bit-counters,pc-table,trace-cmp)
 build() {
-    swift build --package-path "$HERE" --scratch-path "$SCRATCH" -c debug --sanitize=fuzzer --sanitize=address > "$SCRATCH/build.log" 2>&1
+    swift build --package-path "$HERE" --scratch-path "$SCRATCH" "${FLAGS[@]}" > "$SCRATCH/build.log" 2>&1
 }
 # SwiftPM keeps the build plan of the engine (a path dependency here) when one of its source files
 # is removed or renamed, and then fails with "missing inputs": drop the plan and build again
@@ -28,7 +32,7 @@ if ! build; then
     fi
 fi
 grep -v "Cannot export local symbol" "$SCRATCH/build.log" | tail -1
-BIN="$(swift build --package-path "$HERE" --scratch-path "$SCRATCH" -c debug --sanitize=fuzzer --sanitize=address --show-bin-path)"
+BIN="$(swift build --package-path "$HERE" --scratch-path "$SCRATCH" "${FLAGS[@]}" --show-bin-path)"
 status=0
 total=0
 for target in PNG Safetensors JSON; do
@@ -43,9 +47,15 @@ for target in PNG Safetensors JSON; do
         echo "Fuzz$target FOUND A PROBLEM (see $log):"
         grep -E "ERROR|==[0-9]+==|Fatal|artifact" "$log" | head -20
     fi
+    # a run without coverage feedback is no fuzzing: fail rather than report its executions
+    if ! grep -q "INITED cov: [1-9]" "$log"; then
+        status=1
+        echo "Fuzz$target ran without coverage counters (see $log); rebuild from scratch: rm -rf $SCRATCH"
+    fi
     runs=$(grep -E "^stat::number_of_executed_units" "$log" | awk '{print $2}')
+    edges=$(grep -oE "DONE +cov: [0-9]+" "$log" | awk '{print $3}')
     total=$((total + ${runs:-0}))
-    echo "Fuzz$target: ${runs:-?} executions in ${SECONDS_PER_TARGET}s, $(ls "$work" | wc -l) corpus entries"
+    echo "Fuzz$target: ${runs:-?} executions in ${SECONDS_PER_TARGET}s, ${edges:-?} edges covered, $(ls "$work" | wc -l) corpus entries"
 done
 echo "fuzzing: $total executions in all"
 exit $status
