@@ -45,6 +45,23 @@ func referenceMatmul(_ a: Tensor, _ aOffset: Int, _ b: Tensor, _ bOffset: Int, m
         expectClose(by.scalars, referenceMatmul(bx, 0, try transpose(bw, 0, 1), 0, m: 256, k: 128, n: 96), atol: 1e-3)
     }
 
+    /// A few rows through a large weight take the transposed product (yᵀ = W·xᵀ); sizes that are
+    /// not multiples of the vector width, with and without bias, leading dimensions kept.
+    @Test(arguments: [1, 3, 17, 32, 64])
+    func linearFewRowsMatchesReference(rows: Int) throws {
+        let (inFeatures, outFeatures) = (1031, 1027)
+        #expect(LinearShape.fewRows(rows: rows, inFeatures: inFeatures, outFeatures: outFeatures))
+        #expect(!LinearShape.fewRows(rows: 65, inFeatures: inFeatures, outFeatures: outFeatures))
+        let x = try randomTensor([rows, 1, inFeatures], seed: 11, requiresGrad: false)
+        let w = try randomTensor([outFeatures, inFeatures], seed: 12, requiresGrad: false)
+        let b = try randomTensor([outFeatures], seed: 13, requiresGrad: false)
+        let product = referenceMatmul(x, 0, try transpose(w, 0, 1), 0, m: rows, k: inFeatures, n: outFeatures)
+        let y = try linear(x, w, b)
+        #expect(y.shape == [rows, 1, outFeatures])
+        expectClose(y.scalars, product.enumerated().map { $0.element + b.data[$0.offset % outFeatures] }, atol: 1e-3)
+        expectClose(try linear(x, w).scalars, product, atol: 1e-3)
+    }
+
     @Test func linearGradients() throws {
         let x = try randomTensor([2, 3, 5], seed: 6), w = try randomTensor([4, 5], seed: 7), b = try randomTensor([4], seed: 8)
         try expectGradientsMatch([x, w, b]) { t in try linear(t[0], t[1], t[2]) }
