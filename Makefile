@@ -1,12 +1,13 @@
 # medsynth: the two commands of the README, each doing its own set-up (idempotent).
 #   make demo   end-to-end demo through Python on generated data
-#   make test   every test: swift test, pytest, the notebooks
+#   make test   every test: swift test, pytest, the notebooks, a short fuzzing run
+#   make fuzz   the parsers fuzzed for longer (FUZZ_SECONDS per target, default 600)
 
 PYTHON ?= python3
 SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 APT_PACKAGES := libopenblas-dev libpng-dev python3-dev pkg-config
 
-.PHONY: all setup system-deps python-deps install demo test test-swift test-python bench pictures clean
+.PHONY: all setup system-deps python-deps install demo test test-swift test-python test-fuzz fuzz test-asan bench pictures clean
 
 all: test
 
@@ -30,7 +31,7 @@ setup: install
 demo: setup
 	cd /tmp && $(PYTHON) -m medsynth.demo
 
-test: setup test-swift test-python
+test: setup test-swift test-python test-fuzz
 
 # OpenBLAS 0.3.21 mistakes AVX-512 CPUs it does not know (Zen 4) for Haswell; see python/medsynth/_cpu.py
 OPENBLAS_ENV := $(shell grep -q avx512vl /proc/cpuinfo 2>/dev/null && echo OPENBLAS_CORETYPE=SkylakeX)
@@ -43,6 +44,21 @@ test-swift: system-deps
 test-python: install
 	$(PYTHON) -m pytest -q python/tests
 
+# libFuzzer (swift build --sanitize=fuzzer,address) on the PNG, safetensors and JSON parsers, from
+# the seed corpus in Tests/Fuzz/corpus; a crash, leak or oversized allocation fails the target.
+FUZZ_SECONDS ?= 600
+test-fuzz: system-deps
+	env $(OPENBLAS_ENV) Tests/Fuzz/run.sh 15
+
+fuzz: system-deps
+	env $(OPENBLAS_ENV) Tests/Fuzz/run.sh $(FUZZ_SECONDS)
+
+# The Swift tests once under AddressSanitizer (release: the kernels are 100x slower unoptimised),
+# in their own scratch folder. Run by .ci/run after make test. allocator_may_return_null: a refused
+# allocation returns NULL (the engine turns it into MemoryError) instead of ASAN aborting.
+test-asan: system-deps
+	env $(OPENBLAS_ENV) ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1 swift test -c release -Xswiftc -enable-testing --sanitize=address --scratch-path .build-asan
+
 bench: setup
 	$(PYTHON) -m medsynth.bench conv unet_train ddim_sample --json
 
@@ -51,4 +67,4 @@ pictures: setup
 	$(PYTHON) python/tools/phantom_pictures.py --out docs
 
 clean:
-	rm -rf .build build python/medsynth/*.so python/*.egg-info
+	rm -rf .build .build-test .build-fuzz .build-asan build python/medsynth/*.so python/*.egg-info

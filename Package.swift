@@ -29,6 +29,8 @@ let package = Package(
     products: [
         // The one shared library the CPython extension links: the C ABI and everything below it.
         .library(name: "MedSynth", type: .dynamic, targets: ["MedSynthCAPI"]),
+        // The core as a library for the fuzz targets (Tests/Fuzz, their own package).
+        .library(name: "MedSynthCore", targets: ["MedSynthCore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1"),
@@ -37,10 +39,13 @@ let package = Package(
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .target(name: "CMedSynth"),
+        // libpng's classic API behind setjmp (16-bit PNGs with alpha, exactly): C, because
+        // libpng reports errors by longjmp, which Swift cannot catch.
+        .target(name: "CPNGShim", dependencies: ["CPNG"], linkerSettings: [.linkedLibrary("png16")]),
         // Runtime, tensors, kernels, autograd, layers, optimisers, file formats.
         .target(
             name: "MedSynthCore",
-            dependencies: ["COpenBLAS", "CPNG", .product(name: "RealModule", package: "swift-numerics")],
+            dependencies: ["COpenBLAS", "CPNG", "CPNGShim", .product(name: "RealModule", package: "swift-numerics")],
             swiftSettings: engineSettings
         ),
         // Models, their training and sampling, data sets, explanations: built from the core.

@@ -168,21 +168,14 @@ public func ms_classifier_load_weights(_ model: OpaquePointer?, _ path: UnsafePo
 public func ms_classifier_state_dict(_ model: OpaquePointer?, _ buf: UnsafeMutablePointer<UInt8>?, _ bufLen: Int,
                                      _ needed: UnsafeMutablePointer<Int>?, _ err: UnsafeMutablePointer<CChar>?,
                                      _ errLen: Int) -> Int32 {
-    var tooSmall = false
-    let status = CAPI.call(err, errLen) {
+    CAPI.bytes(buf, bufLen, needed, err, errLen) { sized in
         try ClassifierHandle.from(model).exclusive { classifier in
             let layout = classifier.model.stateLayout()
-            // the state dict's order (the file's data is sorted by dtype and name), for Python's dict
+            // the state dict's order (the file's data is sorted by dtype and name), for Python's dict;
+            // no integrity hash: the image goes straight to the caller, never to a disk
             let metadata = [("format", "pt"), ("order", JSON.array(layout.map { .string($0.name) }).serialized)]
-            let size = try SafetensorsFile.serializedCount(metadata: metadata, layout: layout)
-            needed?.pointee = size
-            guard let buf, bufLen >= size else {
-                tooSmall = true
-                throw MedSynthError.invalidArgument("the buffer needs \(size) bytes")
-            }
-            try SafetensorsFile(metadata: metadata, entries: classifier.model.stateEntries())
-                .serialize(into: UnsafeMutableRawBufferPointer(start: buf, count: size))
+            let buffer = try sized(try SafetensorsFile.serializedCount(metadata: metadata, layout: layout, integrity: false))
+            try SafetensorsFile(metadata: metadata, entries: classifier.model.stateEntries()).serialize(into: buffer, integrity: false)
         }
     }
-    return tooSmall ? MS_ERR_BUFFER_TOO_SMALL : status
 }

@@ -44,16 +44,9 @@ public func ms_png_read(_ path: UnsafePointer<CChar>?, _ out: UnsafeMutableRawPo
     CAPI.call(err, errLen) {
         let path = try CAPI.string(path, "path")
         guard let out else { throw MedSynthError.invalidArgument("out must not be NULL") }
-        let image = try PNG.read(path)
-        let bytes = image.samples.count * image.bitDepth / 8
-        try require(outBytes == bytes, "'\(path)' holds \(image.width)x\(image.height)x\(image.channels) \(image.bitDepth)-bit samples (\(bytes) bytes), the buffer has \(outBytes)")
-        if image.bitDepth == 16 {
-            let p = out.bindMemory(to: UInt16.self, capacity: image.samples.count)
-            for (i, v) in image.samples.enumerated() { p[i] = v }
-        } else {
-            let p = out.bindMemory(to: UInt8.self, capacity: image.samples.count)
-            for (i, v) in image.samples.enumerated() { p[i] = UInt8(truncatingIfNeeded: v) }
-        }
+        try require(outBytes >= 0, "out_bytes must not be negative")
+        // decoded straight into the caller's buffer: no copy, no engine allocation of its size
+        _ = try PNG.read(path, into: UnsafeMutableRawBufferPointer(start: out, count: outBytes))
     }
 }
 
@@ -66,11 +59,22 @@ public func ms_png_write(_ path: UnsafePointer<CChar>?, _ samples: UnsafeRawPoin
         try require(width >= 1 && height >= 1 && width <= 1 << 16 && height <= 1 << 16, "PNG size must be 1 to 65536 pixels per side")
         try require((1...4).contains(channels), "PNG images have 1 to 4 channels")
         try require(bitDepth == 8 || bitDepth == 16, "PNG bit depth must be 8 or 16")
-        let count = Int(width * height) * Int(channels)
-        let values: [UInt16] = bitDepth == 16
-            ? Array(UnsafeBufferPointer(start: samples.assumingMemoryBound(to: UInt16.self), count: count))
-            : UnsafeBufferPointer(start: samples.assumingMemoryBound(to: UInt8.self), count: count).map { UInt16($0) }
-        try PNG.write(PNGImage(width: Int(width), height: Int(height), channels: Int(channels), bitDepth: Int(bitDepth), samples: values), to: path)
+        let bytes = Int(width * height) * Int(channels) * Int(bitDepth / 8)
+        try PNG.write(samples: UnsafeRawBufferPointer(start: samples, count: bytes), width: Int(width), height: Int(height),
+                      channels: Int(channels), bitDepth: Int(bitDepth), to: path)
+    }
+}
+
+@c @implementation
+public func ms_set_max_image_pixels(_ n: Int64, _ err: UnsafeMutablePointer<CChar>?, _ errLen: Int) -> Int32 {
+    CAPI.call(err, errLen) { try PNG.setMaxPixels(Int(n)) }
+}
+
+@c @implementation
+public func ms_get_max_image_pixels(_ n: UnsafeMutablePointer<Int64>?, _ err: UnsafeMutablePointer<CChar>?, _ errLen: Int) -> Int32 {
+    CAPI.call(err, errLen) {
+        let value = try PNG.maxPixels()
+        n?.pointee = Int64(value)
     }
 }
 
@@ -99,7 +103,7 @@ public func ms_conv2d_forward(_ x: UnsafePointer<Float>?, _ n: Int64, _ cin: Int
     CAPI.call(err, errLen) {
         let g = try CAPI.convGeometry(n, cin, h, w, cout, kh, kw, stride, padding, dilation, groups)
         try require(yCount == Int64(g.batch * g.outChannels * g.outPlane), "y must hold \(g.batch)x\(g.outChannels)x\(g.outHeight)x\(g.outWidth) values")
-        ConvKernel.forward(g, x: try CAPI.pointer(x, "x"), weight: try CAPI.pointer(weight, "weight"), bias: bias,
+        try ConvKernel.forward(g, x: try CAPI.pointer(x, "x"), weight: try CAPI.pointer(weight, "weight"), bias: bias,
                            y: try CAPI.pointer(y, "y"))
     }
 }
@@ -118,7 +122,7 @@ public func ms_conv2d_backward(_ x: UnsafePointer<Float>?, _ n: Int64, _ cin: In
         dx?.initialize(repeating: 0, count: g.batch * g.inChannels * g.height * g.width)
         dweight?.initialize(repeating: 0, count: g.outChannels * g.colRows)
         dbias?.initialize(repeating: 0, count: g.outChannels)
-        ConvKernel.backward(g, x: x, weight: weight, dy: dy, dx: dx, dWeight: dweight, dBias: dbias)
+        try ConvKernel.backward(g, x: x, weight: weight, dy: dy, dx: dx, dWeight: dweight, dBias: dbias)
     }
 }
 

@@ -49,6 +49,26 @@ enum CAPI {
         return MS_OK
     }
 
+    /// The size-query pattern for bytes: writes `size()` into `needed` and, when `buffer` holds that
+    /// many, lets `fill` write them; otherwise MS_ERR_BUFFER_TOO_SMALL. `body` computes the
+    /// size, asks `sized` for the buffer and fills it (so it can hold a model's lock throughout).
+    static func bytes(_ buffer: UnsafeMutablePointer<UInt8>?, _ capacity: Int, _ needed: UnsafeMutablePointer<Int>?,
+                      _ err: UnsafeMutablePointer<CChar>?, _ errLen: Int,
+                      _ body: (_ sized: (Int) throws -> UnsafeMutableRawBufferPointer) throws -> Void) -> Int32 {
+        var tooSmall = false
+        let status = call(err, errLen) {
+            try body { size in
+                needed?.pointee = size
+                guard let buffer, capacity >= size else {
+                    tooSmall = true
+                    throw MedSynthError.invalidArgument("the buffer needs \(size) bytes")
+                }
+                return UnsafeMutableRawBufferPointer(start: buffer, count: size)
+            }
+        }
+        return tooSmall ? MS_ERR_BUFFER_TOO_SMALL : status
+    }
+
     /// Runs `body`, mapping a thrown error to its status code and message.
     static func call(_ err: UnsafeMutablePointer<CChar>?, _ errLen: Int, _ body: () throws -> Void) -> Int32 {
         do {
@@ -70,7 +90,7 @@ enum CAPI {
         guard let p else { return .object([]) }
         let text = try string(p, what)
         if text.isEmpty { return .object([]) }
-        let value = try JSON.parse(text)
+        let value = try JSON.parse(text, source: what)
         guard value.object != nil else { throw MedSynthError.invalidArgument("\(what) must be a JSON object") }
         return value
     }

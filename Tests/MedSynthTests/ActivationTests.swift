@@ -5,8 +5,8 @@ import Glibc
 
 /// Standard-normal values scaled by `scale`, moved at least 0.1 away from each of `kinks` so that
 /// finite differences (step 0.01) never straddle a point where the derivative jumps.
-func tensorAwayFromKinks(_ shape: [Int], seed: UInt64, scale: Float = 3, kinks: [Float]) -> Tensor {
-    let t = randomTensor(shape, seed: seed, scale: scale)
+func tensorAwayFromKinks(_ shape: [Int], seed: UInt64, scale: Float = 3, kinks: [Float]) throws -> Tensor {
+    let t = try randomTensor(shape, seed: seed, scale: scale)
     for i in 0..<t.count {
         for k in kinks where abs(t.data[i] - k) < 0.1 {
             t.data[i] = t.data[i] < k ? k - 0.1 - 0.05 * Float(i % 3) : k + 0.1 + 0.05 * Float(i % 3)
@@ -16,49 +16,49 @@ func tensorAwayFromKinks(_ shape: [Int], seed: UInt64, scale: Float = 3, kinks: 
 }
 
 @Suite struct ActivationTests {
-    @Test func handComputedValues() {
-        let x = Tensor([-2, -0.5, 0, 0.5, 3, 7], shape: [6])
-        #expect(relu(x).scalars == [0, 0, 0, 0.5, 3, 7])
-        #expect(relu6(x).scalars == [0, 0, 0, 0.5, 3, 6])
+    @Test func handComputedValues() throws {
+        let x = try Tensor([-2, -0.5, 0, 0.5, 3, 7], shape: [6])
+        #expect(try relu(x).scalars == [0, 0, 0, 0.5, 3, 7])
+        #expect(try relu6(x).scalars == [0, 0, 0, 0.5, 3, 6])
         // slope 0.1: −2·0.1, −0.5·0.1, 0, then identity
-        expectClose(leakyRelu(x, negativeSlope: 0.1).scalars, [-0.2, -0.05, 0, 0.5, 3, 7], atol: 1e-7)
-        #expect(leakyRelu(Tensor([-100], shape: [1])).item == -1)   // default slope 0.01
+        expectClose(try leakyRelu(x, negativeSlope: 0.1).scalars, [-0.2, -0.05, 0, 0.5, 3, 7], atol: 1e-7)
+        #expect(try leakyRelu(Tensor([-100], shape: [1])).item == -1)   // default slope 0.01
         // σ(0) = ½; σ(ln 3) = 1/(1 + ⅓) = ¾; σ(−ln 3) = ¼
         let l3 = Float(log(3.0))
-        expectClose(sigmoid(Tensor([0, l3, -l3], shape: [3])).scalars, [0.5, 0.75, 0.25])
+        expectClose(try sigmoid(try Tensor([0, l3, -l3], shape: [3])).scalars, [0.5, 0.75, 0.25])
         // tanh(ln 2) = (2 − ½)/(2 + ½) = 0.6
-        expectClose(tanh(Tensor([0, Float(log(2.0))], shape: [2])).scalars, [0, 0.6])
+        expectClose(try tanh(try Tensor([0, Float(log(2.0))], shape: [2])).scalars, [0, 0.6])
         // silu(ln 3) = ln 3 · ¾; silu(0) = 0
-        expectClose(silu(Tensor([0, l3], shape: [2])).scalars, [0, 0.823959217])
+        expectClose(try silu(try Tensor([0, l3], shape: [2])).scalars, [0, 0.823959217])
         // gelu(±1) = ±Φ(±1) = 0.841344746, −0.158655254 (erf form); tanh form 0.841191991, −0.158808009
-        expectClose(gelu(Tensor([0, 1, -1], shape: [3])).scalars, [0, 0.841344746, -0.158655254], atol: 1e-6, rtol: 1e-6)
-        expectClose(gelu(Tensor([0, 1, -1], shape: [3]), approximate: .tanh).scalars, [0, 0.841191991, -0.158808009],
+        expectClose(try gelu(try Tensor([0, 1, -1], shape: [3])).scalars, [0, 0.841344746, -0.158655254], atol: 1e-6, rtol: 1e-6)
+        expectClose(try gelu(try Tensor([0, 1, -1], shape: [3]), approximate: .tanh).scalars, [0, 0.841191991, -0.158808009],
                     atol: 1e-6, rtol: 1e-6)
         // saturation: no NaN from overflowing exponentials
-        let extreme = Tensor([-200, 200], shape: [2])
-        #expect(sigmoid(extreme).scalars == [0, 1])
-        #expect(silu(extreme).scalars == [-0, 200])
-        #expect(gelu(extreme).scalars == [-0, 200])
+        let extreme = try Tensor([-200, 200], shape: [2])
+        #expect(try sigmoid(extreme).scalars == [0, 1])
+        #expect(try silu(extreme).scalars == [-0, 200])
+        #expect(try gelu(extreme).scalars == [-0, 200])
     }
 
     @Test func nanPropagates() throws {
         // torch's backward kernels pass dy through at NaN (their "is it zero" tests are false)
         for f in [relu, relu6] {
-            let v = Tensor([.nan], shape: [1], requiresGrad: true)
+            let v = try Tensor([.nan], shape: [1], requiresGrad: true)
             try f(v).backward(seed: Tensor([3], shape: [1]))
             #expect(v.grad?.item == 3)
         }
-        let x = Tensor([.nan], shape: [1])
-        let functions: [(Tensor) -> Tensor] = [relu, relu6, { leakyRelu($0) }, sigmoid, tanh, silu, { gelu($0) },
-                                               { gelu($0, approximate: .tanh) }]
+        let x = try Tensor([.nan], shape: [1])
+        let functions: [(Tensor) throws -> Tensor] = [relu, relu6, { try leakyRelu($0) }, sigmoid, tanh, silu, { try gelu($0) },
+                                               { try gelu($0, approximate: .tanh) }]
         for f in functions {
-            #expect(f(x).item.isNaN)
+            #expect(try f(x).item.isNaN)
         }
     }
 
     @Test func gradientsAtTheKinksFollowTorch() throws {
         // relu'(0) = 0; relu6' is 0 at 0 and at 6 (and outside), 1 strictly inside
-        let x = Tensor([0, 6, 3, -1, 7], shape: [5], requiresGrad: true)
+        let x = try Tensor([0, 6, 3, -1, 7], shape: [5], requiresGrad: true)
         try relu(x).backward()
         #expect(x.grad?.scalars == [0, 1, 1, 0, 1])
         x.zeroGrad()
@@ -69,9 +69,9 @@ func tensorAwayFromKinks(_ shape: [Int], seed: UInt64, scale: Float = 3, kinks: 
         try leakyRelu(x, negativeSlope: 0.2).backward()
         #expect(x.grad?.scalars == [0.2, 1, 1, 0.2, 1])
         // σ'(0) = ¼, tanh'(0) = 1, silu'(0) = ½, gelu'(0) = Φ(0) = ½
-        let z = Tensor([0], shape: [1], requiresGrad: true)
-        for (f, expected) in [(sigmoid, Float(0.25)), (tanh, 1), (silu, 0.5), ({ gelu($0) }, 0.5),
-                              ({ gelu($0, approximate: .tanh) }, 0.5)] as [((Tensor) -> Tensor, Float)] {
+        let z = try Tensor([0], shape: [1], requiresGrad: true)
+        for (f, expected) in [(sigmoid, Float(0.25)), (tanh, 1), (silu, 0.5), ({ try gelu($0) }, 0.5),
+                              ({ try gelu($0, approximate: .tanh) }, 0.5)] as [((Tensor) throws -> Tensor, Float)] {
             z.zeroGrad()
             try f(z).backward()
             #expect(z.grad?.item == expected)
@@ -79,23 +79,23 @@ func tensorAwayFromKinks(_ shape: [Int], seed: UInt64, scale: Float = 3, kinks: 
     }
 
     @Test func gradientsMatchFiniteDifferences() throws {
-        let kinked = tensorAwayFromKinks([4, 5, 6], seed: 1, kinks: [0, 6])
-        try expectGradientsMatch([kinked]) { t in relu(t[0]) }
-        try expectGradientsMatch([kinked]) { t in relu6(t[0]) }
-        try expectGradientsMatch([kinked]) { t in leakyRelu(t[0]) }
-        try expectGradientsMatch([kinked]) { t in leakyRelu(t[0], negativeSlope: 0.3) }
-        let smooth = randomTensor([4, 5, 6], seed: 2, scale: 2)
-        try expectGradientsMatch([smooth]) { t in sigmoid(t[0]) }
-        try expectGradientsMatch([smooth]) { t in tanh(t[0]) }
-        try expectGradientsMatch([smooth]) { t in silu(t[0]) }
-        try expectGradientsMatch([smooth]) { t in gelu(t[0]) }
-        try expectGradientsMatch([smooth]) { t in gelu(t[0], approximate: .tanh) }
+        let kinked = try tensorAwayFromKinks([4, 5, 6], seed: 1, kinks: [0, 6])
+        try expectGradientsMatch([kinked]) { t in try relu(t[0]) }
+        try expectGradientsMatch([kinked]) { t in try relu6(t[0]) }
+        try expectGradientsMatch([kinked]) { t in try leakyRelu(t[0]) }
+        try expectGradientsMatch([kinked]) { t in try leakyRelu(t[0], negativeSlope: 0.3) }
+        let smooth = try randomTensor([4, 5, 6], seed: 2, scale: 2)
+        try expectGradientsMatch([smooth]) { t in try sigmoid(t[0]) }
+        try expectGradientsMatch([smooth]) { t in try tanh(t[0]) }
+        try expectGradientsMatch([smooth]) { t in try silu(t[0]) }
+        try expectGradientsMatch([smooth]) { t in try gelu(t[0]) }
+        try expectGradientsMatch([smooth]) { t in try gelu(t[0], approximate: .tanh) }
     }
 
     @Test func largeTensorsMatchScalarFormulas() throws {
         // 100 000 elements: several parallel blocks; compare with the scalar formulas in double
-        let x = randomTensor([100_000], seed: 3, scale: 3)
-        let erfForm = gelu(x), tanhForm = gelu(x, approximate: .tanh), s = sigmoid(x), r = relu(x), sw = silu(x)
+        let x = try randomTensor([100_000], seed: 3, scale: 3)
+        let erfForm = try gelu(x), tanhForm = try gelu(x, approximate: .tanh), s = try sigmoid(x), r = try relu(x), sw = try silu(x)
         for i in stride(from: 0, to: x.count, by: 97) {
             let v = Double(x.data[i])
             let sig = 1 / (1 + Glibc.exp(-v))
@@ -107,7 +107,7 @@ func tensorAwayFromKinks(_ shape: [Int], seed: UInt64, scale: Float = 3, kinks: 
             #expect(r.data[i] == max(x.data[i], 0))
         }
         // backward of the large tensor: dx = dy·σ(1 − σ) for sigmoid, checked at a few points
-        let seed = randomTensor([100_000], seed: 4, requiresGrad: false)
+        let seed = try randomTensor([100_000], seed: 4, requiresGrad: false)
         try s.backward(seed: seed)
         for i in stride(from: 0, to: x.count, by: 1009) {
             let y = Double(s.data[i])

@@ -8,7 +8,7 @@ import Testing
 @testable import MedSynthCore
 
 /// A generated shapes set held in arrays (the ImageSet borrows them inside `with`).
-private struct Shapes {
+struct Shapes {
     var images: [Float]
     var labels: [Int64]
     let count: Int, size: Int

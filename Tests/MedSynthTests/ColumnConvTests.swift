@@ -50,29 +50,29 @@ import Testing
     func productsMatchReference(_ index: Int) throws {
         let c = Self.cases[index], g = c.geometry
         #expect(ColumnConv.applies(g))
-        let x = randomTensor([c.n, c.cin, c.h, c.w], seed: 81)
-        let w = randomTensor([c.cout, c.cin, c.kh, c.kw], seed: 82, scale: 1 / Float(c.cin * c.kh * c.kw).squareRoot())
-        let b = c.bias ? randomTensor([c.cout], seed: 83) : nil
-        let dy = randomTensor([c.n, c.cout, g.outHeight, g.outWidth], seed: 84)
+        let x = try randomTensor([c.n, c.cin, c.h, c.w], seed: 81)
+        let w = try randomTensor([c.cout, c.cin, c.kh, c.kw], seed: 82, scale: 1 / Float(c.cin * c.kh * c.kw).squareRoot())
+        let b = c.bias ? try randomTensor([c.cout], seed: 83) : nil
+        let dy = try randomTensor([c.n, c.cout, g.outHeight, g.outWidth], seed: 84)
         let expected = referenceConv2d(x, w, b, stride: c.stride, padding: c.pad, dilation: c.dil, groups: 1)
         let ref = referenceConv2dBackward(x, w, dy: dy.scalars, stride: c.stride, padding: c.pad, dilation: c.dil, groups: 1)
         // gradients add into what is there
-        let dxStart = randomTensor(x.shape, seed: 85), dwStart = randomTensor(w.shape, seed: 86)
+        let dxStart = try randomTensor(x.shape, seed: 85), dwStart = try randomTensor(w.shape, seed: 86)
         let expectedDx = zip(ref.dx, dxStart.scalars).map { $0 + $1 }, expectedDw = zip(ref.dw, dwStart.scalars).map { $0 + $1 }
         // the whole batch in one chunk, then chunks of two images
         for budget in [ColumnConv.chunkFloats, 2 * g.colRows * g.outPlane] {
-            let y = Tensor(uninitialized: [c.n, c.cout, g.outHeight, g.outWidth])
-            ColumnConv.forward(g, x: x.data, weight: w.data, bias: b?.data, y: y.data, chunkFloats: budget)
-            let dx = dxStart.copy(), dw = dwStart.copy()
-            ColumnConv.backward(g, x: x.data, weight: w.data, dy: dy.data, dx: dx.data, dWeight: dw.data, chunkFloats: budget)
+            let y = try Tensor(uninitialized: [c.n, c.cout, g.outHeight, g.outWidth])
+            try ColumnConv.forward(g, x: x.data, weight: w.data, bias: b?.data, y: y.data, chunkFloats: budget)
+            let dx = try dxStart.copy(), dw = try dwStart.copy()
+            try ColumnConv.backward(g, x: x.data, weight: w.data, dy: dy.data, dx: dx.data, dWeight: dw.data, chunkFloats: budget)
             #expect(relativeError(y.scalars, expected) < 1e-5, "forward, chunk budget \(budget)")
             #expect(relativeError(dx.scalars, expectedDx) < 1e-5, "input gradient, chunk budget \(budget)")
             #expect(relativeError(dw.scalars, expectedDw) < 1e-5, "weight gradient, chunk budget \(budget)")
         }
         // each gradient alone
-        let dxOnly = dxStart.copy(), dwOnly = dwStart.copy()
-        ColumnConv.backward(g, x: x.data, weight: w.data, dy: dy.data, dx: dxOnly.data, dWeight: nil)
-        ColumnConv.backward(g, x: x.data, weight: w.data, dy: dy.data, dx: nil, dWeight: dwOnly.data)
+        let dxOnly = try dxStart.copy(), dwOnly = try dwStart.copy()
+        try ColumnConv.backward(g, x: x.data, weight: w.data, dy: dy.data, dx: dxOnly.data, dWeight: nil)
+        try ColumnConv.backward(g, x: x.data, weight: w.data, dy: dy.data, dx: nil, dWeight: dwOnly.data)
         #expect(relativeError(dxOnly.scalars, expectedDx) < 1e-5)
         #expect(relativeError(dwOnly.scalars, expectedDw) < 1e-5)
     }
@@ -80,8 +80,8 @@ import Testing
     @Test func layerTakesTheColumnPathBitIdenticallyRunToRun() throws {
         let c = Self.cases[1], g = c.geometry
         func run() throws -> [[Float]] {
-            let x = randomTensor([c.n, c.cin, c.h, c.w], seed: 91), w = randomTensor([c.cout, c.cin, 3, 3], seed: 92)
-            let b = randomTensor([c.cout], seed: 93)
+            let x = try randomTensor([c.n, c.cin, c.h, c.w], seed: 91), w = try randomTensor([c.cout, c.cin, 3, 3], seed: 92)
+            let b = try randomTensor([c.cout], seed: 93)
             let y = try conv2d(x, w, b, stride: c.stride, padding: c.pad)
             try y.backward(seed: randomTensor(y.shape, seed: 94, requiresGrad: false))
             return [y.scalars, x.grad?.scalars ?? [], w.grad?.scalars ?? [], b.grad?.scalars ?? []]
@@ -89,10 +89,10 @@ import Testing
         let first = try run()
         #expect(try run() == first)
         // the same values as the column kernels called directly
-        let x = randomTensor([c.n, c.cin, c.h, c.w], seed: 91), w = randomTensor([c.cout, c.cin, 3, 3], seed: 92)
-        let b = randomTensor([c.cout], seed: 93)
-        let y = Tensor(uninitialized: [c.n, c.cout, g.outHeight, g.outWidth])
-        ColumnConv.forward(g, x: x.data, weight: w.data, bias: b.data, y: y.data)
+        let x = try randomTensor([c.n, c.cin, c.h, c.w], seed: 91), w = try randomTensor([c.cout, c.cin, 3, 3], seed: 92)
+        let b = try randomTensor([c.cout], seed: 93)
+        let y = try Tensor(uninitialized: [c.n, c.cout, g.outHeight, g.outWidth])
+        try ColumnConv.forward(g, x: x.data, weight: w.data, bias: b.data, y: y.data)
         #expect(y.scalars == first[0])
     }
 
@@ -104,8 +104,8 @@ import Testing
                                  kernelH: s.k, kernelW: s.k, strideH: s.stride, strideW: s.stride, padH: s.pad, padW: s.pad,
                                  dilationH: 1, dilationW: 1, groups: 1)
             #expect(ColumnConv.applies(g))
-            let inputs = [randomTensor([3, s.cin, s.side, s.side], seed: 95), randomTensor([s.cout, s.cin, s.k, s.k], seed: 96),
-                          randomTensor([s.cout], seed: 97)]
+            let inputs = [try randomTensor([3, s.cin, s.side, s.side], seed: 95), try randomTensor([s.cout, s.cin, s.k, s.k], seed: 96),
+                          try randomTensor([s.cout], seed: 97)]
             try expectGradientsMatch(inputs) { t in
                 try conv2d(t[0], t[1], t[2], stride: (s.stride, s.stride), padding: (s.pad, s.pad))
             }

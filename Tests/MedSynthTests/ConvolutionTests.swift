@@ -55,8 +55,8 @@ func referenceConv2dBackward(_ x: Tensor, _ w: Tensor, dy: [Float], stride: (Int
 @Suite struct ConvolutionTests {
     @Test func handComputedValues() throws {
         // 1×1×3×3 input 1…9, 2×2 kernel of ones, no padding: each output sums a 2×2 window.
-        let x = Tensor([1, 2, 3, 4, 5, 6, 7, 8, 9], shape: [1, 1, 3, 3])
-        let w = Tensor([1, 1, 1, 1], shape: [1, 1, 2, 2])
+        let x = try Tensor([1, 2, 3, 4, 5, 6, 7, 8, 9], shape: [1, 1, 3, 3])
+        let w = try Tensor([1, 1, 1, 1], shape: [1, 1, 2, 2])
         let y = try conv2d(x, w, Tensor([0.5], shape: [1]))
         #expect(y.shape == [1, 1, 2, 2])
         #expect(y.scalars == [12.5, 16.5, 24.5, 28.5])
@@ -82,9 +82,9 @@ func referenceConv2dBackward(_ x: Tensor, _ w: Tensor, dy: [Float], stride: (Int
     @Test(arguments: 0..<configurations.count)
     func matchesDirectConvolution(_ index: Int) throws {
         let c = Self.configurations[index]
-        let x = randomTensor([2, c.cin, 7, 6], seed: 1)
-        let w = randomTensor([c.cout, c.cin / c.groups, c.k, c.k], seed: 2)
-        let b = c.bias ? randomTensor([c.cout], seed: 3) : nil
+        let x = try randomTensor([2, c.cin, 7, 6], seed: 1)
+        let w = try randomTensor([c.cout, c.cin / c.groups, c.k, c.k], seed: 2)
+        let b = try c.bias ? randomTensor([c.cout], seed: 3) : nil
         let args = (stride: (c.stride, c.stride), padding: (c.pad, c.pad), dilation: (c.dil, c.dil))
         let y = try conv2d(x, w, b, stride: args.stride, padding: args.padding, dilation: args.dilation, groups: c.groups)
         let expected = referenceConv2d(x, w, b, stride: args.stride, padding: args.padding, dilation: args.dilation, groups: c.groups)
@@ -94,8 +94,8 @@ func referenceConv2dBackward(_ x: Tensor, _ w: Tensor, dy: [Float], stride: (Int
     @Test(arguments: 0..<configurations.count)
     func gradientsMatchFiniteDifferences(_ index: Int) throws {
         let c = Self.configurations[index]
-        var inputs = [randomTensor([2, c.cin, 7, 6], seed: 4), randomTensor([c.cout, c.cin / c.groups, c.k, c.k], seed: 5)]
-        if c.bias { inputs.append(randomTensor([c.cout], seed: 6)) }
+        var inputs = [try randomTensor([2, c.cin, 7, 6], seed: 4), try randomTensor([c.cout, c.cin / c.groups, c.k, c.k], seed: 5)]
+        if c.bias { inputs.append(try randomTensor([c.cout], seed: 6)) }
         try expectGradientsMatch(inputs) { t in
             try conv2d(t[0], t[1], t.count > 2 ? t[2] : nil, stride: (c.stride, c.stride), padding: (c.pad, c.pad),
                        dilation: (c.dil, c.dil), groups: c.groups)
@@ -153,12 +153,12 @@ func referenceConv2dBackward(_ x: Tensor, _ w: Tensor, dy: [Float], stride: (Int
     @Test(arguments: 0..<directCases.count)
     func directKernelsMatchReference(_ index: Int) throws {
         let c = Self.directCases[index]
-        let x = randomTensor([c.n, c.cin, c.h, c.w], seed: 11)
-        let w = randomTensor([c.cout, c.cin / c.groups, c.kh, c.kw], seed: 12, scale: 0.3)
-        let b = c.bias ? randomTensor([c.cout], seed: 13) : nil
+        let x = try randomTensor([c.n, c.cin, c.h, c.w], seed: 11)
+        let w = try randomTensor([c.cout, c.cin / c.groups, c.kh, c.kw], seed: 12, scale: 0.3)
+        let b = try c.bias ? randomTensor([c.cout], seed: 13) : nil
         let y = try conv2d(x, w, b, stride: c.stride, padding: c.pad, dilation: c.dil, groups: c.groups)
         let expected = referenceConv2d(x, w, b, stride: c.stride, padding: c.pad, dilation: c.dil, groups: c.groups)
-        let dy = randomTensor(y.shape, seed: 14, requiresGrad: false)
+        let dy = try randomTensor(y.shape, seed: 14, requiresGrad: false)
         let ref = referenceConv2dBackward(x, w, dy: dy.scalars, stride: c.stride, padding: c.pad, dilation: c.dil, groups: c.groups)
         // 3×3 stride-1 shapes with many channels take the Winograd path through conv2d (its error,
         // bounded in WinogradTests, scales with the outputs' size): the direct kernels run here
@@ -168,25 +168,25 @@ func referenceConv2dBackward(_ x: Tensor, _ w: Tensor, dy: [Float], stride: (Int
                              dilationH: c.dil.0, dilationW: c.dil.1, groups: c.groups)
         var atol: Float = 1e-4
         if Winograd.applies(g) {
-            let direct = Tensor(uninitialized: y.shape)
-            DirectConv.forward(g, x: x.data, weight: w.data, bias: b?.data, y: direct.data)
+            let direct = try Tensor(uninitialized: y.shape)
+            try DirectConv.forward(g, x: x.data, weight: w.data, bias: b?.data, y: direct.data)
             expectClose(direct.scalars, expected, atol: 1e-4, rtol: 1e-4)
             let t = try #require(DirectConv.inputGradientGeometry(g))
-            let dx = Tensor(zeros: x.shape)
-            DirectConv.inputGradient(g, t, weight: w.data, dy: dy.data, dx: dx.data)
+            let dx = try Tensor(zeros: x.shape)
+            try DirectConv.inputGradient(g, t, weight: w.data, dy: dy.data, dx: dx.data)
             expectClose(dx.scalars, ref.dx, atol: 1e-4, rtol: 1e-4)
             atol = 1e-5 * (expected + ref.dx).map { abs($0) }.max()!
         }
         if (!Winograd.applies(g) && ColumnConv.applies(g)) || DepthwiseConv.applies(g) {
             // small output maps and depthwise convolutions take other paths through conv2d: the
             // direct kernels on their own
-            let direct = Tensor(uninitialized: y.shape), dx = Tensor(zeros: x.shape), dw = Tensor(zeros: w.shape)
-            DirectConv.forward(g, x: x.data, weight: w.data, bias: b?.data, y: direct.data)
-            DirectConv.weightGradient(g, x: x.data, dy: dy.data, dWeight: dw.data)
+            let direct = try Tensor(uninitialized: y.shape), dx = try Tensor(zeros: x.shape), dw = try Tensor(zeros: w.shape)
+            try DirectConv.forward(g, x: x.data, weight: w.data, bias: b?.data, y: direct.data)
+            try DirectConv.weightGradient(g, x: x.data, dy: dy.data, dWeight: dw.data)
             if let t = DirectConv.inputGradientGeometry(g) {
-                DirectConv.inputGradient(g, t, weight: w.data, dy: dy.data, dx: dx.data)
+                try DirectConv.inputGradient(g, t, weight: w.data, dy: dy.data, dx: dx.data)
             } else {
-                DirectConv.phasedInputGradient(g, weight: w.data, dy: dy.data, dx: dx.data)
+                try DirectConv.phasedInputGradient(g, weight: w.data, dy: dy.data, dx: dx.data)
             }
             expectClose(direct.scalars, expected, atol: 1e-4, rtol: 1e-4)
             expectClose(dx.scalars, ref.dx, atol: 1e-4, rtol: 1e-4)
@@ -202,8 +202,8 @@ func referenceConv2dBackward(_ x: Tensor, _ w: Tensor, dy: [Float], stride: (Int
 
     @Test func resultsAreBitIdenticalRunToRun() throws {
         func run() throws -> [[Float]] {
-            let x = randomTensor([3, 16, 20, 20], seed: 21)
-            let w = randomTensor([24, 16, 3, 3], seed: 22)
+            let x = try randomTensor([3, 16, 20, 20], seed: 21)
+            let w = try randomTensor([24, 16, 3, 3], seed: 22)
             let y = try conv2d(x, w, nil, padding: (1, 1))
             try y.backward(seed: randomTensor(y.shape, seed: 23, requiresGrad: false))
             return [y.scalars, x.grad?.scalars ?? [], w.grad?.scalars ?? []]
@@ -215,10 +215,10 @@ func referenceConv2dBackward(_ x: Tensor, _ w: Tensor, dy: [Float], stride: (Int
     @Test func gradientsAccumulateIntoExistingGradients() throws {
         // x feeds two convolutions, so its gradient is the sum of both input gradients: the direct
         // input-gradient kernel must add to dx, not overwrite it.
-        let x = randomTensor([2, 3, 9, 11], seed: 31)
-        let w1 = randomTensor([4, 3, 3, 3], seed: 32), w2 = randomTensor([4, 3, 3, 3], seed: 33)
+        let x = try randomTensor([2, 3, 9, 11], seed: 31)
+        let w1 = try randomTensor([4, 3, 3, 3], seed: 32), w2 = try randomTensor([4, 3, 3, 3], seed: 33)
         let y = try add(try conv2d(x, w1, nil, padding: (1, 1)), try conv2d(x, w2, nil, padding: (1, 1)))
-        let dy = randomTensor(y.shape, seed: 34, requiresGrad: false)
+        let dy = try randomTensor(y.shape, seed: 34, requiresGrad: false)
         try y.backward(seed: dy)
         let r1 = referenceConv2dBackward(x, w1, dy: dy.scalars, stride: (1, 1), padding: (1, 1), dilation: (1, 1), groups: 1)
         let r2 = referenceConv2dBackward(x, w2, dy: dy.scalars, stride: (1, 1), padding: (1, 1), dilation: (1, 1), groups: 1)
@@ -228,11 +228,11 @@ func referenceConv2dBackward(_ x: Tensor, _ w: Tensor, dy: [Float], stride: (Int
     @Test func valuesNoWindowReadsStayOut() throws {
         // A 1×1 stride-2 convolution never reads odd columns; infinities there must not reach y or
         // ∂L/∂W through the lanes past a row's end (Wo = 10: one partial vector per row).
-        let x = randomTensor([2, 3, 4, 20], seed: 41)
+        let x = try randomTensor([2, 3, 4, 20], seed: 41)
         for i in stride(from: 1, to: x.count, by: 2) { x.data[i] = .infinity }
-        let w = randomTensor([2, 3, 1, 1], seed: 42)
+        let w = try randomTensor([2, 3, 1, 1], seed: 42)
         let y = try conv2d(x, w, nil, stride: (2, 2))
-        let dy = randomTensor(y.shape, seed: 43, requiresGrad: false)
+        let dy = try randomTensor(y.shape, seed: 43, requiresGrad: false)
         try y.backward(seed: dy)
         expectClose(y.scalars, referenceConv2d(x, w, nil, stride: (2, 2), padding: (0, 0), dilation: (1, 1), groups: 1))
         let ref = referenceConv2dBackward(x, w, dy: dy.scalars, stride: (2, 2), padding: (0, 0), dilation: (1, 1), groups: 1)
@@ -240,8 +240,8 @@ func referenceConv2dBackward(_ x: Tensor, _ w: Tensor, dy: [Float], stride: (Int
         expectClose(w.grad?.scalars ?? [], ref.dw, atol: 1e-4, rtol: 1e-4)
     }
 
-    @Test func rejectsImpossibleGeometry() {
-        let x = Tensor(zeros: [1, 3, 4, 4])
+    @Test func rejectsImpossibleGeometry() throws {
+        let x = try Tensor(zeros: [1, 3, 4, 4])
         #expect(throws: MedSynthError.self) { try conv2d(x, Tensor(zeros: [2, 3, 7, 7])) }         // kernel larger than input
         #expect(throws: MedSynthError.self) { try conv2d(x, Tensor(zeros: [2, 2, 3, 3])) }         // channel mismatch
         #expect(throws: MedSynthError.self) { try conv2d(x, Tensor(zeros: [4, 1, 3, 3]), groups: 2) } // 3 % 2 != 0

@@ -44,29 +44,29 @@ import Testing
                              kernelH: c.kh, kernelW: c.kw, strideH: c.stride.0, strideW: c.stride.1, padH: c.pad.0, padW: c.pad.1,
                              dilationH: c.dil.0, dilationW: c.dil.1, groups: c.channels)
         #expect(DepthwiseConv.applies(g))
-        let x = randomTensor([c.n, c.channels, c.h, c.w], seed: 101), w = randomTensor([cout, 1, c.kh, c.kw], seed: 102)
-        let b = c.bias ? randomTensor([cout], seed: 103) : nil
-        let dy = randomTensor([c.n, cout, g.outHeight, g.outWidth], seed: 104)
+        let x = try randomTensor([c.n, c.channels, c.h, c.w], seed: 101), w = try randomTensor([cout, 1, c.kh, c.kw], seed: 102)
+        let b = c.bias ? try randomTensor([cout], seed: 103) : nil
+        let dy = try randomTensor([c.n, cout, g.outHeight, g.outWidth], seed: 104)
         let args = (stride: c.stride, padding: c.pad, dilation: c.dil, groups: c.channels)
         let expected = referenceConv2d(x, w, b, stride: args.stride, padding: args.padding, dilation: args.dilation, groups: args.groups)
         let ref = referenceConv2dBackward(x, w, dy: dy.scalars, stride: args.stride, padding: args.padding,
                                           dilation: args.dilation, groups: args.groups)
-        let y = Tensor(uninitialized: dy.shape)
+        let y = try Tensor(uninitialized: dy.shape)
         DepthwiseConv.forward(g, x: x.data, weight: w.data, bias: b?.data, y: y.data)
         #expect(relativeError(y.scalars, expected) < 1e-6)
-        let dxStart = randomTensor(x.shape, seed: 105), dwStart = randomTensor(w.shape, seed: 106)
-        let dx = dxStart.copy(), dw = dwStart.copy()
+        let dxStart = try randomTensor(x.shape, seed: 105), dwStart = try randomTensor(w.shape, seed: 106)
+        let dx = try dxStart.copy(), dw = try dwStart.copy()
         DepthwiseConv.backward(g, x: x.data, weight: w.data, dy: dy.data, dx: dx.data, dWeight: dw.data)
         #expect(relativeError(dx.scalars, zip(ref.dx, dxStart.scalars).map { $0 + $1 }) < 1e-6)
         #expect(relativeError(dw.scalars, zip(ref.dw, dwStart.scalars).map { $0 + $1 }) < 1e-5)
         // runs of one image at a time: the same bits
-        let yRuns = Tensor(uninitialized: dy.shape), dxRuns = dxStart.copy(), dwRuns = dwStart.copy()
+        let yRuns = try Tensor(uninitialized: dy.shape), dxRuns = try dxStart.copy(), dwRuns = try dwStart.copy()
         DepthwiseConv.forward(g, x: x.data, weight: w.data, bias: b?.data, y: yRuns.data, stackFloats: 1)
         DepthwiseConv.backward(g, x: x.data, weight: w.data, dy: dy.data, dx: dxRuns.data, dWeight: dwRuns.data, stackFloats: 1)
         #expect(yRuns.scalars == y.scalars && dxRuns.scalars == dx.scalars)
         #expect(relativeError(dwRuns.scalars, dw.scalars) < 1e-6)
         // each gradient alone
-        let dxOnly = dxStart.copy(), dwOnly = dwStart.copy()
+        let dxOnly = try dxStart.copy(), dwOnly = try dwStart.copy()
         DepthwiseConv.backward(g, x: x.data, weight: w.data, dy: dy.data, dx: dxOnly.data, dWeight: nil)
         DepthwiseConv.backward(g, x: x.data, weight: w.data, dy: dy.data, dx: nil, dWeight: dwOnly.data)
         #expect(dxOnly.scalars == dx.scalars && dwOnly.scalars == dw.scalars)
@@ -79,10 +79,10 @@ import Testing
         // a 1-wide kernel at stride 2 never reads odd columns: infinities there reach neither y nor dW
         let g = ConvGeometry(batch: 2, inChannels: 3, height: 4, width: 8, outChannels: 3, kernelH: 1, kernelW: 1,
                              strideH: 2, strideW: 2, padH: 0, padW: 0, dilationH: 1, dilationW: 1, groups: 3)
-        let x = randomTensor([2, 3, 4, 8], seed: 110), w = randomTensor([3, 1, 1, 1], seed: 111)
+        let x = try randomTensor([2, 3, 4, 8], seed: 110), w = try randomTensor([3, 1, 1, 1], seed: 111)
         for i in stride(from: 1, to: x.count, by: 2) { x.data[i] = .infinity }
-        let dy = randomTensor([2, 3, g.outHeight, g.outWidth], seed: 112)
-        let y = Tensor(uninitialized: dy.shape), dw = Tensor(zeros: w.shape), dx = Tensor(zeros: x.shape)
+        let dy = try randomTensor([2, 3, g.outHeight, g.outWidth], seed: 112)
+        let y = try Tensor(uninitialized: dy.shape), dw = try Tensor(zeros: w.shape), dx = try Tensor(zeros: x.shape)
         DepthwiseConv.forward(g, x: x.data, weight: w.data, bias: nil, y: y.data)
         DepthwiseConv.backward(g, x: x.data, weight: w.data, dy: dy.data, dx: dx.data, dWeight: dw.data)
         let ref = referenceConv2dBackward(x, w, dy: dy.scalars, stride: (2, 2), padding: (0, 0), dilation: (1, 1), groups: 3)
@@ -94,8 +94,8 @@ import Testing
 
     @Test func gradientsMatchFiniteDifferences() throws {
         for (stride, multiplier) in [(1, 1), (2, 2)] {
-            let inputs = [randomTensor([2, 3, 6, 5], seed: 107), randomTensor([3 * multiplier, 1, 3, 3], seed: 108),
-                          randomTensor([3 * multiplier], seed: 109)]
+            let inputs = [try randomTensor([2, 3, 6, 5], seed: 107), try randomTensor([3 * multiplier, 1, 3, 3], seed: 108),
+                          try randomTensor([3 * multiplier], seed: 109)]
             try expectGradientsMatch(inputs) { t in
                 try conv2d(t[0], t[1], t[2], stride: (stride, stride), padding: (1, 1), groups: 3)
             }

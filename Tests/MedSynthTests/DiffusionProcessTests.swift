@@ -23,9 +23,9 @@ import Glibc
         let s = try NoiseSchedule(.linear, steps: 1000)
         let n = 200_000, t = 300
         let x0 = [Float](repeating: 0.7, count: n)
-        let noise = Tensor(uninitialized: [n])
+        let noise = try Tensor(uninitialized: [n])
         RandomGenerator(seed: 5).fillNormal(noise.data, n)
-        let xt = Tensor(uninitialized: [n])
+        let xt = try Tensor(uninitialized: [n])
         x0.withUnsafeBufferPointer { s.addNoise(x0: $0.baseAddress!, noise: noise.data, t: t, into: xt.data, count: n) }
         let values = xt.scalars.map { Double($0) }
         let mean = values.reduce(0, +) / Double(n)
@@ -253,12 +253,12 @@ import Glibc
         // the ideal ε at the noise level each step runs from (the exact level of Karras and
         // log-SNR spacing, which the timestep t only rounds): calls come step by step, batch by batch
         var call = 0
-        try buffer.withUnsafeMutableBufferPointer { b in
+        _ = try buffer.withUnsafeMutableBufferPointer { b in
             try model.runSampler(labels: [0, 0, 0, 0, 0], options: options, plan: plan, into: b.baseAddress!, progress: .silent) { x, t, _ in
                 let alphaBar = plan.alphaBars[call % plan.timesteps.count]
                 #expect(t == plan.timesteps[call % plan.timesteps.count])
                 call += 1
-                let e = Tensor(uninitialized: x.shape)
+                let e = try Tensor(uninitialized: x.shape)
                 let a = Float(alphaBar.squareRoot()), s = Float((1 - alphaBar).squareRoot())
                 for i in 0..<x.count { e.data[i] = (x.data[i] - a * target[i % 64]) / s }
                 return e

@@ -6,7 +6,7 @@ import Testing
     // MARK: dropout
 
     @Test func identityWhenNotTrainingOrZeroProbability() throws {
-        let x = randomTensor([4, 5], seed: 1)
+        let x = try randomTensor([4, 5], seed: 1)
         let generator = RandomGenerator(seed: 1)
         #expect(try dropout(x, p: 0.5, training: false, generator: generator) === x)
         #expect(try dropout(x, p: 0, generator: generator) === x)
@@ -16,7 +16,7 @@ import Testing
     }
 
     @Test func probabilityOneGivesZeros() throws {
-        let x = randomTensor([3, 4], seed: 2)
+        let x = try randomTensor([3, 4], seed: 2)
         let y = try dropout(x, p: 1, generator: RandomGenerator(seed: 2))
         #expect(y.scalars.allSatisfy { $0 == 0 })
         try y.backward()
@@ -25,8 +25,8 @@ import Testing
             .scalars == [Float](repeating: 0, count: 8))
     }
 
-    @Test func invalidProbabilitiesThrow() {
-        let x = Tensor(zeros: [4])
+    @Test func invalidProbabilitiesThrow() throws {
+        let x = try Tensor(zeros: [4])
         let g = RandomGenerator(seed: 3)
         for p in [-0.1, 1.1, Double.nan] {
             #expect(throws: MedSynthError.self) { try dropout(x, p: p, generator: g) }
@@ -39,7 +39,7 @@ import Testing
     @Test func statisticsAndScaleOfKeptValues() throws {
         // 400 000 elements, p = 0.3: the zero fraction has standard deviation √(0.3·0.7/4e5) ≈ 7e-4
         let n = 400_000
-        let x = Tensor(uninitialized: [n])
+        let x = try Tensor(uninitialized: [n])
         RandomGenerator(seed: 4).fillUniform(x.data, n, low: 0.5, high: 1.5)   // never 0
         let p = 0.3
         let y = try dropout(x, p: p, generator: RandomGenerator(seed: 5))
@@ -61,7 +61,7 @@ import Testing
     }
 
     @Test func gradientIsTheMask() throws {
-        let x = positiveTensor([50, 40], seed: 7)
+        let x = try positiveTensor([50, 40], seed: 7)
         let y = try dropout(x, p: 0.4, generator: RandomGenerator(seed: 8))
         try y.backward()
         // dx = mask: 0 where dropped, 1/(1 − p) where kept
@@ -79,7 +79,7 @@ import Testing
     @Test func dropout2dDropsWholeChannels() throws {
         // 64·32 channels of 3×3 (and of length 5 for the 3-D form): each channel all zero or all scaled
         for shape in [[64, 32, 3, 3], [64, 32, 5]] {
-            let x = Tensor(repeating: 2, shape: shape)
+            let x = try Tensor(repeating: 2, shape: shape)
             let p = 0.25
             let y = try dropout2d(x, p: p, generator: RandomGenerator(seed: 13))
             let plane = shape.dropFirst(2).reduce(1, *), channels = 64 * 32
@@ -98,7 +98,7 @@ import Testing
 
     @Test func handComputedEmbedding() throws {
         // 4 embeddings of dim 2: rows [0,1], [10,11], [20,21], [30,31]
-        let w = Tensor([0, 1, 10, 11, 20, 21, 30, 31], shape: [4, 2], requiresGrad: true)
+        let w = try Tensor([0, 1, 10, 11, 20, 21, 30, 31], shape: [4, 2], requiresGrad: true)
         let y = try embedding(indices: [2, 0, 2, 3], weight: w)
         #expect(y.shape == [4, 2] && y.scalars == [20, 21, 0, 1, 20, 21, 30, 31])
         // dy rows [1,2], [3,4], [5,6], [7,8]: row 2 gets [1+5, 2+6], row 0 [3,4], row 3 [7,8], row 1 nothing
@@ -116,11 +116,11 @@ import Testing
     }
 
     @Test func embeddingGradients() throws {
-        let w = randomTensor([7, 5], seed: 14)
+        let w = try randomTensor([7, 5], seed: 14)
         try expectGradientsMatch([w]) { t in try embedding(indices: [3, 1, 3, 6, 0, 3], weight: t[0]) }
         // (padding rows deliberately get no gradient, so they are covered by the hand-computed test)
         // many rows, wide embedding: parallel over columns, repeated indices summed in order
-        let big = randomTensor([10, 4096], seed: 15)
+        let big = try randomTensor([10, 4096], seed: 15)
         let indices = (0..<64).map { $0 % 10 }
         let y = try embedding(indices: indices, weight: big)
         #expect(Array(y.scalars[4096..<8192]) == Array(big.scalars[4096..<8192]))
@@ -128,8 +128,8 @@ import Testing
         #expect(big.grad!.scalars.allSatisfy { $0 == 6 || $0 == 7 })   // 64 rows over 10 ids: 7 or 6 each
     }
 
-    @Test func embeddingErrorsThrow() {
-        let w = Tensor(zeros: [4, 3])
+    @Test func embeddingErrorsThrow() throws {
+        let w = try Tensor(zeros: [4, 3])
         #expect(throws: MedSynthError.self) { try embedding(indices: [0, 4], weight: w) }
         #expect(throws: MedSynthError.self) { try embedding(indices: [-1], weight: w) }
         #expect(throws: MedSynthError.self) { try embedding(indices: [0], weight: Tensor(zeros: [4])) }

@@ -5,8 +5,8 @@ import Testing
 @testable import MedSynthCore
 
 /// A tensor of standard-normal values (seeded), optionally requiring a gradient.
-func randomTensor(_ shape: [Int], seed: UInt64, scale: Float = 1, requiresGrad: Bool = true) -> Tensor {
-    let t = Tensor(uninitialized: shape)
+func randomTensor(_ shape: [Int], seed: UInt64, scale: Float = 1, requiresGrad: Bool = true) throws -> Tensor {
+    let t = try Tensor(uninitialized: shape)
     RandomGenerator(seed: seed).fillNormal(t.data, t.count, std: scale)
     t.requiresGrad = requiresGrad
     return t
@@ -22,7 +22,7 @@ func expectGradientsMatch(
 ) throws {
     for t in inputs { t.grad = nil }
     let out = try f(inputs)
-    let r = randomTensor(out.shape, seed: 99, requiresGrad: false)
+    let r = try randomTensor(out.shape, seed: 99, requiresGrad: false)
     try out.backward(seed: r)
 
     func loss() throws -> Double {

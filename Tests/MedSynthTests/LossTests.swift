@@ -12,16 +12,16 @@ import Testing
     //                                = [−2.0794415, −1.3862944, −0.47000363]
     //   row 2 = [5, −5, 0], target ignoreIndex (−100): contributes nothing anywhere.
     // Targets [0, 2, −100], so nll = [1.0986123, 0.47000363].
-    static func logits() -> Tensor {
-        Tensor([0, 0, 0, 0, Float(Glibc.log(2.0)), Float(Glibc.log(5.0)), 5, -5, 0], shape: [3, 3], requiresGrad: true)
+    static func logits() throws -> Tensor {
+        try Tensor([0, 0, 0, 0, Float(Glibc.log(2.0)), Float(Glibc.log(5.0)), 5, -5, 0], shape: [3, 3], requiresGrad: true)
     }
     static let targets = [0, 2, -100]
-    static let classWeights = Tensor([1, 2, 3], shape: [3])
+    static var classWeights: Tensor { get throws { try Tensor([1, 2, 3], shape: [3]) } }
 
     @Test func crossEntropyPlain() throws {
         // mean over the 2 non-ignored rows: (1.0986123 + 0.47000363) / 2 = 0.78430796
         // sum = 1.5686159; none = [1.0986123, 0.47000363, 0]
-        let z = Self.logits()
+        let z = try Self.logits()
         expectClose(try crossEntropy(logits: z, targets: Self.targets).scalars, [0.78430796], atol: 1e-6, rtol: 1e-6)
         expectClose(try crossEntropy(logits: z, targets: Self.targets, reduction: .sum).scalars, [1.5686159], atol: 1e-6, rtol: 1e-6)
         let none = try crossEntropy(logits: z, targets: Self.targets, reduction: .none)
@@ -34,8 +34,8 @@ import Testing
         // w = [1, 2, 3]: nll = [w_0 · 1.0986123, w_2 · 0.47000363] = [1.0986123, 1.4100109];
         // sum = 2.5086232; mean divides by the target classes' weights w_0 + w_2 = 4 (not by N = 2,
         // nor by 3 rows): 2.5086232 / 4 = 0.62715580.
-        let z = Self.logits()
-        let w = Self.classWeights
+        let z = try Self.logits()
+        let w = try Self.classWeights
         expectClose(try crossEntropy(logits: z, targets: Self.targets, weight: w).scalars, [0.62715580], atol: 1e-6, rtol: 1e-6)
         expectClose(try crossEntropy(logits: z, targets: Self.targets, weight: w, reduction: .sum).scalars, [2.5086232], atol: 1e-6, rtol: 1e-6)
         expectClose(try crossEntropy(logits: z, targets: Self.targets, weight: w, reduction: .none).scalars,
@@ -48,7 +48,7 @@ import Testing
         //   row 1: smooth = 2.0794415 + 1.3862944 + 0.47000363 = 3.9357395
         //          → ℓ1 = 0.7 · 0.47000363 + 0.39357395 = 0.72257649
         // mean = (1.0986123 + 0.72257649) / 2 = 0.91059440
-        let z = Self.logits()
+        let z = try Self.logits()
         expectClose(try crossEntropy(logits: z, targets: Self.targets, labelSmoothing: 0.3).scalars, [0.91059440], atol: 1e-6, rtol: 1e-6)
         expectClose(try crossEntropy(logits: z, targets: Self.targets, labelSmoothing: 0.3, reduction: .none).scalars,
                     [1.0986123, 0.72257649, 0], atol: 1e-6, rtol: 1e-6)
@@ -63,7 +63,7 @@ import Testing
         //   sum  = 3.0414077
         //   mean = 0.7 · (2.5086232 / 4) + (12.853715 / 4) · 0.1 = 0.43900906 + 0.32134287 = 0.76035193
         //          (both terms divided by Σ w_target = 4)
-        let z = Self.logits(), w = Self.classWeights
+        let z = try Self.logits(), w = try Self.classWeights
         expectClose(try crossEntropy(logits: z, targets: Self.targets, weight: w, labelSmoothing: 0.3).scalars,
                     [0.76035193], atol: 1e-6, rtol: 1e-6)
         expectClose(try crossEntropy(logits: z, targets: Self.targets, weight: w, labelSmoothing: 0.3, reduction: .sum).scalars,
@@ -76,7 +76,7 @@ import Testing
         // ignoreIndex may be a real class: with ignoreIndex = 2, row 1 (target 2) is ignored and
         // row 2 (now target 1: log p = −5 − log(e⁵ + e⁻⁵ + 1) = −10.006760) counts.
         // mean = (1.0986123 + 10.006760) / 2 = 5.5526864
-        let z = Self.logits()
+        let z = try Self.logits()
         expectClose(try crossEntropy(logits: z, targets: [0, 2, 1], ignoreIndex: 2).scalars, [5.5526864], atol: 1e-5, rtol: 1e-6)
         // Every row ignored: the mean is 0/0 = NaN (torch), the sum 0, and no gradient flows.
         let all = try crossEntropy(logits: z, targets: [-100, -100, -100])
@@ -87,7 +87,7 @@ import Testing
         try s.backward()
         #expect(z.grad?.scalars.allSatisfy { $0 == 0 } ?? true)
         // An empty batch: mean NaN, sum 0, none [].
-        let empty = Tensor(zeros: [0, 4])
+        let empty = try Tensor(zeros: [0, 4])
         #expect(try crossEntropy(logits: empty, targets: []).item.isNaN)
         #expect(try crossEntropy(logits: empty, targets: [], reduction: .sum).item == 0)
         #expect(try crossEntropy(logits: empty, targets: [], reduction: .none).shape == [0])
@@ -98,14 +98,14 @@ import Testing
         //   row 0: ([1/3, 1/3, 1/3] − [1, 0, 0]) / 2 = [−1/3, 1/6, 1/6]
         //   row 1: ([1/8, 1/4, 5/8] − [0, 0, 1]) / 2 = [1/16, 1/8, −3/16]
         //   row 2 (ignored): 0
-        let z = Self.logits()
+        let z = try Self.logits()
         try crossEntropy(logits: z, targets: Self.targets).backward()
         expectClose(z.grad?.scalars ?? [], [-1.0 / 3, 1.0 / 6, 1.0 / 6, 1.0 / 16, 1.0 / 8, -3.0 / 16, 0, 0, 0], atol: 1e-7, rtol: 1e-5)
     }
 
     @Test func crossEntropyLargeLogitsStayFinite() throws {
         // [1000, 0, −1000] with target 2: log p_2 = −2000 exactly; target 0: 0.
-        let z = Tensor([1000, 0, -1000, 1000, 0, -1000, 1000, 1000, 1000], shape: [3, 3], requiresGrad: true)
+        let z = try Tensor([1000, 0, -1000, 1000, 0, -1000, 1000, 1000, 1000], shape: [3, 3], requiresGrad: true)
         let none = try crossEntropy(logits: z, targets: [2, 0, 1], labelSmoothing: 0.1, reduction: .none)
         // ℓ0 = 0.9 · 2000 + (0.1/3) · (2000 + 1000 + 0) = 1900; ℓ1 = 0 + (0.1/3) · 3000 = 100;
         // ℓ2 = ln 3 (uniform row).
@@ -126,7 +126,7 @@ import Testing
     @Test(arguments: 0..<crossEntropyVariants.count)
     func crossEntropyGradients(_ index: Int) throws {
         let v = Self.crossEntropyVariants[index]
-        let weight: Tensor? = v.weighted ? Tensor([0.5, 2, 1, 3], shape: [4]) : nil
+        let weight: Tensor? = try v.weighted ? Tensor([0.5, 2, 1, 3], shape: [4]) : nil
         let targets = [0, 3, -100, 2, 1]
         try expectGradientsMatch([randomTensor([5, 4], seed: 31)]) { t in
             try crossEntropy(logits: t[0], targets: targets, weight: weight, labelSmoothing: v.smoothing,
@@ -135,7 +135,7 @@ import Testing
     }
 
     @Test func backwardAccumulates() throws {
-        let w = Tensor([0.5, 2, 1, 3], shape: [4])
+        let w = try Tensor([0.5, 2, 1, 3], shape: [4])
         for reduction in [LossReduction.mean, .none] {
             try expectGradientsAccumulate([randomTensor([3, 4], seed: 32)]) { t in
                 try crossEntropy(logits: t[0], targets: [1, -100, 3], weight: w, labelSmoothing: 0.1, reduction: reduction)
@@ -153,8 +153,8 @@ import Testing
         }
     }
 
-    @Test func crossEntropyRejectsBadArguments() {
-        let z = Tensor(zeros: [2, 3])
+    @Test func crossEntropyRejectsBadArguments() throws {
+        let z = try Tensor(zeros: [2, 3])
         #expect(throws: MedSynthError.self) { try crossEntropy(logits: Tensor(zeros: [3]), targets: [0]) }
         #expect(throws: MedSynthError.self) { try crossEntropy(logits: Tensor(zeros: [2, 3, 4]), targets: [0, 1]) }
         #expect(throws: MedSynthError.self) { try crossEntropy(logits: z, targets: [0]) }           // count
@@ -173,7 +173,7 @@ import Testing
     @Test func mseHandComputed() throws {
         // input − target = [1, 2, 3, 4] − [0, 2, 5, 1] = [1, 0, −2, 3]; squares [1, 0, 4, 9];
         // sum 14, mean 14/4 = 3.5.
-        let x = Tensor([1, 2, 3, 4], shape: [2, 2], requiresGrad: true), t = Tensor([0, 2, 5, 1], shape: [2, 2])
+        let x = try Tensor([1, 2, 3, 4], shape: [2, 2], requiresGrad: true), t = try Tensor([0, 2, 5, 1], shape: [2, 2])
         #expect(try mseLoss(x, t).scalars == [3.5])
         #expect(try mseLoss(x, t, reduction: .sum).scalars == [14])
         let none = try mseLoss(x, t, reduction: .none)
@@ -186,7 +186,7 @@ import Testing
 
     @Test func mseLargeTensorMatchesDoubleSum() throws {
         // 100 003 elements: several chunks of the parallel sum, and a ragged last chunk.
-        let x = randomTensor([100_003], seed: 41, requiresGrad: false), t = randomTensor([100_003], seed: 42, requiresGrad: false)
+        let x = try randomTensor([100_003], seed: 41, requiresGrad: false), t = try randomTensor([100_003], seed: 42, requiresGrad: false)
         var s = 0.0
         for i in 0..<x.count { let d = Double(x.data[i]) - Double(t.data[i]); s += d * d }
         expectClose(try mseLoss(x, t).scalars, [Float(s / Double(x.count))], atol: 0, rtol: 1e-5)
@@ -204,25 +204,25 @@ import Testing
     @Test func weightedMseHandComputed() throws {
         // samples [[1, 2], [3, 4]] against zeros: per-sample means (1 + 4)/2 = 2.5 and (9 + 16)/2 = 12.5;
         // weights [2, 0.5]: (2 · 2.5 + 0.5 · 12.5) / 2 = (5 + 6.25) / 2 = 5.625.
-        let x = Tensor([1, 2, 3, 4], shape: [2, 2]), t = Tensor(zeros: [2, 2])
-        let w = Tensor([2, 0.5], shape: [2], requiresGrad: true)
+        let x = try Tensor([1, 2, 3, 4], shape: [2, 2]), t = try Tensor(zeros: [2, 2])
+        let w = try Tensor([2, 0.5], shape: [2], requiresGrad: true)
         let loss = try mseLoss(x, t, sampleWeights: w)
         #expect(loss.shape == [] && loss.item == 5.625)
         // ∂L/∂w_n = mse_n / N = [1.25, 6.25]
         try loss.backward()
         #expect(w.grad?.scalars == [1.25, 6.25])
         // unit weights give the plain mean
-        let a = randomTensor([4, 3, 5], seed: 45, requiresGrad: false), b = randomTensor([4, 3, 5], seed: 46, requiresGrad: false)
+        let a = try randomTensor([4, 3, 5], seed: 45, requiresGrad: false), b = try randomTensor([4, 3, 5], seed: 46, requiresGrad: false)
         expectClose(try mseLoss(a, b, sampleWeights: Tensor(repeating: 1, shape: [4])).scalars, try mseLoss(a, b).scalars,
                     atol: 1e-6, rtol: 1e-5)
     }
 
     @Test func weightedMseGradients() throws {
-        let inputs = [randomTensor([3, 2, 2, 2], seed: 47), randomTensor([3, 2, 2, 2], seed: 48),
-                      Tensor([0.5, 1.5, 5], shape: [3], requiresGrad: true)]
+        let inputs = [try randomTensor([3, 2, 2, 2], seed: 47), try randomTensor([3, 2, 2, 2], seed: 48),
+                      try Tensor([0.5, 1.5, 5], shape: [3], requiresGrad: true)]
         try expectGradientsMatch(inputs) { t in try mseLoss(t[0], t[1], sampleWeights: t[2]) }
         // constant weights (the usual case): gradients to input only
-        let w = Tensor([2, 0.25, 1], shape: [3])
+        let w = try Tensor([2, 0.25, 1], shape: [3])
         try expectGradientsMatch([randomTensor([3, 5], seed: 49)]) { t in
             try mseLoss(t[0], Tensor(zeros: [3, 5]), sampleWeights: w)
         }
@@ -245,7 +245,7 @@ import Testing
         //   x = 2,  t = 0:   2 + log(1 + e⁻²) = 2 + 0.12692801 = 2.12692801
         //   x = −1, t = 0.5: −0.5 + log(1 + e) = −0.5 + 1.31326169 = 0.81326169
         // mean = 3.63333688 / 3 = 1.21111229. pos_weight [2, 1, 1] doubles the first: 2 ln 2 = 1.38629436.
-        let x = Tensor([0, 2, -1], shape: [3]), t = Tensor([1, 0, 0.5], shape: [3])
+        let x = try Tensor([0, 2, -1], shape: [3]), t = try Tensor([1, 0, 0.5], shape: [3])
         expectClose(try binaryCrossEntropyWithLogits(x, t, reduction: .none).scalars, [0.69314718, 2.12692801, 0.81326169], atol: 1e-6, rtol: 1e-6)
         expectClose(try binaryCrossEntropyWithLogits(x, t).scalars, [1.21111229], atol: 1e-6, rtol: 1e-6)
         expectClose(try binaryCrossEntropyWithLogits(x, t, posWeight: Tensor([2, 1, 1], shape: [3]), reduction: .none).scalars,
@@ -264,10 +264,10 @@ import Testing
     @Test(arguments: 0..<bceVariants.count)
     func bceGradients(_ index: Int) throws {
         let v = Self.bceVariants[index]
-        let weight: Tensor? = v.weight == 0 ? nil : v.weight == 1 ? Tensor([0.5, 2, 1], shape: [3])
+        let weight: Tensor? = try v.weight == 0 ? nil : v.weight == 1 ? Tensor([0.5, 2, 1], shape: [3])
             : randomTensor([4, 3], seed: 51, requiresGrad: false)
-        let posWeight: Tensor? = v.posWeight ? Tensor([3, 0.5, 1], shape: [3]) : nil
-        let target = Tensor(uninitialized: [4, 3])
+        let posWeight: Tensor? = try v.posWeight ? Tensor([3, 0.5, 1], shape: [3]) : nil
+        let target = try Tensor(uninitialized: [4, 3])
         RandomGenerator(seed: 52).fillUniform(target.data, target.count)
         target.requiresGrad = true
         try expectGradientsMatch([randomTensor([4, 3], seed: 53, scale: 2), target]) { t in
@@ -275,8 +275,8 @@ import Testing
         }
     }
 
-    @Test func bceRejectsBadArguments() {
-        let x = Tensor(zeros: [2, 3])
+    @Test func bceRejectsBadArguments() throws {
+        let x = try Tensor(zeros: [2, 3])
         #expect(throws: MedSynthError.self) { try binaryCrossEntropyWithLogits(x, Tensor(zeros: [3, 2])) }
         #expect(throws: MedSynthError.self) { try binaryCrossEntropyWithLogits(x, x, weight: Tensor(zeros: [2])) }
         #expect(throws: MedSynthError.self) { try binaryCrossEntropyWithLogits(x, x, posWeight: Tensor(zeros: [2, 3])) }

@@ -4,17 +4,17 @@ import Testing
 
 /// Distinct values (a shuffled ramp with spacing 0.05), so no two values of a max-pool window are
 /// within the finite-difference step of each other: the argmax never flips during a gradient check.
-func distinctTensor(_ shape: [Int], seed: UInt64) -> Tensor {
+func distinctTensor(_ shape: [Int], seed: UInt64) throws -> Tensor {
     let count = shape.reduce(1, *)
     let order = RandomGenerator(seed: seed).permutation(count)
-    let t = Tensor(order.map { (Float($0) - Float(count) / 2) * 0.05 }, shape: shape)
+    let t = try Tensor(order.map { (Float($0) - Float(count) / 2) * 0.05 }, shape: shape)
     t.requiresGrad = true
     return t
 }
 
 /// 1…n as a [1, 1, h, w] tensor.
-func ramp(_ h: Int, _ w: Int) -> Tensor {
-    Tensor((1...(h * w)).map(Float.init), shape: [1, 1, h, w])
+func ramp(_ h: Int, _ w: Int) throws -> Tensor {
+    try Tensor((1...(h * w)).map(Float.init), shape: [1, 1, h, w])
 }
 
 /// Max pooling by definition (every window position, out-of-range ones skipped), as torch.
@@ -98,7 +98,7 @@ func referenceAvgPool(_ x: Tensor, k: (Int, Int), s: (Int, Int), p: (Int, Int), 
 
     @Test func maxPoolNaNAndInfinity() throws {
         // a NaN anywhere in a window makes that output NaN (torch: `val > max || isnan(val)`)
-        let x = Tensor([1, .nan, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16], shape: [1, 1, 4, 4])
+        let x = try Tensor([1, .nan, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16], shape: [1, 1, 4, 4])
         x.requiresGrad = true
         let y = try maxPool2d(x, kernel: (2, 2))
         #expect(y.data[0].isNaN)
@@ -106,13 +106,13 @@ func referenceAvgPool(_ x: Tensor, k: (Int, Int), s: (Int, Int), p: (Int, Int), 
         try y.backward()
         #expect(x.grad!.data[1] == 1 && x.grad!.data[5] == 0)   // the NaN's position gets the gradient
         // two NaNs in a window: torch's `isnan(val)` keeps taking later NaNs, so the last one wins
-        let twoNaN = Tensor([.nan, 1, 2, .nan], shape: [1, 1, 2, 2], requiresGrad: true)
+        let twoNaN = try Tensor([.nan, 1, 2, .nan], shape: [1, 1, 2, 2], requiresGrad: true)
         let t = try maxPool2d(twoNaN, kernel: (2, 2))
         #expect(t.data[0].isNaN)
         try t.backward()
         #expect(twoNaN.grad!.scalars == [0, 0, 0, 1])
         // an all −∞ window outputs −∞ and routes its gradient to the window's first element
-        let inf = Tensor([-.infinity, -.infinity, -.infinity, -.infinity], shape: [1, 1, 2, 2])
+        let inf = try Tensor([-.infinity, -.infinity, -.infinity, -.infinity], shape: [1, 1, 2, 2])
         inf.requiresGrad = true
         let m = try maxPool2d(inf, kernel: (2, 2))
         #expect(m.scalars == [-.infinity])
@@ -121,7 +121,7 @@ func referenceAvgPool(_ x: Tensor, k: (Int, Int), s: (Int, Int), p: (Int, Int), 
     }
 
     @Test func maxPoolTiesGoToTheFirstMaximum() throws {
-        let x = Tensor([2, 2, 2, 2, 1, 3, 3, 0], shape: [1, 2, 2, 2], requiresGrad: true)
+        let x = try Tensor([2, 2, 2, 2, 1, 3, 3, 0], shape: [1, 2, 2, 2], requiresGrad: true)
         let y = try maxPool2d(x, kernel: (2, 2))
         try y.backward(seed: Tensor([5, 7], shape: [1, 2, 1, 1]))
         #expect(x.grad!.scalars == [5, 0, 0, 0, 0, 7, 0, 0])
@@ -129,7 +129,7 @@ func referenceAvgPool(_ x: Tensor, k: (Int, Int), s: (Int, Int), p: (Int, Int), 
 
     @Test func maxPoolMatchesReferenceOnLargeInput() throws {
         // 64 planes: the parallel path
-        let x = randomTensor([4, 16, 17, 19], seed: 81, requiresGrad: false)
+        let x = try randomTensor([4, 16, 17, 19], seed: 81, requiresGrad: false)
         for (k, s, p, d, ceil) in [((2, 2), (2, 2), (0, 0), (1, 1), false), ((3, 3), (2, 2), (1, 1), (1, 1), true),
                                    ((3, 2), (1, 3), (1, 1), (2, 1), true)] {
             let y = try maxPool2d(x, kernel: k, stride: s, padding: p, dilation: d, ceilMode: ceil)
@@ -150,7 +150,7 @@ func referenceAvgPool(_ x: Tensor, k: (Int, Int), s: (Int, Int), p: (Int, Int), 
             ((3, 3), (1, 1), (1, 1), (1, 1), false, (20, 40)),   // stride 1, rows of 40
         ]
         for c in cases {
-            let x = randomTensor([3, 5, c.hw.0, c.hw.1], seed: 71, requiresGrad: false)
+            let x = try randomTensor([3, 5, c.hw.0, c.hw.1], seed: 71, requiresGrad: false)
             // NaNs, infinities and ties
             for i in stride(from: 3, to: x.count, by: 29) { x.data[i] = .nan }
             for i in stride(from: 5, to: x.count, by: 17) { x.data[i] = -.infinity }
@@ -238,7 +238,7 @@ func referenceAvgPool(_ x: Tensor, k: (Int, Int), s: (Int, Int), p: (Int, Int), 
 
     @Test func avgPoolMatchesReferenceOnLargeInput() throws {
         // 64 planes: the parallel path; same summation order as torch, so equal to the last bit
-        let x = randomTensor([4, 16, 17, 19], seed: 82, requiresGrad: false)
+        let x = try randomTensor([4, 16, 17, 19], seed: 82, requiresGrad: false)
         for (k, s, p, ceil, include, divisor) in [((2, 2), (2, 2), (0, 0), false, true, nil as Int?),
                                                   ((3, 3), (2, 2), (1, 1), true, true, nil),
                                                   ((3, 3), (2, 2), (1, 1), true, false, nil),
@@ -341,15 +341,15 @@ func referenceAvgPool(_ x: Tensor, k: (Int, Int), s: (Int, Int), p: (Int, Int), 
 
     @Test func upsampleBackwardSumsTheCopies() throws {
         // each input value is copied 2·3 = 6 times: its gradient is the sum of the 6 seeds (all 1)
-        let x = Tensor([1, 2], shape: [1, 1, 1, 2], requiresGrad: true)
+        let x = try Tensor([1, 2], shape: [1, 1, 1, 2], requiresGrad: true)
         try upsampleNearest2d(x, scale: (2, 3)).backward()
         #expect(x.grad!.scalars == [6, 6])
     }
 
     // MARK: - invalid arguments
 
-    @Test func poolingRejectsInvalidArguments() {
-        let x = Tensor(zeros: [1, 2, 3, 3])
+    @Test func poolingRejectsInvalidArguments() throws {
+        let x = try Tensor(zeros: [1, 2, 3, 3])
         // wrong rank, empty non-batch dimension
         #expect(throws: MedSynthError.self) { try maxPool2d(Tensor(zeros: [2, 3, 3]), kernel: (2, 2)) }
         #expect(throws: MedSynthError.self) { try avgPool2d(Tensor(zeros: [2, 3, 3]), kernel: (2, 2)) }

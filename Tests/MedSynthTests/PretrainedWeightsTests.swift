@@ -13,8 +13,8 @@ private func classifier(_ arch: String, classes: Int, channels: Int, size: Int =
     return try ImageClassifier(config: config)
 }
 
-private func values(_ c: ImageClassifier) -> [String: [Float]] {
-    Dictionary(uniqueKeysWithValues: c.model.stateEntries().filter { $0.dtype == .F32 }.map { ($0.name, $0.floats()) })
+private func values(_ c: ImageClassifier) throws -> [String: [Float]] {
+    Dictionary(uniqueKeysWithValues: try c.model.stateEntries().filter { $0.dtype == .F32 }.map { ($0.name, try $0.floats()) })
 }
 
 @Suite struct PretrainedWeightsTests {
@@ -22,11 +22,11 @@ private func values(_ c: ImageClassifier) -> [String: [Float]] {
         let source = try classifier("resnet18", classes: 10, channels: 3, seed: 1)
         let file = SafetensorsFile(entries: source.model.stateEntries())
         let target = try classifier("resnet18", classes: 4, channels: 1, seed: 2)
-        let fresh = values(target)
+        let fresh = try values(target)
         let report = try target.loadWeights(file, source: "imagenet.safetensors", mode: .pretrained)
         #expect(report.adapted == ["conv1.weight"])
         #expect(report.replaced == ["fc.weight", "fc.bias"])
-        let (src, dst) = (values(source), values(target))
+        let (src, dst) = (try values(source), try values(target))
         let rgb = try #require(src["conv1.weight"]), gray = try #require(dst["conv1.weight"])
         #expect(gray.count == 64 * 49)
         for o in 0..<64 {
@@ -63,12 +63,12 @@ private func values(_ c: ImageClassifier) -> [String: [Float]] {
 
     @Test func aMismatchListsEveryNameAndChangesNothing() throws {
         let target = try classifier("resnet18", classes: 2, channels: 1, seed: 5)
-        let before = values(target)
+        let before = try values(target)
         var entries = try classifier("resnet18", classes: 2, channels: 1, seed: 6).model.stateEntries()
         entries.removeAll { $0.name == "layer1.0.conv1.weight" }
-        entries.append(SafetensorsEntry(name: "extra.weight", tensor: Tensor(zeros: [3])))
+        entries.append(SafetensorsEntry(name: "extra.weight", tensor: try Tensor(zeros: [3])))
         let i = try #require(entries.firstIndex { $0.name == "layer2.0.bn1.bias" })
-        entries[i] = SafetensorsEntry(name: "layer2.0.bn1.bias", tensor: Tensor(zeros: [5]))
+        entries[i] = SafetensorsEntry(name: "layer2.0.bn1.bias", tensor: try Tensor(zeros: [5]))
         for mode in [WeightLoadMode.strict, .pretrained] {
             expectInvalidArgument("'w.safetensors' does not fit resnet18 (2 classes, 1 input channel)",
                                   "1 missing: layer1.0.conv1.weight", "1 unexpected: extra.weight",
@@ -76,13 +76,13 @@ private func values(_ c: ImageClassifier) -> [String: [Float]] {
                 _ = try target.loadWeights(SafetensorsFile(entries: entries), source: "w.safetensors", mode: mode)
             }
         }
-        #expect(values(target) == before)
+        #expect(try values(target) == before)
         // non-strict: missing and unexpected names are reported; the wrong shape is still an error
-        entries[i] = SafetensorsEntry(name: "layer2.0.bn1.bias", tensor: Tensor(zeros: [128]))
+        entries[i] = SafetensorsEntry(name: "layer2.0.bn1.bias", tensor: try Tensor(zeros: [128]))
         let report = try target.loadWeights(SafetensorsFile(entries: entries), source: "w", mode: .nonStrict)
         #expect(report.missing == ["layer1.0.conv1.weight"] && report.unexpected == ["extra.weight"])
-        #expect(values(target)["layer1.0.conv1.weight"] == before["layer1.0.conv1.weight"])
-        #expect(values(target)["layer2.0.bn1.bias"] == [Float](repeating: 0, count: 128))
+        #expect(try values(target)["layer1.0.conv1.weight"] == before["layer1.0.conv1.weight"])
+        #expect(try values(target)["layer2.0.bn1.bias"] == [Float](repeating: 0, count: 128))
     }
 
     @Test func googLeNetPretrainedIgnoresAuxHeadsAndNormalisesAsTransformInput() throws {
@@ -113,7 +113,7 @@ private func values(_ c: ImageClassifier) -> [String: [Float]] {
     }
 
     @Test func namedSequentialChildren() throws {
-        let s = Sequential(named: [("conv", Conv2d(1, 2, kernelSize: 1, rng: RandomGenerator(seed: 0))), ("act", ReLU())])
+        let s = Sequential(named: [("conv", try Conv2d(1, 2, kernelSize: 1, rng: RandomGenerator(seed: 0))), ("act", ReLU())])
         s.append(ReLU(), name: "last")
         s.append(ReLU())
         #expect(s.children.map { $0.0 } == ["conv", "act", "last", "3"])
@@ -126,7 +126,7 @@ private func values(_ c: ImageClassifier) -> [String: [Float]] {
         // kaiming normal, fan_out: std √(2/fan_out); large tensors are filled in parallel chunks
         // whose values depend on the seed only
         for shape in [[64, 32, 3, 3], [512, 256, 3, 3]] {
-            let t = Tensor(uninitialized: shape)
+            let t = try Tensor(uninitialized: shape)
             Initializer.kaimingNormal(t, fan: Initializer.fans(t).fanOut, RandomGenerator(seed: 1))
             let n = Double(t.count)
             let mean = t.scalars.reduce(0) { $0 + Double($1) } / n
@@ -134,20 +134,20 @@ private func values(_ c: ImageClassifier) -> [String: [Float]] {
             let expected = (2 / Double(shape[0] * 9)).squareRoot()
             #expect(abs(mean) < 4 * expected / n.squareRoot())
             #expect(abs(std / expected - 1) < 0.02, "\(shape): std \(std) vs \(expected)")
-            let again = Tensor(uninitialized: shape)
+            let again = try Tensor(uninitialized: shape)
             Initializer.kaimingNormal(again, fan: Initializer.fans(t).fanOut, RandomGenerator(seed: 1))
             #expect(again.scalars == t.scalars)
         }
-        #expect(Initializer.fans(Tensor(zeros: [96, 1, 3, 3])) == (9, 864))    // depthwise
-        #expect(Initializer.fans(Tensor(zeros: [10, 20])) == (20, 10))
+        #expect(try Initializer.fans(Tensor(zeros: [96, 1, 3, 3])) == (9, 864))    // depthwise
+        #expect(try Initializer.fans(Tensor(zeros: [10, 20])) == (20, 10))
         // truncated normal: every value inside the bounds, the shape of a normal within them
-        let t = Tensor(uninitialized: [200_000])
+        let t = try Tensor(uninitialized: [200_000])
         Initializer.truncatedNormal(t, std: 1, a: -0.5, b: 1, RandomGenerator(seed: 2))
         #expect(t.scalars.allSatisfy { $0 >= -0.5 && $0 <= 1 })
         let inside = t.scalars.filter { $0 < 0 }.count
         // P(−0.5 < z < 0) / P(−0.5 < z < 1) = 0.1915 / 0.5328
         #expect(abs(Double(inside) / 200_000 - 0.1915 / 0.5328) < 0.01)
-        let small = Tensor(uninitialized: [1000])
+        let small = try Tensor(uninitialized: [1000])
         Initializer.truncatedNormal(small, std: 0.01, RandomGenerator(seed: 3))
         #expect(small.scalars.allSatisfy { abs($0) < 0.06 })
     }

@@ -24,7 +24,7 @@ func referencePermute(_ x: Tensor, _ perm: [Int]) -> [Float] {
     // MARK: reshape and flatten
 
     @Test func reshapeSharesStorageAndInfersOneDimension() throws {
-        let x = Tensor([1, 2, 3, 4, 5, 6], shape: [2, 3])
+        let x = try Tensor([1, 2, 3, 4, 5, 6], shape: [2, 3])
         let y = try reshape(x, [3, -1])
         #expect(y.shape == [3, 2] && y.scalars == [1, 2, 3, 4, 5, 6])
         #expect(y.data == x.data)                             // a view: same storage
@@ -33,8 +33,8 @@ func referencePermute(_ x: Tensor, _ perm: [Int]) -> [Float] {
         #expect(try reshape(Tensor(zeros: [0, 3]), [3, 0, 2]).shape == [3, 0, 2])
     }
 
-    @Test func badReshapesThrow() {
-        let x = Tensor(zeros: [2, 3])
+    @Test func badReshapesThrow() throws {
+        let x = try Tensor(zeros: [2, 3])
         #expect(throws: MedSynthError.self) { try reshape(x, [4, 2]) }          // 8 ≠ 6
         #expect(throws: MedSynthError.self) { try reshape(x, [-1, -1]) }        // two unknowns
         #expect(throws: MedSynthError.self) { try reshape(x, [-1, 4]) }         // 6 not divisible by 4
@@ -44,7 +44,7 @@ func referencePermute(_ x: Tensor, _ perm: [Int]) -> [Float] {
     }
 
     @Test func flattenFollowsTorch() throws {
-        let x = randomTensor([2, 3, 4, 5], seed: 1, requiresGrad: false)
+        let x = try randomTensor([2, 3, 4, 5], seed: 1, requiresGrad: false)
         #expect(try flatten(x).shape == [120])
         #expect(try flatten(x, startDim: 1).shape == [2, 60])
         #expect(try flatten(x, startDim: 1, endDim: 2).shape == [2, 12, 5])
@@ -56,9 +56,9 @@ func referencePermute(_ x: Tensor, _ perm: [Int]) -> [Float] {
     }
 
     @Test func reshapeAndFlattenGradients() throws {
-        let x = randomTensor([2, 3, 4], seed: 2)
+        let x = try randomTensor([2, 3, 4], seed: 2)
         // the product with a fixed tensor makes the gradient position-dependent
-        let w = randomTensor([4, 6], seed: 3, requiresGrad: false)
+        let w = try randomTensor([4, 6], seed: 3, requiresGrad: false)
         try expectGradientsMatch([x]) { t in try reshape(t[0], [4, 6]) * w }
         try expectGradientsMatch([x]) { t in try flatten(t[0], startDim: 1) * reshape(w, [2, 12]) }
     }
@@ -66,7 +66,7 @@ func referencePermute(_ x: Tensor, _ perm: [Int]) -> [Float] {
     // MARK: concat
 
     @Test func handComputedConcat() throws {
-        let a = Tensor([1, 2, 3, 4], shape: [2, 2]), b = Tensor([5, 6], shape: [1, 2]), c = Tensor([7, 8, 9, 10, 11, 12], shape: [2, 3])
+        let a = try Tensor([1, 2, 3, 4], shape: [2, 2]), b = try Tensor([5, 6], shape: [1, 2]), c = try Tensor([7, 8, 9, 10, 11, 12], shape: [2, 3])
         // rows stacked: [[1,2],[3,4],[5,6]]
         let rows = try concat([a, b], dim: 0)
         #expect(rows.shape == [3, 2] && rows.scalars == [1, 2, 3, 4, 5, 6])
@@ -87,7 +87,7 @@ func referencePermute(_ x: Tensor, _ perm: [Int]) -> [Float] {
         let d = dim < 0 ? dim + 3 : dim
         shapes[1][d] = 1
         shapes[2][d] = 2
-        let xs = shapes.enumerated().map { randomTensor($0.element, seed: UInt64(10 + $0.offset)) }
+        let xs = try shapes.enumerated().map { try randomTensor($0.element, seed: UInt64(10 + $0.offset)) }
         let y = try concat(xs, dim: dim)
         var expected = shapes[0]; expected[d] = shapes.reduce(0) { $0 + $1[d] }
         #expect(y.shape == expected)
@@ -99,13 +99,13 @@ func referencePermute(_ x: Tensor, _ perm: [Int]) -> [Float] {
 
     @Test func largeConcatAlongFirstDimension() throws {
         // one long row per piece: the copy is split between threads by element ranges
-        let a = randomTensor([300_000], seed: 20, requiresGrad: false), b = randomTensor([100_000], seed: 21, requiresGrad: false)
+        let a = try randomTensor([300_000], seed: 20, requiresGrad: false), b = try randomTensor([100_000], seed: 21, requiresGrad: false)
         let y = try concat([a, b], dim: 0)
         #expect(y.scalars == a.scalars + b.scalars)
     }
 
-    @Test func concatMismatchesThrow() {
-        let a = Tensor(zeros: [2, 3])
+    @Test func concatMismatchesThrow() throws {
+        let a = try Tensor(zeros: [2, 3])
         #expect(throws: MedSynthError.self) { try concat([], dim: 0) }
         #expect(throws: MedSynthError.self) { try concat([a, Tensor(zeros: [2, 4])], dim: 0) }    // 3 ≠ 4 off the dim
         #expect(throws: MedSynthError.self) { try concat([a, Tensor(zeros: [2, 3, 1])], dim: 0) } // rank
@@ -117,7 +117,7 @@ func referencePermute(_ x: Tensor, _ perm: [Int]) -> [Float] {
     // MARK: split and chunk
 
     @Test func chunkAndSplitFollowTorch() throws {
-        let x = Tensor([0, 1, 2, 3, 4], shape: [5])
+        let x = try Tensor([0, 1, 2, 3, 4], shape: [5])
         // ⌈5/3⌉ = 2: [0,1], [2,3], [4]
         let c = try chunk(x, chunks: 3)
         #expect(c.map(\.scalars) == [[0, 1], [2, 3], [4]])
@@ -130,13 +130,13 @@ func referencePermute(_ x: Tensor, _ perm: [Int]) -> [Float] {
         #expect(try split(x, splitSize: 2).map(\.scalars) == [[0, 1], [2, 3], [4]])
         #expect(try split(x, splitSize: 9).map(\.scalars) == [[0, 1, 2, 3, 4]])
         #expect(try split(x, sizes: [1, 0, 4]).map(\.scalars) == [[0], [], [1, 2, 3, 4]])
-        let m = Tensor([1, 2, 3, 4, 5, 6], shape: [2, 3])
+        let m = try Tensor([1, 2, 3, 4, 5, 6], shape: [2, 3])
         #expect(try split(m, sizes: [2, 1], dim: -1).map(\.scalars) == [[1, 2, 4, 5], [3, 6]])
         #expect(try split(Tensor(zeros: [0]), splitSize: 0).map(\.shape) == [[0]])
     }
 
-    @Test func chunkAndSplitErrorsThrow() {
-        let x = Tensor(zeros: [4, 2])
+    @Test func chunkAndSplitErrorsThrow() throws {
+        let x = try Tensor(zeros: [4, 2])
         #expect(throws: MedSynthError.self) { try chunk(x, chunks: 0) }
         #expect(throws: MedSynthError.self) { try chunk(x, chunks: 2, dim: 2) }
         #expect(throws: MedSynthError.self) { try split(x, splitSize: 0) }
@@ -146,7 +146,7 @@ func referencePermute(_ x: Tensor, _ perm: [Int]) -> [Float] {
     }
 
     @Test func chunkGradients() throws {
-        let x = randomTensor([3, 7, 2], seed: 30)
+        let x = try randomTensor([3, 7, 2], seed: 30)
         // pieces reassembled in reverse order: every piece's gradient path is used
         try expectGradientsMatch([x]) { t in try concat(chunk(t[0], chunks: 3, dim: 1).reversed(), dim: 1) }
         try expectGradientsMatch([x]) { t in try split(t[0], sizes: [2, 1], dim: 0)[1] }
@@ -156,7 +156,7 @@ func referencePermute(_ x: Tensor, _ perm: [Int]) -> [Float] {
 
     @Test func handComputedSlices() throws {
         // [[0,1,2,3,4],[5,6,7,8,9]]
-        let x = Tensor((0..<10).map(Float.init), shape: [2, 5])
+        let x = try Tensor((0..<10).map(Float.init), shape: [2, 5])
         #expect(try slice(x, dim: 1, start: 1, end: 3).scalars == [1, 2, 6, 7])
         #expect(try slice(x, dim: 1, start: -2).scalars == [3, 4, 8, 9])               // last two columns
         #expect(try slice(x, dim: 1, start: 0, end: 5, step: 2).scalars == [0, 2, 4, 5, 7, 9])
@@ -168,8 +168,8 @@ func referencePermute(_ x: Tensor, _ perm: [Int]) -> [Float] {
         #expect(try narrow(x, dim: -1, start: -1, length: 1).scalars == [4, 9])
     }
 
-    @Test func sliceErrorsThrow() {
-        let x = Tensor(zeros: [2, 5])
+    @Test func sliceErrorsThrow() throws {
+        let x = try Tensor(zeros: [2, 5])
         #expect(throws: MedSynthError.self) { try slice(x, dim: 2, start: 0) }
         #expect(throws: MedSynthError.self) { try slice(x, dim: 1, start: 0, end: 2, step: 0) }
         #expect(throws: MedSynthError.self) { try slice(Tensor([1], shape: []), dim: 0) }
@@ -180,7 +180,7 @@ func referencePermute(_ x: Tensor, _ perm: [Int]) -> [Float] {
     }
 
     @Test func sliceGradients() throws {
-        let x = randomTensor([3, 8, 4], seed: 40)
+        let x = try randomTensor([3, 8, 4], seed: 40)
         try expectGradientsMatch([x]) { t in try slice(t[0], dim: 1, start: 2, end: 7) }
         try expectGradientsMatch([x]) { t in try slice(t[0], dim: 1, start: 1, step: 3) }
         try expectGradientsMatch([x]) { t in try slice(t[0], dim: -1, start: -3, end: -1) }
@@ -191,13 +191,13 @@ func referencePermute(_ x: Tensor, _ perm: [Int]) -> [Float] {
 
     @Test func handComputedTranspose() throws {
         // [[1,2,3],[4,5,6]]ᵀ = [[1,4],[2,5],[3,6]]
-        let x = Tensor([1, 2, 3, 4, 5, 6], shape: [2, 3])
+        let x = try Tensor([1, 2, 3, 4, 5, 6], shape: [2, 3])
         let t = try transpose(x, 0, 1)
         #expect(t.shape == [3, 2] && t.scalars == [1, 4, 2, 5, 3, 6])
         #expect(try transpose(x, -1, -2).scalars == t.scalars)
         #expect(try transpose(x, 1, 1).scalars == x.scalars)
         // [2,2,2] → permute(2,0,1): out[k,i,j] = x[i,j,k]
-        let c = Tensor([0, 1, 2, 3, 4, 5, 6, 7], shape: [2, 2, 2])
+        let c = try Tensor([0, 1, 2, 3, 4, 5, 6, 7], shape: [2, 2, 2])
         let p = try permute(c, [2, 0, 1])
         #expect(p.shape == [2, 2, 2] && p.scalars == [0, 2, 4, 6, 1, 3, 5, 7])
     }
@@ -216,27 +216,27 @@ func referencePermute(_ x: Tensor, _ perm: [Int]) -> [Float] {
     @Test(arguments: 0..<permutations.count)
     func permuteMatchesReference(_ index: Int) throws {
         let (shape, perm) = Self.permutations[index]
-        let x = randomTensor(shape, seed: 50, requiresGrad: false)
+        let x = try randomTensor(shape, seed: 50, requiresGrad: false)
         let y = try permute(x, perm)
         #expect(y.shape == perm.map { shape[$0] })
         #expect(y.scalars == referencePermute(x, perm))
     }
 
     @Test func permuteGradients() throws {
-        let x = randomTensor([2, 3, 4, 5], seed: 51)
+        let x = try randomTensor([2, 3, 4, 5], seed: 51)
         try expectGradientsMatch([x]) { t in try permute(t[0], [0, 2, 3, 1]) }
         try expectGradientsMatch([x]) { t in try permute(t[0], [3, 1, 0, 2]) }
         try expectGradientsMatch([x]) { t in try transpose(t[0], -1, -2) }
         try expectGradientsMatch([x]) { t in try transpose(t[0], 0, 2) }
         // large transpose backward: dx = dyᵀ exactly
-        let big = randomTensor([3, 70, 100], seed: 52)
-        let dy = randomTensor([3, 100, 70], seed: 53, requiresGrad: false)
+        let big = try randomTensor([3, 70, 100], seed: 52)
+        let dy = try randomTensor([3, 100, 70], seed: 53, requiresGrad: false)
         try transpose(big, 1, 2).backward(seed: dy)
         #expect(big.grad?.scalars == referencePermute(dy, [0, 2, 1]))
     }
 
-    @Test func permuteErrorsThrow() {
-        let x = Tensor(zeros: [2, 3, 4])
+    @Test func permuteErrorsThrow() throws {
+        let x = try Tensor(zeros: [2, 3, 4])
         #expect(throws: MedSynthError.self) { try permute(x, [0, 1]) }          // too few
         #expect(throws: MedSynthError.self) { try permute(x, [0, 1, 1]) }       // repeated
         #expect(throws: MedSynthError.self) { try permute(x, [0, 1, 3]) }       // out of range

@@ -32,7 +32,7 @@ func expectGradientsAccumulate(_ inputs: [Tensor], sourceLocation: SourceLocatio
                                _ f: ([Tensor]) throws -> Tensor) throws {
     for t in inputs { t.grad = nil }
     let first = try f(inputs)
-    let seed = randomTensor(first.shape, seed: 98, requiresGrad: false)
+    let seed = try randomTensor(first.shape, seed: 98, requiresGrad: false)
     try first.backward(seed: seed)
     let once = inputs.map { $0.grad?.scalars ?? [] }
     try f(inputs).backward(seed: seed)
@@ -50,12 +50,12 @@ func expectGradientsAccumulate(_ inputs: [Tensor], sourceLocation: SourceLocatio
         // e^0 = 1, sum = 1.50321472, so softmax = [0.13533528, 0.36787944, 1] / 1.50321472
         // = [0.09003057, 0.24472847, 0.66524096] and log-softmax = x − 3 − log(1.50321472)
         // = x − 3.40760596 = [−2.40760596, −1.40760596, −0.40760596].
-        let x = Tensor([1, 2, 3], shape: [3])
+        let x = try Tensor([1, 2, 3], shape: [3])
         expectClose(try softmax(x, dim: 0).scalars, [0.09003057, 0.24472847, 0.66524096], atol: 1e-7, rtol: 1e-6)
         expectClose(try logSoftmax(x, dim: -1).scalars, [-2.40760596, -1.40760596, -0.40760596], atol: 1e-6, rtol: 1e-6)
         // Over dim 0 of [[0, 0], [ln 3, 0]]: column 0 is softmax(0, ln 3) = [1/4, 3/4], column 1 is
         // softmax(0, 0) = [1/2, 1/2].
-        let y = Tensor([0, 0, Float(Glibc.log(3.0)), 0], shape: [2, 2])
+        let y = try Tensor([0, 0, Float(Glibc.log(3.0)), 0], shape: [2, 2])
         expectClose(try softmax(y, dim: 0).scalars, [0.25, 0.5, 0.75, 0.5], atol: 1e-7, rtol: 1e-6)
         // 0-d tensor: a single element has probability 1 (log-probability 0).
         #expect(try softmax(Tensor([5], shape: []), dim: 0).scalars == [1])
@@ -70,16 +70,16 @@ func expectGradientsAccumulate(_ inputs: [Tensor], sourceLocation: SourceLocatio
     @Test(arguments: 0..<layouts.count)
     func matchesDefinition(_ index: Int) throws {
         let (shape, dim) = Self.layouts[index]
-        let x = randomTensor(shape, seed: 7, scale: 3, requiresGrad: false)
+        let x = try randomTensor(shape, seed: 7, scale: 3, requiresGrad: false)
         expectClose(try softmax(x, dim: dim).scalars, referenceSoftmax(x, dim: dim), atol: 1e-7, rtol: 1e-5)
         expectClose(try logSoftmax(x, dim: dim).scalars, referenceSoftmax(x, dim: dim, log: true), atol: 1e-5, rtol: 1e-5)
     }
 
     @Test func slicesSumToOne() throws {
-        let x = randomTensor([3, 5, 7], seed: 11, scale: 4, requiresGrad: false)
+        let x = try randomTensor([3, 5, 7], seed: 11, scale: 4, requiresGrad: false)
         for dim in 0..<3 {
             let y = try softmax(x, dim: dim)
-            let ref = referenceSoftmax(Tensor(y.scalars.map { Float(Glibc.log(Double($0))) }, shape: x.shape), dim: dim)
+            let ref = referenceSoftmax(try Tensor(y.scalars.map { Float(Glibc.log(Double($0))) }, shape: x.shape), dim: dim)
             // softmax of log(y) is y again exactly when each slice of y sums to 1
             expectClose(y.scalars, ref, atol: 1e-6, rtol: 1e-5)
             #expect(y.scalars.allSatisfy { $0 > 0 && $0 < 1 })
@@ -94,13 +94,13 @@ func expectGradientsAccumulate(_ inputs: [Tensor], sourceLocation: SourceLocatio
     @Test func largeLogitsStayFinite() throws {
         // max subtraction: [1000, 0, −1000] → [0, −1000, −2000] before exp, so softmax = [1, 0, 0]
         // and log-softmax = [0, −1000, −2000] (e^−1000 vanishes against 1).
-        let x = Tensor([1000, 0, -1000, 1000, 1000, 1000], shape: [2, 3])
+        let x = try Tensor([1000, 0, -1000, 1000, 1000, 1000], shape: [2, 3])
         expectClose(try softmax(x, dim: 1).scalars, [1, 0, 0, 1.0 / 3, 1.0 / 3, 1.0 / 3], atol: 1e-7, rtol: 1e-6)
         let logs = try logSoftmax(x, dim: 1).scalars
         expectClose(Array(logs[0..<3]), [0, -1000, -2000], atol: 1e-5, rtol: 1e-7)
         expectClose(Array(logs[3..<6]), [Float](repeating: -Float(Glibc.log(3.0)), count: 3), atol: 1e-6, rtol: 1e-6)
         // the same along a non-last dimension
-        let t = Tensor([1000, -1000, 0, 1000], shape: [2, 2])
+        let t = try Tensor([1000, -1000, 0, 1000], shape: [2, 2])
         expectClose(try softmax(t, dim: 0).scalars, [1, 0, 0, 1], atol: 1e-7, rtol: 0)
         #expect(try logSoftmax(t, dim: 0).scalars.allSatisfy { $0.isFinite })
     }
@@ -150,8 +150,8 @@ func expectGradientsAccumulate(_ inputs: [Tensor], sourceLocation: SourceLocatio
         }
     }
 
-    @Test func rejectsBadDimension() {
-        let x = Tensor(zeros: [2, 3])
+    @Test func rejectsBadDimension() throws {
+        let x = try Tensor(zeros: [2, 3])
         #expect(throws: MedSynthError.self) { try softmax(x, dim: 2) }
         #expect(throws: MedSynthError.self) { try softmax(x, dim: -3) }
         #expect(throws: MedSynthError.self) { try logSoftmax(x, dim: 5) }

@@ -27,7 +27,7 @@ import Glibc
 
     @Test(arguments: [1, 2])
     func matchesNaiveAttention(heads: Int) throws {
-        let qkv = randomTensor([2, 12, 3, 4], seed: 7, requiresGrad: false)
+        let qkv = try randomTensor([2, 12, 3, 4], seed: 7, requiresGrad: false)
         let y = try spatialSelfAttention(qkv: qkv, heads: heads)
         #expect(y.shape == [2, 4, 3, 4])
         expectClose(y.scalars, reference(qkv, heads: heads), atol: 1e-5, rtol: 1e-4)
@@ -35,7 +35,7 @@ import Glibc
 
     @Test func identicalKeysAverageTheValues() throws {
         // every key equal → uniform attention → each output pixel is the mean of v over pixels
-        let qkv = randomTensor([1, 3, 2, 2], seed: 8, requiresGrad: false)
+        let qkv = try randomTensor([1, 3, 2, 2], seed: 8, requiresGrad: false)
         for p in 0..<4 { qkv.data[4 + p] = 0.5 }   // k channel constant
         let y = try spatialSelfAttention(qkv: qkv, heads: 1)
         let v = (0..<4).map { qkv.data[8 + $0] }

@@ -173,10 +173,10 @@ private func withPool<R>(_ threads: Int, _ body: (ThreadPool) throws -> R) rethr
         }
     }
 
-    @Test func reductionsAreBitIdenticalAcrossRuns() {
-        withPool(2) { pool in
+    @Test func reductionsAreBitIdenticalAcrossRuns() throws {
+        try withPool(2) { pool in
             let n = 1_000_003
-            let x = randomTensor([n], seed: 21, requiresGrad: false)
+            let x = try randomTensor([n], seed: 21, requiresGrad: false)
             let p = x.data
             func parallelSum() -> Float {
                 var partial = [Float](repeating: 0, count: pool.threadCount)

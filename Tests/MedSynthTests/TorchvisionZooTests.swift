@@ -27,11 +27,11 @@ func splitmixUniform(_ n: Int, key k: UInt64, _ body: (Int, Double) -> Void) {
 /// The fixture weights: entry k of the list gets u = uniform(numel, k) and, in float64 then float32,
 ///   num_batches_tracked 0 (I64); running_mean 0.1(2u−1); running_var 1 + 0.5u;
 ///   1-D weight 1 + 0.1(2u−1); other 1-D 0.05(2u−1); ≥2-D √(6/fan_in)(2u−1), fan_in = ∏ shape[1...].
-func fixtureWeights(_ keys: [StateKey]) -> [SafetensorsEntry] {
-    keys.enumerated().map { k, key in
+func fixtureWeights(_ keys: [StateKey]) throws -> [SafetensorsEntry] {
+    try keys.enumerated().map { k, key in
         if key.dtype == .I64 { return SafetensorsEntry(name: key.name, int64: 0) }
         let n = key.shape.reduce(1, *)
-        let t = Tensor(uninitialized: key.shape)
+        let t = try Tensor(uninitialized: key.shape)
         let p = t.data
         let value: (Double) -> Double
         if key.name.hasSuffix(".running_mean") {
@@ -50,8 +50,8 @@ func fixtureWeights(_ keys: [StateKey]) -> [SafetensorsEntry] {
 }
 
 /// The two fixture images: uniform(2·3·64·64, 1 000 000) as [2, 3, 64, 64].
-func fixtureInput() -> Tensor {
-    let x = Tensor(uninitialized: [2, 3, 64, 64])
+func fixtureInput() throws -> Tensor {
+    let x = try Tensor(uninitialized: [2, 3, 64, 64])
     let p = x.data
     splitmixUniform(x.count, key: 1_000_000) { i, u in p[i] = Float(u) }
     return x
@@ -99,7 +99,7 @@ private let zoo = ["resnet18", "resnet50", "vgg16", "vgg19", "alexnet", "densene
         #expect(worst <= 1e-4, "\(arch): logits \(logits.scalars) vs torchvision \(expected)")
         // what it saves is the same state dict, bit for bit
         let saved = try SafetensorsFile.parse(try SafetensorsFile(entries: clf.model.stateEntries()).serialized())
-        let original = Dictionary(uniqueKeysWithValues: fixtureWeights(keys).map { ($0.name, $0.bytes) })
+        let original = Dictionary(uniqueKeysWithValues: try fixtureWeights(keys).map { ($0.name, $0.bytes) })
         #expect(saved.entries.allSatisfy { original[$0.name] == $0.bytes })
     }
 
@@ -113,7 +113,7 @@ private let zoo = ["resnet18", "resnet50", "vgg16", "vgg19", "alexnet", "densene
         #expect(clf.headParameters.count == 2 + 2 * 7)   // fc; per aux: conv.conv, conv.bn (weight, bias), fc1 and fc2 (weight, bias)
 
         // training mode: two auxiliary logits; evaluation: none, and the same main logits as without aux
-        let x = randomTensor([2, 3, 32, 32], seed: 5, requiresGrad: false)
+        let x = try randomTensor([2, 3, 32, 32], seed: 5, requiresGrad: false)
         clf.model.train()
         let y = try clf.model(x)
         let aux = try #require(clf.model as? AuxiliaryLogits)

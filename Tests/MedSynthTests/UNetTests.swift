@@ -195,7 +195,7 @@ import Testing
         let config = UNetConfig(imageSize: 16, inChannels: 2, baseChannels: 8, channelMultipliers: [1, 2],
                                 resBlocks: 1, attentionResolutions: [8], numClasses: 3, normGroups: 4)
         let net = try UNet(config, rng: RandomGenerator(seed: 1))
-        let x = randomTensor([2, 2, 16, 16], seed: 2, requiresGrad: false)
+        let x = try randomTensor([2, 2, 16, 16], seed: 2, requiresGrad: false)
         let y = try net.forward(x, timesteps: [3, 700], labels: [0, 3])
         #expect(y.shape == [2, 2, 16, 16])
         try mean(square(y)).backward()
@@ -211,7 +211,7 @@ import Testing
         let config = UNetConfig(imageSize: 8, inChannels: 1, baseChannels: 4, channelMultipliers: [1, 2],
                                 resBlocks: 1, attentionResolutions: [4], numClasses: 2, normGroups: 2)
         let net = try UNet(config, rng: RandomGenerator(seed: 3))
-        let x = randomTensor([2, 1, 8, 8], seed: 4)
+        let x = try randomTensor([2, 1, 8, 8], seed: 4)
         // input gradient plus two parameter tensors from opposite ends of the network
         let params = net.namedParameters()
         let first = params.first { $0.0 == "inc.weight" }!.1

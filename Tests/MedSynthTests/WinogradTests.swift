@@ -36,12 +36,12 @@ import Testing
     func forwardMatchesReferenceAndDirect(_ index: Int) throws {
         let c = Self.cases[index], g = geometry(c)
         #expect(Winograd.applies(g))
-        let x = randomTensor([c.n, c.cin, c.h, c.w], seed: 51)
-        let w = randomTensor([c.cout, c.cin, 3, 3], seed: 52, scale: 1 / Float(3 * c.cin).squareRoot())
-        let b = randomTensor([c.cout], seed: 53)
-        let winograd = Tensor(uninitialized: [c.n, c.cout, g.outHeight, g.outWidth]), direct = Tensor(uninitialized: winograd.shape)
-        Winograd.forward(g, x: x.data, weight: w.data, bias: b.data, y: winograd.data)
-        DirectConv.forward(g, x: x.data, weight: w.data, bias: b.data, y: direct.data)
+        let x = try randomTensor([c.n, c.cin, c.h, c.w], seed: 51)
+        let w = try randomTensor([c.cout, c.cin, 3, 3], seed: 52, scale: 1 / Float(3 * c.cin).squareRoot())
+        let b = try randomTensor([c.cout], seed: 53)
+        let winograd = try Tensor(uninitialized: [c.n, c.cout, g.outHeight, g.outWidth]), direct = try Tensor(uninitialized: winograd.shape)
+        try Winograd.forward(g, x: x.data, weight: w.data, bias: b.data, y: winograd.data)
+        try DirectConv.forward(g, x: x.data, weight: w.data, bias: b.data, y: direct.data)
         let reference = referenceConv2d(x, w, b, stride: (1, 1), padding: (c.pad, c.pad), dilation: (1, 1), groups: 1)
         let errorWinograd = relativeError(winograd.scalars, reference), errorDirect = relativeError(direct.scalars, reference)
         // measured: 2–6e-6 (Winograd), 2–9e-7 (direct) of the largest output
@@ -56,14 +56,14 @@ import Testing
         let c = Self.cases[index], g = geometry(c)
         let t = try #require(DirectConv.inputGradientGeometry(g))
         #expect(Winograd.applies(t))
-        let x = randomTensor([c.n, c.cin, c.h, c.w], seed: 61)
-        let w = randomTensor([c.cout, c.cin, 3, 3], seed: 62, scale: 1 / Float(3 * c.cout).squareRoot())
-        let dy = randomTensor([c.n, c.cout, g.outHeight, g.outWidth], seed: 63)
+        let x = try randomTensor([c.n, c.cin, c.h, c.w], seed: 61)
+        let w = try randomTensor([c.cout, c.cin, 3, 3], seed: 62, scale: 1 / Float(3 * c.cout).squareRoot())
+        let dy = try randomTensor([c.n, c.cout, g.outHeight, g.outWidth], seed: 63)
         // both add into dx: start from the same non-zero gradient
-        let start = randomTensor(x.shape, seed: 64)
-        let winograd = start.copy(), direct = start.copy()
-        Winograd.inputGradient(g, t, weight: w.data, dy: dy.data, dx: winograd.data)
-        DirectConv.inputGradient(g, t, weight: w.data, dy: dy.data, dx: direct.data)
+        let start = try randomTensor(x.shape, seed: 64)
+        let winograd = try start.copy(), direct = try start.copy()
+        try Winograd.inputGradient(g, t, weight: w.data, dy: dy.data, dx: winograd.data)
+        try DirectConv.inputGradient(g, t, weight: w.data, dy: dy.data, dx: direct.data)
         let reference = zip(referenceConv2dBackward(x, w, dy: dy.scalars, stride: (1, 1), padding: (c.pad, c.pad),
                                                     dilation: (1, 1), groups: 1).dx, start.scalars).map { $0 + $1 }
         let errorWinograd = relativeError(winograd.scalars, reference), errorDirect = relativeError(direct.scalars, reference)
@@ -74,20 +74,20 @@ import Testing
     @Test(arguments: 0..<cases.count)
     func weightGradientMatchesReferenceAndDirect(_ index: Int) throws {
         let c = Self.cases[index], g = geometry(c)
-        let x = randomTensor([c.n, c.cin, c.h, c.w], seed: 71)
-        let w = randomTensor([c.cout, c.cin, 3, 3], seed: 72)
-        let dy = randomTensor([c.n, c.cout, g.outHeight, g.outWidth], seed: 73)
-        let start = randomTensor(w.shape, seed: 74)
-        let winograd = start.copy(), direct = start.copy()
-        Winograd.weightGradient(g, x: x.data, dy: dy.data, dWeight: winograd.data)
-        DirectConv.weightGradient(g, x: x.data, dy: dy.data, dWeight: direct.data)
+        let x = try randomTensor([c.n, c.cin, c.h, c.w], seed: 71)
+        let w = try randomTensor([c.cout, c.cin, 3, 3], seed: 72)
+        let dy = try randomTensor([c.n, c.cout, g.outHeight, g.outWidth], seed: 73)
+        let start = try randomTensor(w.shape, seed: 74)
+        let winograd = try start.copy(), direct = try start.copy()
+        try Winograd.weightGradient(g, x: x.data, dy: dy.data, dWeight: winograd.data)
+        try DirectConv.weightGradient(g, x: x.data, dy: dy.data, dWeight: direct.data)
         let reference = zip(referenceConv2dBackward(x, w, dy: dy.scalars, stride: (1, 1), padding: (c.pad, c.pad),
                                                     dilation: (1, 1), groups: 1).dw, start.scalars).map { $0 + $1 }
         let errorWinograd = relativeError(winograd.scalars, reference), errorDirect = relativeError(direct.scalars, reference)
         #expect(errorWinograd < 1e-5, "Winograd error \(errorWinograd), direct \(errorDirect)")
         // run to run: the same bits
-        let again = start.copy()
-        Winograd.weightGradient(g, x: x.data, dy: dy.data, dWeight: again.data)
+        let again = try start.copy()
+        try Winograd.weightGradient(g, x: x.data, dy: dy.data, dWeight: again.data)
         #expect(again.scalars == winograd.scalars)
     }
 

@@ -22,6 +22,30 @@ PyObject *raise_status(int32_t status, const char *message) {
     return NULL;
 }
 
+/* ---- paths ---- */
+
+int path_converter(PyObject *obj, void *out) {
+    if (obj == NULL) return PyUnicode_FSConverter(NULL, out); /* cleanup call */
+    /* PyUnicode_FSConverter rejects NUL bytes too, but with "embedded null byte", naming nothing */
+    PyObject *fs = PyOS_FSPath(obj);
+    if (!fs) return 0;
+    int has_nul = 0;
+    if (PyUnicode_Check(fs)) {
+        Py_ssize_t n = PyUnicode_GetLength(fs);
+        has_nul = n >= 0 && PyUnicode_FindChar(fs, 0, 0, n, 1) >= 0;
+    } else if (PyBytes_Check(fs)) {
+        has_nul = memchr(PyBytes_AS_STRING(fs), 0, (size_t)PyBytes_GET_SIZE(fs)) != NULL;
+    }
+    if (has_nul) {
+        PyErr_Format(PyExc_ValueError, "path contains a NUL byte: %R", fs);
+        Py_DECREF(fs);
+        return 0;
+    }
+    int rc = PyUnicode_FSConverter(fs, out);
+    Py_DECREF(fs);
+    return rc;
+}
+
 /* ---- buffers ---- */
 
 static const char *kind_name(char kind) {
@@ -214,7 +238,7 @@ PyObject *handle_load(PyObject *args, const handle_kind *kind) {
     PyObject *path_obj;
     char err[ERR_LEN] = "";
     void *handle = NULL;
-    if (!PyArg_ParseTuple(args, "O&", PyUnicode_FSConverter, &path_obj)) return NULL;
+    if (!PyArg_ParseTuple(args, "O&", path_converter, &path_obj)) return NULL;
     int32_t rc;
     const char *path = PyBytes_AS_STRING(path_obj);
     Py_BEGIN_ALLOW_THREADS
@@ -229,7 +253,7 @@ PyObject *handle_save(PyObject *args, const handle_kind *kind) {
     PyObject *cap, *path_obj;
     const char *options = NULL;
     char err[ERR_LEN] = "";
-    if (!PyArg_ParseTuple(args, "OO&|z", &cap, PyUnicode_FSConverter, &path_obj, &options)) return NULL;
+    if (!PyArg_ParseTuple(args, "OO&|z", &cap, path_converter, &path_obj, &options)) return NULL;
     void *handle = unwrap_handle(cap, kind);
     if (!handle) {
         Py_DECREF(path_obj);

@@ -25,6 +25,12 @@
 /* Sets the Python exception for an engine status (a pending callback exception wins); returns NULL. */
 PyObject *raise_status(int32_t status, const char *message);
 
+/* ---- paths ----
+   An O& converter like PyUnicode_FSConverter (str, bytes or os.PathLike to a bytes object the
+   caller releases), whose errors name the argument: a path with a NUL byte would be cut short at
+   the C boundary, so it is a ValueError here. */
+int path_converter(PyObject *obj, void *out);
+
 /* ---- buffers ----
    A call's buffers are taken into one `buffers` set and released together:
        buffers b = {0};

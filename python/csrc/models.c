@@ -138,11 +138,9 @@ static PyObject *py_classifier_load_weights(PyObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "OOOs", &cap, &po, &bo, &options)) return NULL;
     ms_classifier *m = unwrap_handle(cap, &CLASSIFIER);
     if (!m) return NULL;
-    const char *path = NULL;
-    if (po != Py_None) {
-        path = PyUnicode_AsUTF8(po);
-        if (!path) return NULL;
-    }
+    PyObject *path_obj = NULL;   /* NUL bytes refused, naming the path (path_converter) */
+    if (po != Py_None && !path_converter(po, &path_obj)) return NULL;
+    const char *path = path_obj ? PyBytes_AS_STRING(path_obj) : NULL;
     buffers b = {0};
     Py_buffer *data = take(&b, bo, 'B', READ | OPTIONAL, 1, "data");
     if (!b.failed && check(&b, (path == NULL) != (data == NULL), "pass a path or data, not both")) {
@@ -156,6 +154,7 @@ static PyObject *py_classifier_load_weights(PyObject *self, PyObject *args) {
         else result = Py_NewRef(Py_None);
     }
     release(&b);
+    Py_XDECREF(path_obj);
     return result;
 }
 

@@ -10,6 +10,7 @@ import os
 from functools import lru_cache
 
 from . import _engine
+from ._paths import fspath
 
 
 def collect(**values) -> dict:
@@ -19,7 +20,9 @@ def collect(**values) -> dict:
         if value is None:
             continue
         if isinstance(value, os.PathLike):
-            value = os.fspath(value)
+            value = fspath(value, key)
+        if isinstance(value, str) and "\0" in value:
+            raise ValueError(f"{key} contains a NUL byte: {value!r}")
         if isinstance(value, float) and not math.isfinite(value):
             raise ValueError(f"{key} must be a finite number, got {value}")
         if isinstance(value, (list, tuple)):

@@ -6,6 +6,9 @@ of small files are kept compactly until they are stacked (a DICOM file with seve
 NIfTI volume gives several slices)."""
 from __future__ import annotations
 
+import os
+import stat
+
 import numpy as np
 
 #: File suffixes (lower case) and the reader that handles them.
@@ -150,3 +153,12 @@ def read_nifti(path: str, window=None, nifti_slices="all", **_):
 
 
 READERS = {"png": read_png, "pillow": read_pillow, "dicom": read_dicom, "nifti": read_nifti}
+
+
+def read(path: str, kind: str, **options):
+    """The images of one file. Anything but a regular file is refused first: opening a FIFO (or a
+    device) named like an image would block the third-party decoders forever."""
+    mode = os.stat(path).st_mode
+    if not stat.S_ISREG(mode):
+        raise OSError(f"'{path}' is not a regular file")
+    return READERS[kind](path, **options)

@@ -141,6 +141,31 @@ def zoo_train_workload(batch: int = 32, steps: int = 4, warm: int = 1, architect
     return out
 
 
+#: One process of zoo_memory: zoo_train's steps for one architecture, then the peak resident set
+#: (ru_maxrss, KiB on Linux) above the one after importing medsynth and drawing the batch.
+_MEMORY_PROBE = """
+import resource, sys, numpy as np, medsynth
+x = np.random.default_rng(0).standard_normal((96, 3, 64, 64), dtype=np.float32); y = np.arange(96) % 4
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+medsynth.Classifier(sys.argv[1], num_classes=4, in_channels=3, image_size=64).fit(
+    x, y, epochs=1, batch_size=32, lr=1e-3, progress=False, data_format="channels_first")
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024)
+"""
+
+
+def zoo_memory_workload(architectures=ZOO) -> dict:
+    """Peak memory of zoo_train's training (three steps, batch 32, 3x64x64, AdamW) of each CNN,
+    each in a fresh process: MiB of resident memory above the process's own before the model
+    exists (weights, gradients, optimiser state, activations and the engine's buffer cache)."""
+    import subprocess
+
+    out = {"workload": "zoo_memory", "unit": "MiB above import"}
+    for arch in architectures:
+        done = subprocess.run([sys.executable, "-c", _MEMORY_PROBE, arch], capture_output=True, text=True, check=True)
+        out[arch] = round(float(done.stdout.split()[-1]), 1)
+    return out
+
+
 def resnet18_train_workload() -> dict:
     """torch_ref.py's resnet18_train: zoo_train's ResNet-18 step (4 classes, 3x64x64, batch 32, AdamW)."""
     return {"workload": "resnet18_train", "images_per_s": zoo_train_workload(architectures=["resnet18"])["resnet18"]}
@@ -359,7 +384,7 @@ def sampling_workload(domain: str = "gray", size: int = 28, n_per_class: int = 1
 
 
 WORKLOADS = {"conv": conv_workload, "unet_train": unet_train_workload, "ddim_sample": ddim_sample_workload,
-             "resnet18_train": resnet18_train_workload, "zoo_infer": zoo_infer_workload, "zoo_train": zoo_train_workload, "lime": lime_workload,
+             "resnet18_train": resnet18_train_workload, "zoo_infer": zoo_infer_workload, "zoo_train": zoo_train_workload, "zoo_memory": zoo_memory_workload, "lime": lime_workload,
              "phantoms": phantoms_workload, "phantom_difficulty": phantom_difficulty_workload,
              "fidelity": fidelity_workload, "sampling": sampling_workload}
 #: Workloads left out when none is named (each takes many minutes).

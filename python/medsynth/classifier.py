@@ -11,6 +11,8 @@ import numpy as np
 from . import _engine
 from ._core import ProgressReporter, to_nchw
 from ._options import collect, documented, dumps
+from ._paths import fspath
+from ._safetensors import from_image, state_dict_arrays, to_image
 from .model_selection import stratified_split
 
 #: The training options ``Classifier.fit`` passes to the engine (documented from its table).
@@ -18,7 +20,6 @@ _FIT_OPTIONS = ("epochs", "batch_size", "lr", "weight_decay", "optimizer", "mome
                 "step_size_epochs", "gamma", "label_smoothing", "early_stopping_patience", "restore_best", "grad_clip",
                 "freeze_backbone", "backbone_lr_scale", "hflip", "vflip", "translate", "rotate", "crop_scale", "brightness", "contrast", "checkpoint", "resume",
                 "seed")
-from ._safetensors import parse, serialize
 
 #: What ``Classifier.load_state_dict`` returns, as torch's ``load_state_dict``.
 LoadResult = namedtuple("LoadResult", ["missing_keys", "unexpected_keys"])
@@ -73,7 +74,7 @@ class Classifier:
             if value is not None and (isinstance(value, bool) or int(value) != value or value < 1):
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if pretrained is not None:
-            pretrained = os.fspath(pretrained)
+            pretrained = fspath(pretrained, "pretrained")
             if not os.path.isfile(pretrained):
                 raise FileNotFoundError(f"pretrained weights {pretrained!r} do not exist")
         self.architecture = architecture
@@ -132,8 +133,8 @@ class Classifier:
         (float32; each ``num_batches_tracked`` an int64 scalar): what ``torchvision.models.<arch>(
         num_classes=k).state_dict()`` holds. The arrays are copies, independent of the model."""
         self._require_built()
-        tensors, _ = parse(_engine.classifier_state_dict(self._handle))
-        return tensors
+        tensors, metadata = from_image(_engine.classifier_state_dict(self._handle))
+        return {name: tensors[name] for name in json.loads(metadata["order"])}   # the data is sorted by dtype
 
     def load_state_dict(self, state_dict, strict: bool = True):
         """Loads weights with torchvision's names: a dict of arrays (numpy, or CPU torch tensors,
@@ -144,12 +145,12 @@ class Classifier:
         until the first ``fit`` measures it)."""
         self._require_built()
         options = json.dumps({"mode": "strict" if strict else "non_strict"})
-        if isinstance(state_dict, (str, os.PathLike)):
-            _engine.classifier_load_weights(self._handle, os.fspath(state_dict), None, options)
+        if isinstance(state_dict, (str, bytes, os.PathLike)):
+            _engine.classifier_load_weights(self._handle, fspath(state_dict, "state_dict"), None, options)
         else:
             if not hasattr(state_dict, "items"):
                 raise TypeError("state_dict must be a mapping of names to arrays, or a path to a safetensors file")
-            data = np.frombuffer(serialize(state_dict), dtype=np.uint8)
+            data = np.frombuffer(to_image(state_dict_arrays(state_dict)), dtype=np.uint8)
             _engine.classifier_load_weights(self._handle, None, data, options)
         report = json.loads(_engine.classifier_result(self._handle))
         return LoadResult(report["missing_keys"], report["unexpected_keys"])

@@ -12,6 +12,7 @@ import numpy as np
 
 from . import _engine, _readers
 from ._core import ProgressReporter
+from ._paths import component, fspath
 
 #: Class names of ``make_shapes`` in label order.
 SHAPE_CLASSES = ("disc", "square", "triangle", "cross", "ring", "horizontal_bars", "vertical_bars", "diagonal_bars")
@@ -57,7 +58,7 @@ def load_image_folder(root, *, dtype=np.float32):
     if dtype is not None and not np.issubdtype(np.dtype(dtype), np.floating):
         raise TypeError(f"dtype must be a floating-point type (pixels scaled to [0, 1]) or None (the files' "
                         f"uint8/uint16 as they are), got {np.dtype(dtype)}")
-    root = Path(root)
+    root = Path(fspath(root, "root"))
     if not root.is_dir():
         raise FileNotFoundError(f"image folder '{root}' does not exist")
     class_names = sorted(p.name for p in root.iterdir() if p.is_dir())
@@ -84,17 +85,33 @@ def load_image_folder(root, *, dtype=np.float32):
 def save_image_folder(root, X, y, class_names=None, *, bit_depth: int = 8, prefix: str = "img") -> list:
     """Writes images as ``root/<class>/<prefix>_<index>.png`` (atomic writes) and returns the paths.
 
-    X: (n, H, W) or (n, H, W, C) floats in [0, 1] (or uint8/uint16 as they are).
+    X: (n, H, W) or (n, H, W, C) floats in [0, 1] (or uint8/uint16 as they are). With
+    ``class_names``, y holds indices 0..len(class_names)-1; without, each label's text names its
+    folder. Folder names and ``prefix`` must be single path components (no separators, not "." or
+    "..", no NUL; folder names not empty), so nothing is written outside ``root``: anything else
+    raises ValueError naming the argument before any file is written.
     """
     from .io import write_png
 
     x = np.asarray(X)
     y = np.asarray(y)
-    root = Path(root)
+    root = Path(fspath(root, "root"))
+    if y.ndim != 1 or len(y) != len(x):
+        raise ValueError(f"y must be a 1-D array with one label per image ({len(x)}), got shape {y.shape}")
+    component(prefix, "prefix", allow_empty=True)
+    if class_names is not None:
+        class_names = [component(c, f"class_names[{i}]") for i, c in enumerate(class_names)]
+    folders = []
+    for label in y:
+        if class_names is not None:
+            if not (np.issubdtype(y.dtype, np.integer) and 0 <= int(label) < len(class_names)):
+                raise ValueError(f"y holds {label!r}, not an index into class_names (0..{len(class_names) - 1})")
+            folders.append(class_names[int(label)])
+        else:
+            folders.append(component(label, f"the folder name of label {label!r} (from y)"))
     paths = []
-    for i, (image, label) in enumerate(zip(x, y)):
-        name = class_names[int(label)] if class_names is not None else str(label)
-        folder = root / str(name)
+    for i, (image, name) in enumerate(zip(x, folders)):
+        folder = root / name
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{prefix}_{i:06d}.png"
         write_png(path, image, bit_depth=bit_depth)
@@ -245,7 +262,7 @@ def load_folder(path, image_size=None, channels=None, on_error: str = "raise", *
         size = (int(image_size), int(image_size)) if np.ndim(image_size) == 0 else tuple(int(s) for s in image_size)
         if len(size) != 2 or min(size) < 1:
             raise ValueError(f"image_size must be a positive int or (height, width), got {image_size!r}")
-    root = Path(path)
+    root = Path(fspath(path))
     if not root.is_dir():
         raise FileNotFoundError(f"image folder '{root}' does not exist")
     class_names, files = _find_files(root, classes)
@@ -270,7 +287,7 @@ def load_folder(path, image_size=None, channels=None, on_error: str = "raise", *
                 results[i] = (None, missing[kind])
                 continue
             try:
-                results[i] = (_readers.READERS[kind](file, window=window, nifti_slices=nifti_slices), None)
+                results[i] = (_readers.read(file, kind, window=window, nifti_slices=nifti_slices), None)
             except Exception as e:                    # any decoder failure names the file
                 results[i] = (None, f"{type(e).__name__}: {e}")
 

@@ -280,6 +280,9 @@ int32_t ms_resize(const float *x, int64_t n, int64_t h, int64_t w, int64_t c, in
 
 /* ---- PNG ---- */
 
+/* The header of a PNG as ms_png_read returns it. Fails (MS_ERR_IO) when the file declares more
+   pixels than the limit below, and (MS_ERR_MEMORY) when its decoded size exceeds the memory
+   available, so that a caller never allocates for a decompression bomb. */
 int32_t ms_png_probe(const char *path, int64_t *width, int64_t *height, int32_t *channels,
                      int32_t *bit_depth, char *err, size_t err_len);
 /* Reads samples [height, width, channels] as uint8 (bit depth 8) or uint16 (bit depth 16) into
@@ -288,6 +291,39 @@ int32_t ms_png_read(const char *path, void *out, size_t out_bytes, char *err, si
 /* Writes samples [height, width, channels] (uint8 or uint16 per bit_depth) atomically. */
 int32_t ms_png_write(const char *path, const void *samples, int64_t width, int64_t height,
                      int32_t channels, int32_t bit_depth, char *err, size_t err_len);
+
+/* The most pixels (width x height) the PNG readers accept; 0 means no limit. The default is
+   Pillow's MAX_IMAGE_PIXELS (89478485), or the environment variable MEDSYNTH_MAX_IMAGE_PIXELS
+   read at first use (an invalid value makes both functions fail with MS_ERR_INVALID_ARGUMENT). */
+int32_t ms_set_max_image_pixels(int64_t n, char *err, size_t err_len);
+int32_t ms_get_max_image_pixels(int64_t *n, char *err, size_t err_len);
+
+/* ---- safetensors ---- */
+
+/* Reads and validates the header of a safetensors file (every rule of the reference reader:
+   header size, JSON, dtypes, shapes against byte counts, tensors tiling the data exactly, nothing
+   after them) without reading the data. Size-query pattern; the text is
+   {"file_size": n, "data_start": n, "metadata": {str: str},
+    "tensors": [{"name": s, "dtype": "F32", "shape": [...], "data_offsets": [b, e]}, ...]}
+   with tensors in data order and offsets relative to data_start. */
+int32_t ms_safetensors_header(const char *path, char *buf, size_t buf_len, size_t *needed, char *err,
+                              size_t err_len);
+/* ms_safetensors_header for a safetensors image (a whole file) of len bytes at bytes, whose data is
+   also checked against its "medsynth_sha256" when the metadata holds one. */
+int32_t ms_safetensors_image_header(const uint8_t *bytes, size_t len, char *buf, size_t buf_len, size_t *needed,
+                                    char *err, size_t err_len);
+/* Writes `count` tensors as a safetensors file, atomically. header_json:
+   {"metadata": {str: str}, "tensors": [{"name": s, "dtype": "F32", "shape": [...]}, ...]}, one
+   entry per data[i] of lengths[i] little-endian bytes. integrity != 0 adds "medsynth_sha256" (the
+   SHA-256 of the data section) to the metadata. */
+int32_t ms_safetensors_write(const char *path, const char *header_json, const void *const *data,
+                             const size_t *lengths, int64_t count, int32_t integrity, char *err,
+                             size_t err_len);
+/* ms_safetensors_write into a safetensors image in buf (the same bytes the file would hold);
+   size-query pattern: *needed receives the size and a smaller buffer gives MS_ERR_BUFFER_TOO_SMALL. */
+int32_t ms_safetensors_image(const char *header_json, const void *const *data, const size_t *lengths,
+                             int64_t count, int32_t integrity, uint8_t *buf, size_t buf_len, size_t *needed,
+                             char *err, size_t err_len);
 
 /* ---- functional operations (for tests, benchmarks and interoperability) ---- */
 

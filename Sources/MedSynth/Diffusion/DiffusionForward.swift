@@ -74,7 +74,7 @@ extension DiffusionModel {
         try withoutGrad {
             for batch in 0..<batches {
                 let lo = batch * options.batchSize, hi = min(n, lo + options.batchSize), b = hi - lo
-                let input = Tensor(uninitialized: [b, u.inChannels, u.imageSize, u.imageSize])
+                let input = try Tensor(uninitialized: [b, u.inChannels, u.imageSize, u.imageSize])
                 input.data.update(from: x + lo * count, count: b * count)
                 let ts = (lo..<hi).map { timesteps.count == 1 ? timesteps[0] : timesteps[$0] }
                 let output = try modelOutput(input, timesteps: ts.map { Float($0) }, labels: labels.map { Array($0[lo..<hi]) },

@@ -113,8 +113,8 @@ public final class DiffusionModel {
         guard file.metadata("medsynth_kind") == kind, let text = file.metadata("config") else {
             throw MedSynthError.io("'\(path)' is not a medsynth diffusion checkpoint (no diffusion config in its metadata)")
         }
-        var json = try JSON.parse(text)
-        var state = try file.metadata("state").map { try JSON.parse($0) } ?? .object([])
+        var json = try JSON.parse(text, source: "the config metadata of '\(path)'")
+        var state = try file.metadata("state").map { try JSON.parse($0, source: "the state metadata of '\(path)'") } ?? .object([])
         if file.metadata("state") == nil, case .object(let pairs) = json {
             let legacy: Set<String> = ["parameters", "trained_steps", "ema_updates"]
             json = .object(pairs.filter { !legacy.contains($0.0) })
@@ -122,22 +122,20 @@ public final class DiffusionModel {
         }
         let config: DiffusionConfig
         do { config = try DiffusionConfig(json: json) } catch let e as MedSynthError { throw MedSynthError.io("'\(path)': \(e)") }
-        let steps = try state.int("trained_steps") ?? 0, updates = try state.int("ema_updates") ?? 0
-        let decay = try state.double("ema_decay") ?? 0
-        try require(steps >= 0 && updates >= 0 && decay >= 0 && decay < 1, "'\(path)': its training state is out of range")
-        return (config, steps, updates, Float(decay))
+        return try TrainerCheckpoint.naming(path) {
+            let steps = try state.int("trained_steps") ?? 0, updates = try state.int("ema_updates") ?? 0
+            let decay = try state.double("ema_decay") ?? 0
+            try require(steps >= 0 && updates >= 0 && decay >= 0 && decay < 1,
+                        "its training state is out of range (trained_steps \(steps), ema_updates \(updates), ema_decay \(decay))")
+            return (config, steps, updates, Float(decay))
+        }
     }
 
     public static func load(from path: String) throws -> DiffusionModel {
         let file = try SafetensorsFile.read(path)
         let saved = try savedConfig(file, path: path)
-        let model = try DiffusionModel(config: saved.config)
-        do {
-            let modelKeys = Set(model.unet.stateEntries().map { $0.name })
-            try model.unet.loadState(file.entries.filter { modelKeys.contains($0.name) })
-        } catch MedSynthError.invalidArgument(let m) {
-            throw MedSynthError.io("'\(path)': \(m)")
-        }
+        let model = try TrainerCheckpoint.naming(path) { try DiffusionModel(config: saved.config) }
+        try TrainerCheckpoint.loadNetwork(model.unet, from: file, path: path, savedEMA: true)
         // a model saved with its EMA must bring all of it: a partial set would sample differently;
         // a file of one set ("ema" or "raw") holds it under the plain names and no EMA
         let weights = file.metadata(weightsKey) ?? SavedWeights.both.rawValue
@@ -145,7 +143,7 @@ public final class DiffusionModel {
             throw MedSynthError.io("'\(path)': unknown \(weightsKey) '\(weights)' in its metadata")
         }
         if held == .both && (saved.emaDecay > 0 || file.entries.contains(where: { $0.name.hasPrefix("ema.") })) {
-            let average = ExponentialMovingAverage(model.unet.parameters, decay: saved.emaDecay > 0 ? saved.emaDecay : 0.999)
+            let average = try ExponentialMovingAverage(model.unet.parameters, decay: saved.emaDecay > 0 ? saved.emaDecay : 0.999)
             try TrainerCheckpoint.loadEMA(average, of: model.unet, from: file, path: path)
             average.updates = saved.emaUpdates
             model.ema = average

@@ -86,13 +86,13 @@ extension DiffusionModel {
         for batch in 0..<batches {
             let lo = batch * options.batchSize, hi = min(n, lo + options.batchSize), b = hi - lo
             let generators = (lo..<hi).map { RandomGenerator(seed: options.seed, stream: .sample, index: $0) }
-            let x = Tensor(uninitialized: [b, config.unet.inChannels, config.unet.imageSize, config.unet.imageSize])
+            let x = try Tensor(uninitialized: [b, config.unet.inChannels, config.unet.imageSize, config.unet.imageSize])
             // the seeded draw of x_T happens even when x_T is supplied, so that the step noise of a
             // stochastic sampler stays the seed's
             for (j, g) in generators.enumerated() { g.fillNormal(x.data + j * count, count) }
             if let initial = supplied.initial { x.data.update(from: initial + lo * count, count: b * count) }
             let batchLabels = Array(labels[lo..<hi])
-            let noise = Tensor(uninitialized: x.shape)
+            let noise = try Tensor(uninitialized: x.shape)
             /// z for step k: the caller's, or each image's generator
             func drawNoise(_ k: Int) {
                 if let steps = supplied.steps {
@@ -101,7 +101,7 @@ extension DiffusionModel {
                     for (j, g) in generators.enumerated() { g.fillNormal(noise.data + j * count, count) }
                 }
             }
-            let x0 = Tensor(uninitialized: x.shape), previousX0 = Tensor(uninitialized: x.shape)
+            let x0 = try Tensor(uninitialized: x.shape), previousX0 = try Tensor(uninitialized: x.shape)
             var previousAlphaBar: Double? = nil
 
             for (k, t) in timesteps.enumerated() {
@@ -148,7 +148,7 @@ extension DiffusionModel {
         if samplingBytesPerImage == nil {
             unet.eval()
             samplingBytesPerImage = try MemoryBudget.peakBytes {
-                let x = Tensor(zeros: [1, u.inChannels, u.imageSize, u.imageSize])
+                let x = try Tensor(zeros: [1, u.inChannels, u.imageSize, u.imageSize])
                 _ = try withoutGrad { try unet.forward(x, timesteps: [0], labels: isConditional ? [0] : nil) }
             }
         }
@@ -171,7 +171,7 @@ extension DiffusionModel {
         let doubled = try concat([x, x], dim: 0)
         let output = try unet.forward(doubled, timesteps: timesteps + timesteps,
                                       labels: labels + [Int](repeating: nullClass, count: b))
-        let guidedOut = Tensor(uninitialized: x.shape)
+        let guidedOut = try Tensor(uninitialized: x.shape)
         let half = x.count
         let (c, u, g) = (output.data, output.data + half, guidedOut.data)
         for i in 0..<half { g[i] = u[i] + scale * (c[i] - u[i]) }

@@ -12,11 +12,11 @@ final class DiffusionTask: TrainingTask {
     let options: DiffusionTrainingOptions
     let augmentScratch: Storage?
 
-    init(model: DiffusionModel, data: ImageSet, options: DiffusionTrainingOptions) {
+    init(model: DiffusionModel, data: ImageSet, options: DiffusionTrainingOptions) throws {
         self.model = model
         self.data = data
         self.options = options
-        augmentScratch = options.augmentation.isIdentity ? nil : Storage(count: model.valuesPerImage)
+        augmentScratch = try options.augmentation.isIdentity ? nil : Storage(count: model.valuesPerImage)
     }
 
     var network: Module { model.unet }
@@ -26,12 +26,12 @@ final class DiffusionTask: TrainingTask {
     }
 
     /// x₀ of the images `indices`, in [−1, 1], augmented with draws from `rng` when asked.
-    func cleanBatch(_ indices: [Int], rng: RandomGenerator?) -> Tensor {
+    func cleanBatch(_ indices: [Int], rng: RandomGenerator?) throws -> Tensor {
         let u = model.config.unet, count = model.valuesPerImage
         // x₀ = (x − low)·scale − 1 maps the data range onto [−1, 1] (read here: resuming may restore it)
         let range = model.config.dataRange ?? (0, 1)
         let low = range.low, scale = 2 / (range.high - range.low)
-        let x0 = Tensor(uninitialized: [indices.count, u.inChannels, u.imageSize, u.imageSize])
+        let x0 = try Tensor(uninitialized: [indices.count, u.inChannels, u.imageSize, u.imageSize])
         for (b, index) in indices.enumerated() {
             let src = data.images + index * count, dst = x0.data + b * count
             for i in 0..<count { dst[i] = (src[i] - low) * scale - 1 }
@@ -45,16 +45,16 @@ final class DiffusionTask: TrainingTask {
 
     func batchLoss(_ indices: [Int], rng: RandomGenerator) throws -> BatchLoss {
         let config = model.config, schedule = model.schedule, count = model.valuesPerImage
-        let x0 = cleanBatch(indices, rng: rng)
+        let x0 = try cleanBatch(indices, rng: rng)
         let batch = indices.count
         let timesteps = (0..<batch).map { _ in rng.int(below: config.timesteps) }
-        let noise = Tensor(uninitialized: x0.shape)
+        let noise = try Tensor(uninitialized: x0.shape)
         rng.fillNormal(noise.data, noise.count)
         var classLabels: [Int]? = nil
         if model.isConditional, let labels = data.labels {
             classLabels = indices.map { rng.uniform() < options.pUncond ? model.nullClass : Int(labels[$0]) }
         }
-        let noisy = Tensor(uninitialized: x0.shape), target = Tensor(uninitialized: x0.shape)
+        let noisy = try Tensor(uninitialized: x0.shape), target = try Tensor(uninitialized: x0.shape)
         for b in 0..<batch {
             let o = b * count
             schedule.addNoise(x0: x0.data + o, noise: noise.data + o, t: timesteps[b], into: noisy.data + o, count: count)
@@ -62,14 +62,14 @@ final class DiffusionTask: TrainingTask {
         }
         let prediction = try model.unet.forward(noisy, timesteps: timesteps.map { Float($0) }, labels: classLabels)
         if let gamma = options.minSNRGamma {
-            let w = Tensor(timesteps.map { schedule.minSNRWeight($0, gamma: gamma, prediction: config.prediction) }, shape: [batch])
+            let w = try Tensor(timesteps.map { schedule.minSNRWeight($0, gamma: gamma, prediction: config.prediction) }, shape: [batch])
             return BatchLoss(loss: try mseLoss(prediction, target, sampleWeights: w), count: batch)
         }
         return BatchLoss(loss: try mseLoss(prediction, target), count: batch)
     }
 
     func probeLoss(count: Int) throws -> Tensor {
-        let x0 = cleanBatch(Array(0..<count), rng: nil)
+        let x0 = try cleanBatch(Array(0..<count), rng: nil)
         let labels = model.isConditional ? [Int](repeating: 0, count: count) : nil
         return try mean(try model.unet.forward(x0, timesteps: [Float](repeating: 0, count: count), labels: labels))
     }
@@ -117,7 +117,7 @@ extension DiffusionModel {
                                      ("lr", .number(Double(options.learningRate))), ("lr_schedule", .string(options.lrSchedule))]
         if options.lrSchedule == "cosine" || options.warmupSteps == nil { key.append(("steps", .number(Double(options.steps)))) }
         settings.resumeKey = .object(key)
-        let task = DiffusionTask(model: self, data: data, options: options)
+        let task = try DiffusionTask(model: self, data: data, options: options)
         let outcome = try Trainer.run(task, settings, ema: ema, progress: progress)
         optimizer = outcome.optimizer
         ema = outcome.ema

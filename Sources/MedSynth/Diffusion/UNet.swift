@@ -16,13 +16,13 @@ package final class UNetResBlock: Module, RandomLayer {
     package let dropout: Float
     package var generator = RandomGenerator(seed: 0)
 
-    package init(_ cin: Int, _ cout: Int, embedding: Int, groups: Int, dropout: Float, rng: RandomGenerator) {
-        n1 = GroupNorm(groups: groups, channels: cin)
-        c1 = Conv2d(cin, cout, kernelSize: 3, padding: 1, rng: rng)
-        t = Linear(embedding, cout, rng: rng)
-        n2 = GroupNorm(groups: groups, channels: cout)
-        c2 = Conv2d(cout, cout, kernelSize: 3, padding: 1, rng: rng)
-        skip = cin != cout ? Conv2d(cin, cout, kernelSize: 1, rng: rng) : nil
+    package init(_ cin: Int, _ cout: Int, embedding: Int, groups: Int, dropout: Float, rng: RandomGenerator) throws {
+        n1 = try GroupNorm(groups: groups, channels: cin)
+        c1 = try Conv2d(cin, cout, kernelSize: 3, padding: 1, rng: rng)
+        t = try Linear(embedding, cout, rng: rng)
+        n2 = try GroupNorm(groups: groups, channels: cout)
+        c2 = try Conv2d(cout, cout, kernelSize: 3, padding: 1, rng: rng)
+        skip = try cin != cout ? Conv2d(cin, cout, kernelSize: 1, rng: rng) : nil
         self.dropout = dropout
         super.init()
         registerChild("n1", n1)
@@ -50,10 +50,10 @@ package final class UNetAttentionBlock: Module {
     package let n: GroupNorm, qkv: Conv2d, o: Conv2d
     package let heads: Int
 
-    package init(_ channels: Int, heads: Int, groups: Int, rng: RandomGenerator) {
-        n = GroupNorm(groups: groups, channels: channels)
-        qkv = Conv2d(channels, 3 * channels, kernelSize: 1, rng: rng)
-        o = Conv2d(channels, channels, kernelSize: 1, rng: rng)
+    package init(_ channels: Int, heads: Int, groups: Int, rng: RandomGenerator) throws {
+        n = try GroupNorm(groups: groups, channels: channels)
+        qkv = try Conv2d(channels, 3 * channels, kernelSize: 1, rng: rng)
+        o = try Conv2d(channels, channels, kernelSize: 1, rng: rng)
         self.heads = heads
         super.init()
         registerChild("n", n)
@@ -85,22 +85,22 @@ package final class UNetStage: Module {
     }
 
     /// A stride-2 3×3 convolution (torch_ref: down.i.0).
-    package init(downsample channels: Int, rng: RandomGenerator) {
+    package init(downsample channels: Int, rng: RandomGenerator) throws {
         kind = .downsample
         res = nil
         attention = nil
-        let c = Conv2d(channels, channels, kernelSize: 3, stride: 2, padding: 1, rng: rng)
+        let c = try Conv2d(channels, channels, kernelSize: 3, stride: 2, padding: 1, rng: rng)
         conv = c
         super.init()
         registerChild("0", c)
     }
 
     /// Nearest ×2 then a 3×3 convolution (torch_ref: up.i.1; index 0 is the parameter-free Upsample).
-    package init(upsample channels: Int, rng: RandomGenerator) {
+    package init(upsample channels: Int, rng: RandomGenerator) throws {
         kind = .upsample
         res = nil
         attention = nil
-        let c = Conv2d(channels, channels, kernelSize: 3, padding: 1, rng: rng)
+        let c = try Conv2d(channels, channels, kernelSize: 3, padding: 1, rng: rng)
         conv = c
         super.init()
         registerChild("1", c)
@@ -132,14 +132,14 @@ public final class UNet: Module {
         try config.validate()
         self.config = config
         let ch = config.baseChannels, td = config.timeEmbeddingChannels, groups = config.normGroups
-        timeLinear1 = Linear(ch, td, rng: rng)
-        timeLinear2 = Linear(td, td, rng: rng)
-        classEmbedding = config.numClasses > 0 ? Embedding(config.numClasses + 1, td, rng: rng) : nil
-        inputConv = Conv2d(config.inChannels, ch, kernelSize: 3, padding: 1, rng: rng)
+        timeLinear1 = try Linear(ch, td, rng: rng)
+        timeLinear2 = try Linear(td, td, rng: rng)
+        classEmbedding = try config.numClasses > 0 ? Embedding(config.numClasses + 1, td, rng: rng) : nil
+        inputConv = try Conv2d(config.inChannels, ch, kernelSize: 3, padding: 1, rng: rng)
 
-        func block(_ cin: Int, _ cout: Int, side: Int) -> UNetStage {
-            let res = UNetResBlock(cin, cout, embedding: td, groups: groups, dropout: config.dropout, rng: rng)
-            let attention = config.attentionResolutions.contains(side)
+        func block(_ cin: Int, _ cout: Int, side: Int) throws -> UNetStage {
+            let res = try UNetResBlock(cin, cout, embedding: td, groups: groups, dropout: config.dropout, rng: rng)
+            let attention = try config.attentionResolutions.contains(side)
                 ? UNetAttentionBlock(cout, heads: config.attentionHeads, groups: groups, rng: rng) : nil
             return UNetStage(res: res, attention: attention)
         }
@@ -148,35 +148,35 @@ public final class UNet: Module {
         var c = ch, side = config.imageSize
         for (level, m) in config.channelMultipliers.enumerated() {
             for _ in 0..<config.resBlocks {
-                downStages.append(block(c, ch * m, side: side))
+                downStages.append(try block(c, ch * m, side: side))
                 c = ch * m
                 skipChannels.append(c)
             }
             if level < config.channelMultipliers.count - 1 {
-                downStages.append(UNetStage(downsample: c, rng: rng))
+                downStages.append(try UNetStage(downsample: c, rng: rng))
                 skipChannels.append(c)
                 side /= 2
             }
         }
         down = downStages
-        mid = (UNetResBlock(c, c, embedding: td, groups: groups, dropout: config.dropout, rng: rng),
-               UNetAttentionBlock(c, heads: config.attentionHeads, groups: groups, rng: rng),
-               UNetResBlock(c, c, embedding: td, groups: groups, dropout: config.dropout, rng: rng))
+        mid = (try UNetResBlock(c, c, embedding: td, groups: groups, dropout: config.dropout, rng: rng),
+               try UNetAttentionBlock(c, heads: config.attentionHeads, groups: groups, rng: rng),
+               try UNetResBlock(c, c, embedding: td, groups: groups, dropout: config.dropout, rng: rng))
         var upStages: [UNetStage] = []
         for (level, m) in config.channelMultipliers.enumerated().reversed() {
             for _ in 0...config.resBlocks {
                 let skip = skipChannels.removeLast()
-                upStages.append(block(c + skip, ch * m, side: side))
+                upStages.append(try block(c + skip, ch * m, side: side))
                 c = ch * m
             }
             if level > 0 {
-                upStages.append(UNetStage(upsample: c, rng: rng))
+                upStages.append(try UNetStage(upsample: c, rng: rng))
                 side *= 2
             }
         }
         up = upStages
-        outNorm = GroupNorm(groups: groups, channels: c)
-        outConv = Conv2d(c, config.outChannels, kernelSize: 3, padding: 1, rng: rng)
+        outNorm = try GroupNorm(groups: groups, channels: c)
+        outConv = try Conv2d(c, config.outChannels, kernelSize: 3, padding: 1, rng: rng)
         super.init()
 
         // torch_ref's names: temb = Sequential(Linear, SiLU, Linear), cemb, inc, down, mid, up, out
@@ -202,9 +202,9 @@ public final class UNet: Module {
 
     /// Sinusoidal embedding of timesteps [B] → [B, dim]: [sin(t·f_i), cos(t·f_i)],
     /// f_i = exp(−ln(10000)·i/half) (Vaswani et al. 2017; torch_ref's tembed).
-    package static func timestepEmbedding(_ timesteps: [Float], dim: Int) -> Tensor {
+    package static func timestepEmbedding(_ timesteps: [Float], dim: Int) throws -> Tensor {
         let half = dim / 2
-        let out = Tensor(zeros: [timesteps.count, dim])
+        let out = try Tensor(zeros: [timesteps.count, dim])
         for (b, t) in timesteps.enumerated() {
             let row = out.data + b * dim
             for i in 0..<half {
@@ -231,7 +231,7 @@ public final class UNet: Module {
             }
             embedding = try embedding + (try classEmbedding(labels))
         }
-        let activated = silu(embedding)
+        let activated = try silu(embedding)
         var h = try inputConv(x)
         var skips = [h]
         for stage in down {

@@ -10,21 +10,21 @@
 import MedSynthCore
 
 public enum AlexNet {
-    public static func make(inChannels: Int, numClasses: Int, rng: RandomGenerator) -> Layer {
+    public static func make(inChannels: Int, numClasses: Int, rng: RandomGenerator) throws -> Layer {
         let features = Sequential([
-            Conv2d(inChannels, 64, kernelSize: 11, stride: 4, padding: 2, rng: rng), ReLU(),
+            try Conv2d(inChannels, 64, kernelSize: 11, stride: 4, padding: 2, rng: rng), ReLU(),
             MaxPool2d(kernel: 3, stride: 2),
-            Conv2d(64, 192, kernelSize: 5, padding: 2, rng: rng), ReLU(),
+            try Conv2d(64, 192, kernelSize: 5, padding: 2, rng: rng), ReLU(),
             MaxPool2d(kernel: 3, stride: 2),
-            Conv2d(192, 384, kernelSize: 3, padding: 1, rng: rng), ReLU(),
-            Conv2d(384, 256, kernelSize: 3, padding: 1, rng: rng), ReLU(),
-            Conv2d(256, 256, kernelSize: 3, padding: 1, rng: rng), ReLU(),
+            try Conv2d(192, 384, kernelSize: 3, padding: 1, rng: rng), ReLU(),
+            try Conv2d(384, 256, kernelSize: 3, padding: 1, rng: rng), ReLU(),
+            try Conv2d(256, 256, kernelSize: 3, padding: 1, rng: rng), ReLU(),
             MaxPool2d(kernel: 3, stride: 2),
         ])
         let classifier = Sequential([
-            Dropout(p: 0.5), Linear(256 * 6 * 6, 4096, rng: rng), ReLU(),
-            Dropout(p: 0.5), Linear(4096, 4096, rng: rng), ReLU(),
-            Linear(4096, numClasses, rng: rng),
+            Dropout(p: 0.5), try Linear(256 * 6 * 6, 4096, rng: rng), ReLU(),
+            Dropout(p: 0.5), try Linear(4096, 4096, rng: rng), ReLU(),
+            try Linear(4096, numClasses, rng: rng),
         ])
         return ConvClassifier(features: features, pool: AdaptiveAvgPool2d((6, 6)), classifier: classifier)
     }

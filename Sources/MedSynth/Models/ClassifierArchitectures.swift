@@ -30,11 +30,11 @@ public struct ClassifierArchitecture {
     /// Input normalisation the pretrained ImageNet weights expect, per RGB channel.
     public let pretrainedMean: [Float], pretrainedStd: [Float]
     public let supportsAuxLogits: Bool
-    package let build: (ArchitectureOptions, RandomGenerator) -> Layer
+    package let build: (ArchitectureOptions, RandomGenerator) throws -> Layer
 
     init(name: String, minImageSize: Int, head: [String], stem: String,
          pretrainedMean: [Float] = imagenetMean, pretrainedStd: [Float] = imagenetStd, supportsAuxLogits: Bool = false,
-         build: @escaping (ArchitectureOptions, RandomGenerator) -> Layer) {
+         build: @escaping (ArchitectureOptions, RandomGenerator) throws -> Layer) {
         self.name = name
         self.minImageSize = minImageSize
         self.head = head
@@ -51,34 +51,34 @@ public struct ClassifierArchitecture {
 
     public static let all: [ClassifierArchitecture] = [
         ClassifierArchitecture(name: "simple_cnn", minImageSize: 8, head: ["classifier.1"], stem: "features.0") {
-            SimpleCNN.make(inChannels: $0.inChannels, numClasses: $0.numClasses, rng: $1)
+            try SimpleCNN.make(inChannels: $0.inChannels, numClasses: $0.numClasses, rng: $1)
         },
         ClassifierArchitecture(name: "resnet18", minImageSize: 1, head: ["fc"], stem: "conv1") {
-            ResNet(.resnet18, inChannels: $0.inChannels, numClasses: $0.numClasses, rng: $1)
+            try ResNet(.resnet18, inChannels: $0.inChannels, numClasses: $0.numClasses, rng: $1)
         },
         ClassifierArchitecture(name: "resnet50", minImageSize: 1, head: ["fc"], stem: "conv1") {
-            ResNet(.resnet50, inChannels: $0.inChannels, numClasses: $0.numClasses, rng: $1)
+            try ResNet(.resnet50, inChannels: $0.inChannels, numClasses: $0.numClasses, rng: $1)
         },
         ClassifierArchitecture(name: "vgg16", minImageSize: 32, head: ["classifier.6"], stem: "features.0") {
-            VGG.make(.vgg16, inChannels: $0.inChannels, numClasses: $0.numClasses, rng: $1)
+            try VGG.make(.vgg16, inChannels: $0.inChannels, numClasses: $0.numClasses, rng: $1)
         },
         ClassifierArchitecture(name: "vgg19", minImageSize: 32, head: ["classifier.6"], stem: "features.0") {
-            VGG.make(.vgg19, inChannels: $0.inChannels, numClasses: $0.numClasses, rng: $1)
+            try VGG.make(.vgg19, inChannels: $0.inChannels, numClasses: $0.numClasses, rng: $1)
         },
         ClassifierArchitecture(name: "alexnet", minImageSize: 63, head: ["classifier.6"], stem: "features.0") {
-            AlexNet.make(inChannels: $0.inChannels, numClasses: $0.numClasses, rng: $1)
+            try AlexNet.make(inChannels: $0.inChannels, numClasses: $0.numClasses, rng: $1)
         },
         ClassifierArchitecture(name: "densenet121", minImageSize: 29, head: ["classifier"], stem: "features.conv0") {
-            DenseNet(inChannels: $0.inChannels, numClasses: $0.numClasses, rng: $1)
+            try DenseNet(inChannels: $0.inChannels, numClasses: $0.numClasses, rng: $1)
         },
         ClassifierArchitecture(name: "mobilenet_v2", minImageSize: 1, head: ["classifier.1"], stem: "features.0.0") {
-            MobileNetV2.make(inChannels: $0.inChannels, numClasses: $0.numClasses, rng: $1)
+            try MobileNetV2.make(inChannels: $0.inChannels, numClasses: $0.numClasses, rng: $1)
         },
         // torchvision's GoogLeNet weights (ported from the paper's) expect (x − 0.5)/0.5: googlenet(weights=…)
         // sets transform_input, which maps ImageNet-normalised input back to exactly that.
         ClassifierArchitecture(name: "googlenet", minImageSize: 15, head: ["fc", "aux1", "aux2"], stem: "conv1.conv",
                                pretrainedMean: [0.5, 0.5, 0.5], pretrainedStd: [0.5, 0.5, 0.5], supportsAuxLogits: true) {
-            GoogLeNet(inChannels: $0.inChannels, numClasses: $0.numClasses, auxLogits: $0.auxLogits, rng: $1)
+            try GoogLeNet(inChannels: $0.inChannels, numClasses: $0.numClasses, auxLogits: $0.auxLogits, rng: $1)
         },
     ]
 

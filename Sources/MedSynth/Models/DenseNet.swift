@@ -15,11 +15,11 @@ import MedSynthCore
 final class DenseLayer: Layer {
     let norm1: BatchNorm, conv1: Conv2d, norm2: BatchNorm, conv2: Conv2d
 
-    init(inputFeatures: Int, growth: Int, bottleneck: Int, rng: RandomGenerator) {
-        norm1 = BatchNorm(inputFeatures)
-        conv1 = Conv2d(inputFeatures, bottleneck * growth, kernelSize: 1, bias: false, rng: rng)
-        norm2 = BatchNorm(bottleneck * growth)
-        conv2 = Conv2d(bottleneck * growth, growth, kernelSize: 3, padding: 1, bias: false, rng: rng)
+    init(inputFeatures: Int, growth: Int, bottleneck: Int, rng: RandomGenerator) throws {
+        norm1 = try BatchNorm(inputFeatures)
+        conv1 = try Conv2d(inputFeatures, bottleneck * growth, kernelSize: 1, bias: false, rng: rng)
+        norm2 = try BatchNorm(bottleneck * growth)
+        conv2 = try Conv2d(bottleneck * growth, growth, kernelSize: 3, padding: 1, bias: false, rng: rng)
         super.init()
         registerChild("norm1", norm1)
         registerChild("conv1", conv1)
@@ -37,9 +37,9 @@ final class DenseLayer: Layer {
 final class DenseBlock: Layer {
     let layers: [DenseLayer]
 
-    init(layers count: Int, inputFeatures: Int, growth: Int, bottleneck: Int, rng: RandomGenerator) {
-        layers = (0..<count).map {
-            DenseLayer(inputFeatures: inputFeatures + $0 * growth, growth: growth, bottleneck: bottleneck, rng: rng)
+    init(layers count: Int, inputFeatures: Int, growth: Int, bottleneck: Int, rng: RandomGenerator) throws {
+        layers = try (0..<count).map {
+            try DenseLayer(inputFeatures: inputFeatures + $0 * growth, growth: growth, bottleneck: bottleneck, rng: rng)
         }
         super.init()
         for (i, l) in layers.enumerated() { registerChild("denselayer\(i + 1)", l) }
@@ -56,31 +56,31 @@ public final class DenseNet: Layer {
     let features: Sequential, classifier: Linear
 
     public init(inChannels: Int, numClasses: Int, growth: Int = 32, blocks: [Int] = [6, 12, 24, 16],
-                initialFeatures: Int = 64, bottleneck: Int = 4, rng: RandomGenerator) {
+                initialFeatures: Int = 64, bottleneck: Int = 4, rng: RandomGenerator) throws {
         var layers: [(String, Layer)] = [
-            ("conv0", Conv2d(inChannels, initialFeatures, kernelSize: 7, stride: 2, padding: 3, bias: false, rng: rng)),
-            ("norm0", BatchNorm(initialFeatures)),
+            ("conv0", try Conv2d(inChannels, initialFeatures, kernelSize: 7, stride: 2, padding: 3, bias: false, rng: rng)),
+            ("norm0", try BatchNorm(initialFeatures)),
             ("relu0", ReLU()),
             ("pool0", MaxPool2d(kernel: 3, stride: 2, padding: 1)),
         ]
         var channels = initialFeatures
         for (i, count) in blocks.enumerated() {
             layers.append(("denseblock\(i + 1)",
-                           DenseBlock(layers: count, inputFeatures: channels, growth: growth, bottleneck: bottleneck, rng: rng)))
+                           try DenseBlock(layers: count, inputFeatures: channels, growth: growth, bottleneck: bottleneck, rng: rng)))
             channels += count * growth
             if i != blocks.count - 1 {
                 layers.append(("transition\(i + 1)", Sequential(named: [
-                    ("norm", BatchNorm(channels)),
+                    ("norm", try BatchNorm(channels)),
                     ("relu", ReLU()),
-                    ("conv", Conv2d(channels, channels / 2, kernelSize: 1, bias: false, rng: rng)),
+                    ("conv", try Conv2d(channels, channels / 2, kernelSize: 1, bias: false, rng: rng)),
                     ("pool", AvgPool2d(kernel: 2, stride: 2)),
                 ])))
                 channels /= 2
             }
         }
-        layers.append(("norm5", BatchNorm(channels)))
+        layers.append(("norm5", try BatchNorm(channels)))
         features = Sequential(named: layers)
-        classifier = Linear(channels, numClasses, rng: rng)
+        classifier = try Linear(channels, numClasses, rng: rng)
         super.init()
         registerChild("features", features)
         registerChild("classifier", classifier)
@@ -88,7 +88,7 @@ public final class DenseNet: Layer {
     }
 
     public override func forward(_ x: Tensor) throws -> Tensor {
-        let h = relu(try features(x))
+        let h = try relu(try features(x))
         return try classifier(try flatten(try adaptiveAvgPool2d(h, outputSize: (1, 1)), startDim: 1))
     }
 }

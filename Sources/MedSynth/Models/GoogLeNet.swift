@@ -24,9 +24,9 @@ public protocol AuxiliaryLogits: AnyObject {
 final class BasicConv2d: Layer {
     let conv: Conv2d, bn: BatchNorm
 
-    init(_ input: Int, _ output: Int, kernel: Int, stride: Int = 1, padding: Int = 0, rng: RandomGenerator) {
-        conv = Conv2d(input, output, kernelSize: kernel, stride: stride, padding: padding, bias: false, rng: rng)
-        bn = BatchNorm(output, eps: 1e-3)
+    init(_ input: Int, _ output: Int, kernel: Int, stride: Int = 1, padding: Int = 0, rng: RandomGenerator) throws {
+        conv = try Conv2d(input, output, kernelSize: kernel, stride: stride, padding: padding, bias: false, rng: rng)
+        bn = try BatchNorm(output, eps: 1e-3)
         super.init()
         registerChild("conv", conv)
         registerChild("bn", bn)
@@ -39,14 +39,14 @@ final class Inception: Layer {
     let branch1: BasicConv2d, branch2: Sequential, branch3: Sequential, branch4: Sequential
 
     init(_ input: Int, _ ch1x1: Int, _ ch3x3red: Int, _ ch3x3: Int, _ ch5x5red: Int, _ ch5x5: Int, _ poolProj: Int,
-         rng: RandomGenerator) {
-        branch1 = BasicConv2d(input, ch1x1, kernel: 1, rng: rng)
-        branch2 = Sequential([BasicConv2d(input, ch3x3red, kernel: 1, rng: rng),
-                              BasicConv2d(ch3x3red, ch3x3, kernel: 3, padding: 1, rng: rng)])
-        branch3 = Sequential([BasicConv2d(input, ch5x5red, kernel: 1, rng: rng),
-                              BasicConv2d(ch5x5red, ch5x5, kernel: 3, padding: 1, rng: rng)])
+         rng: RandomGenerator) throws {
+        branch1 = try BasicConv2d(input, ch1x1, kernel: 1, rng: rng)
+        branch2 = Sequential([try BasicConv2d(input, ch3x3red, kernel: 1, rng: rng),
+                              try BasicConv2d(ch3x3red, ch3x3, kernel: 3, padding: 1, rng: rng)])
+        branch3 = Sequential([try BasicConv2d(input, ch5x5red, kernel: 1, rng: rng),
+                              try BasicConv2d(ch5x5red, ch5x5, kernel: 3, padding: 1, rng: rng)])
         branch4 = Sequential([MaxPool2d(kernel: 3, stride: 1, padding: 1, ceilMode: true),
-                              BasicConv2d(input, poolProj, kernel: 1, rng: rng)])
+                              try BasicConv2d(input, poolProj, kernel: 1, rng: rng)])
         super.init()
         registerChild("branch1", branch1)
         registerChild("branch2", branch2)
@@ -62,10 +62,10 @@ final class Inception: Layer {
 final class InceptionAux: Layer {
     let conv: BasicConv2d, fc1: Linear, fc2: Linear, dropout: Dropout
 
-    init(_ input: Int, numClasses: Int, rng: RandomGenerator) {
-        conv = BasicConv2d(input, 128, kernel: 1, rng: rng)
-        fc1 = Linear(2048, 1024, rng: rng)
-        fc2 = Linear(1024, numClasses, rng: rng)
+    init(_ input: Int, numClasses: Int, rng: RandomGenerator) throws {
+        conv = try BasicConv2d(input, 128, kernel: 1, rng: rng)
+        fc1 = try Linear(2048, 1024, rng: rng)
+        fc2 = try Linear(1024, numClasses, rng: rng)
         dropout = Dropout(p: 0.7)
         super.init()
         registerChild("conv", conv)
@@ -90,27 +90,27 @@ public final class GoogLeNet: Layer, AuxiliaryLogits {
     /// (the losses of the auxiliary classifiers were weighted by 0.3)".
     public let auxiliaryLossWeight: Float = 0.3
 
-    public init(inChannels: Int, numClasses: Int, auxLogits: Bool = false, rng: RandomGenerator) {
-        conv1 = BasicConv2d(inChannels, 64, kernel: 7, stride: 2, padding: 3, rng: rng)
+    public init(inChannels: Int, numClasses: Int, auxLogits: Bool = false, rng: RandomGenerator) throws {
+        conv1 = try BasicConv2d(inChannels, 64, kernel: 7, stride: 2, padding: 3, rng: rng)
         maxpool1 = MaxPool2d(kernel: 3, stride: 2, ceilMode: true)
-        conv2 = BasicConv2d(64, 64, kernel: 1, rng: rng)
-        conv3 = BasicConv2d(64, 192, kernel: 3, padding: 1, rng: rng)
+        conv2 = try BasicConv2d(64, 64, kernel: 1, rng: rng)
+        conv3 = try BasicConv2d(64, 192, kernel: 3, padding: 1, rng: rng)
         maxpool2 = MaxPool2d(kernel: 3, stride: 2, ceilMode: true)
-        inception3 = [Inception(192, 64, 96, 128, 16, 32, 32, rng: rng),
-                      Inception(256, 128, 128, 192, 32, 96, 64, rng: rng)]
+        inception3 = [try Inception(192, 64, 96, 128, 16, 32, 32, rng: rng),
+                      try Inception(256, 128, 128, 192, 32, 96, 64, rng: rng)]
         maxpool3 = MaxPool2d(kernel: 3, stride: 2, ceilMode: true)
-        inception4 = [Inception(480, 192, 96, 208, 16, 48, 64, rng: rng),
-                      Inception(512, 160, 112, 224, 24, 64, 64, rng: rng),
-                      Inception(512, 128, 128, 256, 24, 64, 64, rng: rng),
-                      Inception(512, 112, 144, 288, 32, 64, 64, rng: rng),
-                      Inception(528, 256, 160, 320, 32, 128, 128, rng: rng)]
+        inception4 = [try Inception(480, 192, 96, 208, 16, 48, 64, rng: rng),
+                      try Inception(512, 160, 112, 224, 24, 64, 64, rng: rng),
+                      try Inception(512, 128, 128, 256, 24, 64, 64, rng: rng),
+                      try Inception(512, 112, 144, 288, 32, 64, 64, rng: rng),
+                      try Inception(528, 256, 160, 320, 32, 128, 128, rng: rng)]
         maxpool4 = MaxPool2d(kernel: 2, stride: 2, ceilMode: true)
-        inception5 = [Inception(832, 256, 160, 320, 32, 128, 128, rng: rng),
-                      Inception(832, 384, 192, 384, 48, 128, 128, rng: rng)]
-        aux1 = auxLogits ? InceptionAux(512, numClasses: numClasses, rng: rng) : nil
-        aux2 = auxLogits ? InceptionAux(528, numClasses: numClasses, rng: rng) : nil
+        inception5 = [try Inception(832, 256, 160, 320, 32, 128, 128, rng: rng),
+                      try Inception(832, 384, 192, 384, 48, 128, 128, rng: rng)]
+        aux1 = auxLogits ? try InceptionAux(512, numClasses: numClasses, rng: rng) : nil
+        aux2 = auxLogits ? try InceptionAux(528, numClasses: numClasses, rng: rng) : nil
         dropout = Dropout(p: 0.2)
-        fc = Linear(1024, numClasses, rng: rng)
+        fc = try Linear(1024, numClasses, rng: rng)
         super.init()
         registerChild("conv1", conv1)
         registerChild("conv2", conv2)

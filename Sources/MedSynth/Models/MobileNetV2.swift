@@ -13,11 +13,11 @@ import MedSynthCore
 
 /// Conv (no bias, "same" padding) + BN + ReLU6: torchvision's Conv2dNormActivation.
 private func convBNReLU6(_ input: Int, _ output: Int, kernel: Int = 3, stride: Int = 1, groups: Int = 1,
-                         rng: RandomGenerator) -> Sequential {
+                         rng: RandomGenerator) throws -> Sequential {
     Sequential([
-        Conv2d(input, output, kernelSize: kernel, stride: stride, padding: (kernel - 1) / 2, groups: groups,
+        try Conv2d(input, output, kernelSize: kernel, stride: stride, padding: (kernel - 1) / 2, groups: groups,
                bias: false, rng: rng),
-        BatchNorm(output), ReLU6(),
+        try BatchNorm(output), ReLU6(),
     ])
 }
 
@@ -25,15 +25,15 @@ final class InvertedResidual: Layer {
     let conv: Sequential
     let residual: Bool
 
-    init(input: Int, output: Int, stride: Int, expansion: Int, rng: RandomGenerator) {
+    init(input: Int, output: Int, stride: Int, expansion: Int, rng: RandomGenerator) throws {
         let hidden = input * expansion
         residual = stride == 1 && input == output
         var layers: [Layer] = []
-        if expansion != 1 { layers.append(convBNReLU6(input, hidden, kernel: 1, rng: rng)) }
+        if expansion != 1 { layers.append(try convBNReLU6(input, hidden, kernel: 1, rng: rng)) }
         layers += [
-            convBNReLU6(hidden, hidden, stride: stride, groups: hidden, rng: rng),
-            Conv2d(hidden, output, kernelSize: 1, bias: false, rng: rng),
-            BatchNorm(output),
+            try convBNReLU6(hidden, hidden, stride: stride, groups: hidden, rng: rng),
+            try Conv2d(hidden, output, kernelSize: 1, bias: false, rng: rng),
+            try BatchNorm(output),
         ]
         conv = Sequential(layers)
         super.init()
@@ -51,18 +51,18 @@ public enum MobileNetV2 {
         (1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1),
     ]
 
-    public static func make(inChannels: Int, numClasses: Int, rng: RandomGenerator) -> Layer {
-        let features = Sequential([convBNReLU6(inChannels, 32, stride: 2, rng: rng)])
+    public static func make(inChannels: Int, numClasses: Int, rng: RandomGenerator) throws -> Layer {
+        let features = Sequential([try convBNReLU6(inChannels, 32, stride: 2, rng: rng)])
         var channels = 32
         for stage in stages {
             for i in 0..<stage.n {
-                features.append(InvertedResidual(input: channels, output: stage.c, stride: i == 0 ? stage.s : 1,
+                features.append(try InvertedResidual(input: channels, output: stage.c, stride: i == 0 ? stage.s : 1,
                                                  expansion: stage.t, rng: rng))
                 channels = stage.c
             }
         }
-        features.append(convBNReLU6(channels, 1280, kernel: 1, rng: rng))
-        let classifier = Sequential([Dropout(p: 0.2), Linear(1280, numClasses, rng: rng)])
+        features.append(try convBNReLU6(channels, 1280, kernel: 1, rng: rng))
+        let classifier = Sequential([Dropout(p: 0.2), try Linear(1280, numClasses, rng: rng)])
         let model = ConvClassifier(features: features, pool: AdaptiveAvgPool2d((1, 1)), classifier: classifier)
         model.initializeLayers(
             conv: { TorchInit.kaimingNormalFanOut($0.weight, rng); $0.bias?.fill(0) },

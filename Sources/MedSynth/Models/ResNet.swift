@@ -14,11 +14,11 @@ final class BasicBlock: Layer {
     static let expansion = 1
     let conv1: Conv2d, bn1: BatchNorm, conv2: Conv2d, bn2: BatchNorm, downsample: Sequential?
 
-    init(inPlanes: Int, planes: Int, stride: Int, downsample: Sequential?, rng: RandomGenerator) {
-        conv1 = Conv2d(inPlanes, planes, kernelSize: 3, stride: stride, padding: 1, bias: false, rng: rng)
-        bn1 = BatchNorm(planes)
-        conv2 = Conv2d(planes, planes, kernelSize: 3, padding: 1, bias: false, rng: rng)
-        bn2 = BatchNorm(planes)
+    init(inPlanes: Int, planes: Int, stride: Int, downsample: Sequential?, rng: RandomGenerator) throws {
+        conv1 = try Conv2d(inPlanes, planes, kernelSize: 3, stride: stride, padding: 1, bias: false, rng: rng)
+        bn1 = try BatchNorm(planes)
+        conv2 = try Conv2d(planes, planes, kernelSize: 3, padding: 1, bias: false, rng: rng)
+        bn2 = try BatchNorm(planes)
         self.downsample = downsample
         super.init()
         registerChild("conv1", conv1)
@@ -30,7 +30,7 @@ final class BasicBlock: Layer {
 
     override func forward(_ x: Tensor) throws -> Tensor {
         let out = try bn2(try conv2(try bn1.forward(try conv1(x), activation: .relu)))
-        return relu(try add(out, try downsample.map { try $0(x) } ?? x))
+        return try relu(try add(out, try downsample.map { try $0(x) } ?? x))
     }
 }
 
@@ -40,13 +40,13 @@ final class Bottleneck: Layer {
     let conv1: Conv2d, bn1: BatchNorm, conv2: Conv2d, bn2: BatchNorm, conv3: Conv2d, bn3: BatchNorm
     let downsample: Sequential?
 
-    init(inPlanes: Int, planes: Int, stride: Int, downsample: Sequential?, rng: RandomGenerator) {
-        conv1 = Conv2d(inPlanes, planes, kernelSize: 1, bias: false, rng: rng)
-        bn1 = BatchNorm(planes)
-        conv2 = Conv2d(planes, planes, kernelSize: 3, stride: stride, padding: 1, bias: false, rng: rng)
-        bn2 = BatchNorm(planes)
-        conv3 = Conv2d(planes, planes * Self.expansion, kernelSize: 1, bias: false, rng: rng)
-        bn3 = BatchNorm(planes * Self.expansion)
+    init(inPlanes: Int, planes: Int, stride: Int, downsample: Sequential?, rng: RandomGenerator) throws {
+        conv1 = try Conv2d(inPlanes, planes, kernelSize: 1, bias: false, rng: rng)
+        bn1 = try BatchNorm(planes)
+        conv2 = try Conv2d(planes, planes, kernelSize: 3, stride: stride, padding: 1, bias: false, rng: rng)
+        bn2 = try BatchNorm(planes)
+        conv3 = try Conv2d(planes, planes * Self.expansion, kernelSize: 1, bias: false, rng: rng)
+        bn3 = try BatchNorm(planes * Self.expansion)
         self.downsample = downsample
         super.init()
         registerChild("conv1", conv1)
@@ -62,7 +62,7 @@ final class Bottleneck: Layer {
         var out = try bn1.forward(try conv1(x), activation: .relu)
         out = try bn2.forward(try conv2(out), activation: .relu)
         out = try bn3(try conv3(out))
-        return relu(try add(out, try downsample.map { try $0(x) } ?? x))
+        return try relu(try add(out, try downsample.map { try $0(x) } ?? x))
     }
 }
 
@@ -71,11 +71,11 @@ public final class ResNet: Layer {
 
     let conv1: Conv2d, bn1: BatchNorm, maxpool: MaxPool2d, stages: [Sequential], fc: Linear
 
-    public init(_ depth: Depth, inChannels: Int, numClasses: Int, rng: RandomGenerator) {
+    public init(_ depth: Depth, inChannels: Int, numClasses: Int, rng: RandomGenerator) throws {
         let blocks = depth == .resnet18 ? [2, 2, 2, 2] : [3, 4, 6, 3]
         let expansion = depth == .resnet18 ? BasicBlock.expansion : Bottleneck.expansion
-        conv1 = Conv2d(inChannels, 64, kernelSize: 7, stride: 2, padding: 3, bias: false, rng: rng)
-        bn1 = BatchNorm(64)
+        conv1 = try Conv2d(inChannels, 64, kernelSize: 7, stride: 2, padding: 3, bias: false, rng: rng)
+        bn1 = try BatchNorm(64)
         maxpool = MaxPool2d(kernel: 3, stride: 2, padding: 1)
         var inPlanes = 64
         var stages: [Sequential] = []
@@ -87,19 +87,19 @@ public final class ResNet: Layer {
                 var downsample: Sequential? = nil
                 if b == 0 && (stride != 1 || inPlanes != planes * expansion) {
                     downsample = Sequential([
-                        Conv2d(inPlanes, planes * expansion, kernelSize: 1, stride: stride, bias: false, rng: rng),
-                        BatchNorm(planes * expansion),
+                        try Conv2d(inPlanes, planes * expansion, kernelSize: 1, stride: stride, bias: false, rng: rng),
+                        try BatchNorm(planes * expansion),
                     ])
                 }
                 stage.append(depth == .resnet18
-                    ? BasicBlock(inPlanes: inPlanes, planes: planes, stride: s, downsample: downsample, rng: rng)
-                    : Bottleneck(inPlanes: inPlanes, planes: planes, stride: s, downsample: downsample, rng: rng))
+                    ? try BasicBlock(inPlanes: inPlanes, planes: planes, stride: s, downsample: downsample, rng: rng)
+                    : try Bottleneck(inPlanes: inPlanes, planes: planes, stride: s, downsample: downsample, rng: rng))
                 inPlanes = planes * expansion
             }
             stages.append(stage)
         }
         self.stages = stages
-        fc = Linear(512 * expansion, numClasses, rng: rng)
+        fc = try Linear(512 * expansion, numClasses, rng: rng)
         super.init()
         registerChild("conv1", conv1)
         registerChild("bn1", bn1)

@@ -6,15 +6,15 @@
 import MedSynthCore
 
 public enum SimpleCNN {
-    public static func make(inChannels: Int, numClasses: Int, rng: RandomGenerator) -> Layer {
+    public static func make(inChannels: Int, numClasses: Int, rng: RandomGenerator) throws -> Layer {
         let features = Sequential([
-            Conv2d(inChannels, 32, kernelSize: 3, padding: 1, bias: false, rng: rng), BatchNorm(32), ReLU(),
+            try Conv2d(inChannels, 32, kernelSize: 3, padding: 1, bias: false, rng: rng), try BatchNorm(32), ReLU(),
             MaxPool2d(kernel: 2),
-            Conv2d(32, 64, kernelSize: 3, padding: 1, bias: false, rng: rng), BatchNorm(64), ReLU(),
+            try Conv2d(32, 64, kernelSize: 3, padding: 1, bias: false, rng: rng), try BatchNorm(64), ReLU(),
             MaxPool2d(kernel: 2),
-            Conv2d(64, 128, kernelSize: 3, padding: 1, bias: false, rng: rng), BatchNorm(128), ReLU(),
+            try Conv2d(64, 128, kernelSize: 3, padding: 1, bias: false, rng: rng), try BatchNorm(128), ReLU(),
         ])
-        let classifier = Sequential([Dropout(p: 0.2), Linear(128, numClasses, rng: rng)])
+        let classifier = Sequential([Dropout(p: 0.2), try Linear(128, numClasses, rng: rng)])
         return ConvClassifier(features: features, pool: AdaptiveAvgPool2d((1, 1)), classifier: classifier)
     }
 }

@@ -21,22 +21,22 @@ public enum VGG {
         }
     }
 
-    public static func make(_ depth: Depth, inChannels: Int, numClasses: Int, rng: RandomGenerator) -> Layer {
+    public static func make(_ depth: Depth, inChannels: Int, numClasses: Int, rng: RandomGenerator) throws -> Layer {
         let features = Sequential([])
         var channels = inChannels
         for c in configuration(depth) {
             if c == 0 {
                 features.append(MaxPool2d(kernel: 2, stride: 2))
             } else {
-                features.append(Conv2d(channels, c, kernelSize: 3, padding: 1, rng: rng))
+                features.append(try Conv2d(channels, c, kernelSize: 3, padding: 1, rng: rng))
                 features.append(ReLU())
                 channels = c
             }
         }
         let classifier = Sequential([
-            Linear(512 * 7 * 7, 4096, rng: rng), ReLU(), Dropout(p: 0.5),
-            Linear(4096, 4096, rng: rng), ReLU(), Dropout(p: 0.5),
-            Linear(4096, numClasses, rng: rng),
+            try Linear(512 * 7 * 7, 4096, rng: rng), ReLU(), Dropout(p: 0.5),
+            try Linear(4096, 4096, rng: rng), ReLU(), Dropout(p: 0.5),
+            try Linear(4096, numClasses, rng: rng),
         ])
         let model = ConvClassifier(features: features, pool: AdaptiveAvgPool2d((7, 7)), classifier: classifier)
         model.initializeLayers(

@@ -13,13 +13,13 @@ final class ClassificationTask: TrainingTask {
     let classWeights: Tensor?
 
     init(classifier: ImageClassifier, train: ImageSet, trainLabels: UnsafePointer<Int64>, validation: ImageSet?,
-         options: ClassifierTrainingOptions) {
+         options: ClassifierTrainingOptions) throws {
         self.classifier = classifier
         self.train = train
         self.trainLabels = trainLabels
         self.validation = validation
         self.options = options
-        classWeights = options.classWeights.map { Tensor($0, shape: [$0.count]) }
+        classWeights = try options.classWeights.map { try Tensor($0, shape: [$0.count]) }
     }
 
     var network: Module { classifier.model }
@@ -107,7 +107,7 @@ extension ImageClassifier {
         if options.freezeBackbone { key.append(("freeze_backbone", .bool(true))) }
         if options.backboneLRScale != 1 { key.append(("backbone_lr_scale", .number(Double(options.backboneLRScale)))) }
         settings.resumeKey = .object(key)
-        let task = ClassificationTask(classifier: self, train: train, trainLabels: trainLabels, validation: validation, options: options)
+        let task = try ClassificationTask(classifier: self, train: train, trainLabels: trainLabels, validation: validation, options: options)
         return try Trainer.run(task, settings, progress: progress).result
     }
 }

@@ -20,7 +20,7 @@ public final class ImageClassifier {
         try config.validate()
         self.config = config
         architecture = try ClassifierArchitecture.named(config.architecture)
-        model = architecture.build(ArchitectureOptions(inChannels: config.inChannels, numClasses: config.numClasses,
+        model = try architecture.build(ArchitectureOptions(inChannels: config.inChannels, numClasses: config.numClasses,
                                                        auxLogits: config.auxLogits),
                                    RandomGenerator(seed: config.seed, stream: .initialisation, index: 0))
         model.eval()
@@ -61,12 +61,11 @@ public final class ImageClassifier {
         }
     }
 
-    /// Copies images `indices` of `set` into a normalised batch tensor.
     /// Copies images `indices` of `set` into a normalised batch tensor, each first changed by a
     /// random draw of `augmentation` (from the generator (rng's seed, image position)) when given.
     package func batch(_ set: ImageSet, _ indices: ArraySlice<Int>, augmentation: Augmentation? = nil,
-                       rng: RandomGenerator? = nil) -> Tensor {
-        let x = Tensor(uninitialized: [indices.count, set.channels, set.height, set.width])
+                       rng: RandomGenerator? = nil) throws -> Tensor {
+        let x = try Tensor(uninitialized: [indices.count, set.channels, set.height, set.width])
         let plane = set.height * set.width, count = set.valuesPerImage
         let (mean, std) = (config.mean, config.std)
         let dst = x.data, src = set.images, idx = Array(indices)
@@ -126,7 +125,7 @@ public final class ImageClassifier {
         try withoutGrad {
             while start < set.count {
                 let end = min(set.count, start + batchSize)
-                let x = batch(set, Array(start..<end)[...])
+                let x = try batch(set, Array(start..<end)[...])
                 let p = try softmax(try model(x), dim: 1)
                 (out + start * k).update(from: p.data, count: (end - start) * k)
                 start = end
@@ -202,8 +201,8 @@ public final class ImageClassifier {
         guard file.metadata("medsynth_kind") == kind, let text = file.metadata("config") else {
             throw MedSynthError.io("'\(path)' is not a medsynth classifier checkpoint (no classifier config in its metadata); plain weights such as a torchvision state dict are loaded into a built classifier with load_state_dict")
         }
-        var json = try JSON.parse(text)
-        var state = try file.metadata("state").map { try JSON.parse($0) } ?? .object([])
+        var json = try JSON.parse(text, source: "the config metadata of '\(path)'")
+        var state = try file.metadata("state").map { try JSON.parse($0, source: "the state metadata of '\(path)'") } ?? .object([])
         if file.metadata("state") == nil, case .object(let pairs) = json {
             let legacy: Set<String> = ["parameters", "normalization_fitted", "head_parameters"]
             json = .object(pairs.filter { !legacy.contains($0.0) })
@@ -222,14 +221,9 @@ public final class ImageClassifier {
     public static func load(from path: String) throws -> ImageClassifier {
         let file = try SafetensorsFile.read(path)
         let saved = try savedConfig(file, path: path)
-        let classifier = try ImageClassifier(config: saved.config)
+        let classifier = try TrainerCheckpoint.naming(path) { try ImageClassifier(config: saved.config) }
         classifier.normalizationFitted = saved.normalizationFitted
-        let modelKeys = Set(classifier.model.stateLayout().map { $0.name })
-        do {
-            try classifier.model.loadState(file.entries.filter { modelKeys.contains($0.name) }, strict: true)
-        } catch MedSynthError.invalidArgument(let m) {
-            throw MedSynthError.io("'\(path)': \(m)")
-        }
+        try TrainerCheckpoint.loadNetwork(classifier.model, from: file, path: path)
         return classifier
     }
 }

@@ -106,7 +106,7 @@ public enum Trainer {
         optimizer.learningRateScales = trained.map { scales[$0] }
         var ema: ExponentialMovingAverage? = nil
         if settings.emaDecay > 0 {
-            ema = existingEMA.flatMap { $0.decay == settings.emaDecay ? $0 : nil } ?? ExponentialMovingAverage(parameters, decay: settings.emaDecay)
+            ema = try existingEMA.flatMap { $0.decay == settings.emaDecay ? $0 : nil } ?? ExponentialMovingAverage(parameters, decay: settings.emaDecay)
         }
 
         var state = RunState()
@@ -141,7 +141,7 @@ public enum Trainer {
             try batch.loss.backward(cancel: progress.cancel)
             if settings.gradClip > 0 { GradientClipping.clipGlobalNorm(trainedParameters, maxNorm: settings.gradClip) }
             optimizer.learningRate = settings.schedule.learningRate(base: settings.learningRate, step: step)
-            optimizer.step()
+            try optimizer.step()
             network.zeroGrad()
             ema?.update()
             state.step += 1

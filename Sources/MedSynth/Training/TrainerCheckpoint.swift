@@ -33,38 +33,63 @@ enum TrainerCheckpoint {
         guard let runText = file.metadata("training") else {
             throw MedSynthError.io("'\(path)' is not a medsynth training checkpoint (no training state in its metadata)")
         }
-        try task.restoreTaskState(from: file, path: path)
-        let run = try JSON.parse(runText)
-        try require(run["options"] == settings.resumeKey,
-                    "checkpoint '\(path)' was written by a run with other options (\(run["options"]?.serialized ?? "?")); "
-                    + "resuming needs the same \(settings.resumeKey.object?.map { $0.0 }.joined(separator: ", ") ?? "options")")
-        let network = task.network
-        let modelKeys = Set(network.stateEntries().map { $0.name })
-        try network.loadState(file.entries.filter { modelKeys.contains($0.name) })
-        var byName: [String: SafetensorsEntry] = [:]
-        for e in file.entries { byName[e.name] = e }
-        try optimizer.loadState { byName[$0] }
-        if let average = ema {
-            try loadEMA(average, of: network, from: file, path: path)
-            average.updates = try run.int("ema_updates") ?? 0
-        }
-
-        var state = RunState()
-        state.step = try run.int("step") ?? 0
-        try require(state.step >= 0 && state.step <= settings.totalSteps, "checkpoint '\(path)' is at step \(state.step), beyond this run's \(settings.totalSteps)")
-        state.log = run["log"]?.array ?? []
-        state.epochs = run["epochs"]?.array ?? []
-        state.interval = try Accumulator(json: run["interval"])
-        state.epoch = try Accumulator(json: run["epoch"])
-        if let value = try run.double("best_value") {
-            let best = file.entries.filter { $0.name.hasPrefix("best.") }.map {
-                SafetensorsEntry(name: String($0.name.dropFirst(5)), dtype: $0.dtype, shape: $0.shape, bytes: $0.bytes)
+        return try naming(path) {
+            try task.restoreTaskState(from: file, path: path)
+            let run = try JSON.parse(runText, source: "the training metadata of '\(path)'")
+            try require(run["options"] == settings.resumeKey,
+                        "checkpoint '\(path)' was written by a run with other options (\(run["options"]?.serialized ?? "?")); "
+                        + "resuming needs the same \(settings.resumeKey.object?.map { $0.0 }.joined(separator: ", ") ?? "options")")
+            let network = task.network
+            try loadNetwork(network, from: file, path: path)
+            var byName: [String: SafetensorsEntry] = [:]
+            for e in file.entries { byName[e.name] = e }
+            try optimizer.loadState { byName[$0] }
+            if let average = ema {
+                try loadEMA(average, of: network, from: file, path: path)
+                average.updates = try run.int("ema_updates") ?? 0
+                try require(average.updates >= 0, "its training state has ema_updates \(average.updates)")
             }
-            state.best = (value, try run.int("best_epoch") ?? 0, best)
+
+            var state = RunState()
+            state.step = try run.int("step") ?? 0
+            try require(state.step >= 0 && state.step <= settings.totalSteps, "checkpoint '\(path)' is at step \(state.step), beyond this run's \(settings.totalSteps)")
+            state.log = run["log"]?.array ?? []
+            state.epochs = run["epochs"]?.array ?? []
+            state.interval = try Accumulator(json: run["interval"])
+            state.epoch = try Accumulator(json: run["epoch"])
+            if let value = try run.double("best_value") {
+                let best = file.entries.filter { $0.name.hasPrefix("best.") }.map {
+                    SafetensorsEntry(name: String($0.name.dropFirst(5)), dtype: $0.dtype, shape: $0.shape, bytes: $0.bytes)
+                }
+                // the best epoch's weights are loaded at the end of the run: check them now
+                if !best.isEmpty { try network.checkState(best, what: "the best epoch's weights") }
+                state.best = (value, try run.int("best_epoch") ?? 0, best)
+            }
+            state.epochsWithoutImprovement = try run.int("epochs_without_improvement") ?? 0
+            state.stoppedEarly = try run.bool("stopped_early") ?? false
+            return state
         }
-        state.epochsWithoutImprovement = try run.int("epochs_without_improvement") ?? 0
-        state.stoppedEarly = try run.bool("stopped_early") ?? false
-        return state
+    }
+
+    /// Runs `body`; an invalid-argument error that does not name `path` yet becomes an I/O error
+    /// naming it (the file is what is wrong).
+    static func naming<T>(_ path: String, _ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch MedSynthError.invalidArgument(let m) where !m.contains("'\(path)'") {
+            throw MedSynthError.io("'\(path)': \(m)")
+        }
+    }
+
+    /// Loads the network's tensors from `file`, each checked (dtype, shape, finite values; the
+    /// network keeps its weights when one fails). Every other tensor must be one something else
+    /// reads: in a training checkpoint the optimiser's state, the EMA and the best epoch's weights;
+    /// in a saved model its EMA (`savedEMA`). A checkpoint with tensors nobody reads is not what it says.
+    static func loadNetwork(_ network: Module, from file: SafetensorsFile, path: String, savedEMA: Bool = false) throws {
+        let modelKeys = Set(network.stateLayout().map { $0.name })
+        let prefixes = file.metadata("training") != nil ? ["optimizer.", "ema.", "best."] : savedEMA ? ["ema."] : []
+        try file.requireOnly({ name in modelKeys.contains(name) || prefixes.contains { name.hasPrefix($0) } }, path: path)
+        try naming(path) { try network.loadState(file.entries.filter { modelKeys.contains($0.name) }) }
     }
 
     /// The EMA weights under `ema.<parameter name>`.
@@ -76,8 +101,7 @@ enum TrainerCheckpoint {
     static func loadEMA(_ ema: ExponentialMovingAverage, of network: Module, from file: SafetensorsFile, path: String) throws {
         for ((name, _), shadow) in zip(network.namedParameters(), ema.shadow) {
             guard let e = file["ema." + name] else { throw MedSynthError.io("'\(path)' has no EMA tensor 'ema.\(name)'") }
-            try require(e.shape == shadow.shape, "'\(path)': EMA tensor 'ema.\(name)' has shape \(e.shape), expected \(shadow.shape)")
-            shadow.data.update(fromArray: e.floats())
+            shadow.data.update(fromArray: try naming(path) { try e.finiteFloats(shape: shadow.shape) })
         }
     }
 }

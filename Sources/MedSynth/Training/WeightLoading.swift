@@ -8,7 +8,8 @@
 //               filters repeated and scaled by 3/C); the input normalisation becomes the one the
 //               weights were trained with.
 // Everything is checked before anything is copied: a file that does not fit raises one message
-// listing all missing, unexpected and wrong-shape names, and leaves the model untouched.
+// listing all missing, unexpected and wrong-shape names, and leaves the model untouched (as does a
+// non-finite value, found as the tensors load: the model gets its previous weights back).
 
 import MedSynthCore
 
@@ -69,10 +70,14 @@ extension ImageClassifier {
                 badType.append("\(name) (\(e.dtype), expected floating point)")
                 continue
             }
-            if e.shape == shape { continue }
+            if e.shape == shape {
+                // F16, BF16 and F64 weights become the model's F32 (their finiteness is checked as they load)
+                if e.dtype != .F32 { replacements[name] = try e.asF32() }
+                continue
+            }
             if mode == .pretrained && architecture.isHead(name) {
                 report.replaced.append(name)
-            } else if mode == .pretrained && name == stemWeight, let adapted = Self.adaptInputConv(e, to: shape) {
+            } else if mode == .pretrained && name == stemWeight, let adapted = try Self.adaptInputConv(e, to: shape) {
                 replacements[name] = adapted
                 report.adapted.append(name)
             } else {
@@ -103,7 +108,7 @@ extension ImageClassifier {
         // everything fits: entries the file does not provide keep the model's current values
         let current = Dictionary(uniqueKeysWithValues: (model.namedParameters() + model.namedBuffers()).map { ($0.0, $0.1) })
         let keep = Set(report.missing + report.replaced)
-        try model.loadTree(prefix: "") { name in
+        try model.loadTreeOrRestore { name in
             if let r = replacements[name] { return r }
             if keep.contains(name) { return current[name].map { SafetensorsEntry(name: name, tensor: $0) } }
             return byName[name]
@@ -147,12 +152,12 @@ extension ImageClassifier {
     /// timm's `adapt_input_conv` for a weight [O, 3, kH, kW] and a model taking C channels:
     /// C = 1 sums the three filters; otherwise the filters are repeated ⌈C/3⌉ times, cut to C and
     /// scaled by 3/C so that the response keeps its size. Nil when the shapes do not allow it.
-    static func adaptInputConv(_ e: SafetensorsEntry, to shape: [Int]) -> SafetensorsEntry? {
+    static func adaptInputConv(_ e: SafetensorsEntry, to shape: [Int]) throws -> SafetensorsEntry? {
         guard e.shape.count == 4, shape.count == 4, e.shape[1] == 3, e.shape[0] == shape[0],
               e.shape[2] == shape[2], e.shape[3] == shape[3] else { return nil }
         let (o, c, taps) = (shape[0], shape[1], shape[2] * shape[3])
-        let w = e.floats()
-        let out = Tensor(zeros: shape)
+        let w = try e.floats()
+        let out = try Tensor(zeros: shape)
         let p = out.data
         for oc in 0..<o {
             for ic in 0..<c {

@@ -10,8 +10,8 @@ import Glibc
 
 package final class GradNode {
     package let inputs: [Tensor]
-    package let backward: (Tensor) -> Void
-    package init(inputs: [Tensor], backward: @escaping (Tensor) -> Void) {
+    package let backward: (Tensor) throws -> Void
+    package init(inputs: [Tensor], backward: @escaping (Tensor) throws -> Void) {
         self.inputs = inputs
         self.backward = backward
     }
@@ -62,7 +62,7 @@ extension Tensor {
     /// Records `backward` as the way gradients flow from this (fresh) result into `inputs`, when
     /// grad mode is on and some input needs a gradient. Returns self for chaining.
     @discardableResult
-    package func recording(_ inputs: [Tensor], _ backward: @escaping (Tensor) -> Void) -> Tensor {
+    package func recording(_ inputs: [Tensor], _ backward: @escaping (Tensor) throws -> Void) -> Tensor {
         if GradMode.isEnabled && inputs.contains(where: { $0.needsGrad }) {
             node = GradNode(inputs: inputs, backward: backward)
         }
@@ -75,16 +75,16 @@ extension Tensor {
         let order = topologicalOrder()
         if let seed {
             try require(seed.count == count, "backward: the seed has \(seed.count) values, the tensor \(count)")
-            grad = seed.copy()
+            grad = try seed.copy()
         } else {
-            let g = Tensor(repeating: 1, shape: shape)
+            let g = try Tensor(repeating: 1, shape: shape)
             grad = g
         }
         var cancelled = false
         for t in order.reversed() {
             guard let node = t.node else { continue }
             if !cancelled && cancel.isCancelled { cancelled = true }
-            if !cancelled, let g = t.grad { node.backward(g) }
+            if !cancelled, let g = t.grad { try node.backward(g) }
             t.node = nil                         // frees saved activations
             if !t.requiresGrad { t.grad = nil }  // intermediate gradients are not kept
         }

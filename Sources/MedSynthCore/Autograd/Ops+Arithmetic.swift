@@ -21,23 +21,23 @@ package func checkResultSize(_ shape: [Int], _ name: String) throws {
 
 /// Adds `alpha · g` (g of `shape`, the broadcast result shape) into the gradient of `t`, summing
 /// over the dimensions `t` was broadcast along (torch's `sum_to`).
-package func accumulateBroadcastGradient(_ g: UnsafePointer<Float>, shape: [Int], into t: Tensor, alpha: Float = 1) {
-    ElementwiseKernel.sumToShape(g, shape, t.gradPointer(), t.shape, alpha: alpha)
+package func accumulateBroadcastGradient(_ g: UnsafePointer<Float>, shape: [Int], into t: Tensor, alpha: Float = 1) throws {
+    ElementwiseKernel.sumToShape(g, shape, try t.gradPointer(), t.shape, alpha: alpha)
 }
 
 /// The gradient of `t` += reduce(f(dy, other)), where `other` is broadcast to `outShape`:
 /// fused into one pass when `t` has the full output shape, else through a temporary.
 private func accumulateProductGradient<F: BinaryFunction>(
     _ f: F, dy: Tensor, other: Tensor, outShape: [Int], into t: Tensor
-) {
+) throws {
     // Broadcasting dy (outShape) with other always gives outShape back.
     guard let plan = BroadcastPlan(outShape, other.shape) else { return }
     if t.count == dy.count {
-        ElementwiseKernel.broadcast(f, plan, dy.data, other.data, t.gradPointer(), accumulate: true)
+        ElementwiseKernel.broadcast(f, plan, dy.data, other.data, try t.gradPointer(), accumulate: true)
     } else {
-        let g = Tensor(uninitialized: outShape)
+        let g = try Tensor(uninitialized: outShape)
         ElementwiseKernel.broadcast(f, plan, dy.data, other.data, g.data)
-        accumulateBroadcastGradient(g.data, shape: outShape, into: t)
+        try accumulateBroadcastGradient(g.data, shape: outShape, into: t)
     }
 }
 
@@ -49,29 +49,29 @@ private func binary(_ op: BinaryOp, _ name: String, _ a: Tensor, _ b: Tensor) th
     try checkResultSize(shape, name)
     guard let plan = BroadcastPlan(a.shape, b.shape) else { throw MedSynthError.invalidArgument("\(name): shapes do not broadcast") }
     let outShape = plan.outShape
-    let y = Tensor(uninitialized: outShape)
+    let y = try Tensor(uninitialized: outShape)
     ElementwiseKernel.broadcast(op, plan, a.data, b.data, y.data)
     let saved = op == .div ? y.storage : nil   // div's gradient for b reuses a / b
     return y.recording([a, b]) { dy in
         switch op {
         case .add, .sub:
-            if a.needsGrad { accumulateBroadcastGradient(dy.data, shape: outShape, into: a) }
-            if b.needsGrad { accumulateBroadcastGradient(dy.data, shape: outShape, into: b, alpha: op == .add ? 1 : -1) }
+            if a.needsGrad { try accumulateBroadcastGradient(dy.data, shape: outShape, into: a) }
+            if b.needsGrad { try accumulateBroadcastGradient(dy.data, shape: outShape, into: b, alpha: op == .add ? 1 : -1) }
         case .mul:
-            if a.needsGrad { accumulateProductGradient(MulFunction(), dy: dy, other: b, outShape: outShape, into: a) }
-            if b.needsGrad { accumulateProductGradient(MulFunction(), dy: dy, other: a, outShape: outShape, into: b) }
+            if a.needsGrad { try accumulateProductGradient(MulFunction(), dy: dy, other: b, outShape: outShape, into: a) }
+            if b.needsGrad { try accumulateProductGradient(MulFunction(), dy: dy, other: a, outShape: outShape, into: b) }
         case .div:
             // torch: da = dy / b;  db = −dy · ((a / b) / b)
-            if a.needsGrad { accumulateProductGradient(DivFunction(), dy: dy, other: b, outShape: outShape, into: a) }
+            if a.needsGrad { try accumulateProductGradient(DivFunction(), dy: dy, other: b, outShape: outShape, into: a) }
             if b.needsGrad, let saved {
                 guard let q = BroadcastPlan(outShape, b.shape) else { return }
-                let g = Tensor(uninitialized: outShape)
+                let g = try Tensor(uninitialized: outShape)
                 ElementwiseKernel.broadcast(DivFunction(), q, saved.pointer, b.data, g.data)      // (a / b) / b
                 if b.count == dy.count {
-                    ElementwiseKernel.zip(NegMulFunction(), dy.data, g.data, b.gradPointer(), dy.count, accumulate: true)
+                    ElementwiseKernel.zip(NegMulFunction(), dy.data, g.data, try b.gradPointer(), dy.count, accumulate: true)
                 } else {
                     ElementwiseKernel.zip(NegMulFunction(), dy.data, g.data, g.data, dy.count)
-                    accumulateBroadcastGradient(g.data, shape: outShape, into: b)
+                    try accumulateBroadcastGradient(g.data, shape: outShape, into: b)
                 }
             }
         }
@@ -106,15 +106,15 @@ extension Tensor {
     /// `div(lhs, rhs)`; throws when the shapes do not broadcast.
     public static func / (lhs: Tensor, rhs: Tensor) throws -> Tensor { try div(lhs, rhs) }
 
-    public static func + (lhs: Tensor, rhs: Float) -> Tensor { add(lhs, rhs) }
-    public static func + (lhs: Float, rhs: Tensor) -> Tensor { add(rhs, lhs) }
-    public static func - (lhs: Tensor, rhs: Float) -> Tensor { sub(lhs, rhs) }
-    public static func - (lhs: Float, rhs: Tensor) -> Tensor { sub(lhs, rhs) }
-    public static func * (lhs: Tensor, rhs: Float) -> Tensor { mul(lhs, rhs) }
-    public static func * (lhs: Float, rhs: Tensor) -> Tensor { mul(rhs, lhs) }
-    public static func / (lhs: Tensor, rhs: Float) -> Tensor { div(lhs, rhs) }
-    public static func / (lhs: Float, rhs: Tensor) -> Tensor { div(lhs, rhs) }
-    public static prefix func - (x: Tensor) -> Tensor { neg(x) }
+    public static func + (lhs: Tensor, rhs: Float) throws -> Tensor { try add(lhs, rhs) }
+    public static func + (lhs: Float, rhs: Tensor) throws -> Tensor { try add(rhs, lhs) }
+    public static func - (lhs: Tensor, rhs: Float) throws -> Tensor { try sub(lhs, rhs) }
+    public static func - (lhs: Float, rhs: Tensor) throws -> Tensor { try sub(lhs, rhs) }
+    public static func * (lhs: Tensor, rhs: Float) throws -> Tensor { try mul(lhs, rhs) }
+    public static func * (lhs: Float, rhs: Tensor) throws -> Tensor { try mul(rhs, lhs) }
+    public static func / (lhs: Tensor, rhs: Float) throws -> Tensor { try div(lhs, rhs) }
+    public static func / (lhs: Float, rhs: Tensor) throws -> Tensor { try div(lhs, rhs) }
+    public static prefix func - (x: Tensor) throws -> Tensor { try neg(x) }
 }
 
 // MARK: - Unary maps
@@ -123,12 +123,12 @@ extension Tensor {
 /// closure keeps the storage alive but never the result tensor).
 func unaryOp<F: UnaryFunction, G: BinaryFunction>(
     _ x: Tensor, _ f: F, grain: Int = ElementwiseKernel.grain, usesOutput: Bool = false, _ g: G
-) -> Tensor {
-    let y = Tensor(uninitialized: x.shape)
+) throws -> Tensor {
+    let y = try Tensor(uninitialized: x.shape)
     ElementwiseKernel.map(f, x.data, y.data, x.count, grain: grain)
     let saved = usesOutput ? y.storage : x.storage
     return y.recording([x]) { dy in
-        ElementwiseKernel.zip(g, dy.data, saved.pointer, x.gradPointer(), x.count, accumulate: true, grain: grain)
+        ElementwiseKernel.zip(g, dy.data, saved.pointer, try x.gradPointer(), x.count, accumulate: true, grain: grain)
     }
 }
 
@@ -161,68 +161,68 @@ private struct SquareGradient: BinaryFunction { @inline(__always) func callAsFun
 private struct ReciprocalGradient: BinaryFunction { @inline(__always) func callAsFunction(_ dy: Float, _ y: Float) -> Float { -dy * (y * y) } }
 
 /// x + s elementwise (torch.add with a Python number).
-public func add(_ x: Tensor, _ s: Float) -> Tensor { unaryOp(x, AddScalar(s: s), PassGradient()) }
+public func add(_ x: Tensor, _ s: Float) throws -> Tensor { try unaryOp(x, AddScalar(s: s), PassGradient()) }
 
 /// x − s elementwise.
-public func sub(_ x: Tensor, _ s: Float) -> Tensor { unaryOp(x, SubScalar(s: s), PassGradient()) }
+public func sub(_ x: Tensor, _ s: Float) throws -> Tensor { try unaryOp(x, SubScalar(s: s), PassGradient()) }
 
 /// s − x elementwise (torch.rsub).
-public func sub(_ s: Float, _ x: Tensor) -> Tensor { unaryOp(x, ScalarSub(s: s), NegateGradient()) }
+public func sub(_ s: Float, _ x: Tensor) throws -> Tensor { try unaryOp(x, ScalarSub(s: s), NegateGradient()) }
 
 /// x · s elementwise. ∂/∂x = s.
-public func mul(_ x: Tensor, _ s: Float) -> Tensor { unaryOp(x, MulScalar(s: s), ScaleGradient(k: s)) }
+public func mul(_ x: Tensor, _ s: Float) throws -> Tensor { try unaryOp(x, MulScalar(s: s), ScaleGradient(k: s)) }
 
 /// x / s elementwise (true division). ∂/∂x = 1/s (computed as dy / s, as torch does).
-public func div(_ x: Tensor, _ s: Float) -> Tensor { unaryOp(x, DivScalar(s: s), DivideGradient(k: s)) }
+public func div(_ x: Tensor, _ s: Float) throws -> Tensor { try unaryOp(x, DivScalar(s: s), DivideGradient(k: s)) }
 
 /// s / x elementwise, computed as torch's `__rtruediv__`: reciprocal(x) · s.
-public func div(_ s: Float, _ x: Tensor) -> Tensor { mul(reciprocal(x), s) }
+public func div(_ s: Float, _ x: Tensor) throws -> Tensor { try mul(try reciprocal(x), s) }
 
 /// −x (torch.neg).
-public func neg(_ x: Tensor) -> Tensor { unaryOp(x, Negate(), NegateGradient()) }
+public func neg(_ x: Tensor) throws -> Tensor { try unaryOp(x, Negate(), NegateGradient()) }
 
 /// √x elementwise (torch.sqrt; NaN for x < 0). ∂/∂x = 1 / (2·√x), inf at 0.
-public func sqrt(_ x: Tensor) -> Tensor { unaryOp(x, SquareRoot(), usesOutput: true, SqrtGradient()) }
+public func sqrt(_ x: Tensor) throws -> Tensor { try unaryOp(x, SquareRoot(), usesOutput: true, SqrtGradient()) }
 
 /// eˣ elementwise (torch.exp). ∂/∂x = eˣ (the saved output).
-public func exp(_ x: Tensor) -> Tensor {
-    unaryOp(x, Exponential(), grain: ElementwiseKernel.transcendentalGrain, usesOutput: true, ExpGradient())
+public func exp(_ x: Tensor) throws -> Tensor {
+    try unaryOp(x, Exponential(), grain: ElementwiseKernel.transcendentalGrain, usesOutput: true, ExpGradient())
 }
 
 /// ln x elementwise (torch.log; −inf at 0, NaN below). ∂/∂x = 1/x.
-public func log(_ x: Tensor) -> Tensor {
-    unaryOp(x, Logarithm(), grain: ElementwiseKernel.transcendentalGrain, LogGradient())
+public func log(_ x: Tensor) throws -> Tensor {
+    try unaryOp(x, Logarithm(), grain: ElementwiseKernel.transcendentalGrain, LogGradient())
 }
 
 /// x² elementwise (torch.square). ∂/∂x = 2x.
-public func square(_ x: Tensor) -> Tensor { unaryOp(x, Square(), SquareGradient()) }
+public func square(_ x: Tensor) throws -> Tensor { try unaryOp(x, Square(), SquareGradient()) }
 
 /// 1/x elementwise (torch.reciprocal). ∂/∂x = −1/x² (as −dy·y²).
-public func reciprocal(_ x: Tensor) -> Tensor { unaryOp(x, Reciprocal(), usesOutput: true, ReciprocalGradient()) }
+public func reciprocal(_ x: Tensor) throws -> Tensor { try unaryOp(x, Reciprocal(), usesOutput: true, ReciprocalGradient()) }
 
 // MARK: - Reductions
 
 /// Σ of all elements, as a tensor of shape [] (torch.sum(x)). The sum runs in fixed chunks whose
 /// partial sums are added in order, so it is the same on any number of threads. Empty → 0.
-public func sum(_ x: Tensor) -> Tensor {
-    let y = Tensor(uninitialized: [])
+public func sum(_ x: Tensor) throws -> Tensor {
+    let y = try Tensor(uninitialized: [])
     y.data[0] = ElementwiseKernel.sum(x.data, x.count)
     return y.recording([x]) { dy in
         let g = dy.data[0]
-        let dx = x.gradPointer()
+        let dx = try x.gradPointer()
         parallelRanges(x.count, grain: ElementwiseKernel.grain) { lo, hi in for i in lo..<hi { dx[i] += g } }
     }
 }
 
 /// Mean of all elements, shape [] (torch.mean(x)): sum / count (NaN for an empty tensor).
 /// ∂/∂x = dy / count.
-public func mean(_ x: Tensor) -> Tensor {
-    let y = Tensor(uninitialized: [])
+public func mean(_ x: Tensor) throws -> Tensor {
+    let y = try Tensor(uninitialized: [])
     let n = Float(x.count)
     y.data[0] = ElementwiseKernel.sum(x.data, x.count) / n
     return y.recording([x]) { dy in
         let g = dy.data[0] / n
-        let dx = x.gradPointer()
+        let dx = try x.gradPointer()
         parallelRanges(x.count, grain: ElementwiseKernel.grain) { lo, hi in for i in lo..<hi { dx[i] += g } }
     }
 }
@@ -253,12 +253,12 @@ private func reductionShapes(_ name: String, _ shape: [Int], _ dims: [Int], keep
 /// dimension, as in torch. Each output element is summed by one thread in a fixed order.
 public func sum(_ x: Tensor, dims: [Int], keepDims: Bool = false) throws -> Tensor {
     let (kept, outShape, _) = try reductionShapes("sum", x.shape, dims, keepDims: keepDims)
-    let y = Tensor(zeros: outShape)
+    let y = try Tensor(zeros: outShape)
     ElementwiseKernel.sumToShape(x.data, x.shape, y.data, kept)
     return y.recording([x]) { dy in
         // dx += dy broadcast back over the reduced dimensions
         guard let plan = BroadcastPlan(x.shape, kept) else { return }
-        let dx = x.gradPointer()
+        let dx = try x.gradPointer()
         ElementwiseKernel.broadcast(AddFunction(), plan, dx, dy.data, dx)
     }
 }
@@ -267,15 +267,15 @@ public func sum(_ x: Tensor, dims: [Int], keepDims: Bool = false) throws -> Tens
 /// reduced (NaN where that is 0). Dims as in `sum(_:dims:keepDims:)`. ∂/∂x = dy / count.
 public func mean(_ x: Tensor, dims: [Int], keepDims: Bool = false) throws -> Tensor {
     let (kept, outShape, reduced) = try reductionShapes("mean", x.shape, dims, keepDims: keepDims)
-    let y = Tensor(zeros: outShape)
+    let y = try Tensor(zeros: outShape)
     ElementwiseKernel.sumToShape(x.data, x.shape, y.data, kept)
     let n = Float(reduced)
     ElementwiseKernel.map(DivScalar(s: n), y.data, y.data, y.count)
     return y.recording([x]) { dy in
         guard let plan = BroadcastPlan(x.shape, kept) else { return }
-        let scaled = Tensor(uninitialized: kept)
+        let scaled = try Tensor(uninitialized: kept)
         ElementwiseKernel.map(DivScalar(s: n), dy.data, scaled.data, dy.count)
-        let dx = x.gradPointer()
+        let dx = try x.gradPointer()
         ElementwiseKernel.broadcast(AddFunction(), plan, dx, scaled.data, dx)
     }
 }

@@ -15,13 +15,13 @@ public func conv2d(_ x: Tensor, _ weight: Tensor, _ bias: Tensor? = nil,
                 "conv2d: weight \(weight.shape) expects \(weight.shape[1] * groups) input channels, input has \(x.shape[1])")
     if let bias { try require(bias.shape == [g.outChannels], "conv2d: bias must be [\(g.outChannels)], got \(bias.shape)") }
 
-    let y = Tensor(uninitialized: [g.batch, g.outChannels, g.outHeight, g.outWidth])
-    ConvKernel.forward(g, x: x.data, weight: weight.data, bias: bias?.data, y: y.data)
+    let y = try Tensor(uninitialized: [g.batch, g.outChannels, g.outHeight, g.outWidth])
+    try ConvKernel.forward(g, x: x.data, weight: weight.data, bias: bias?.data, y: y.data)
     let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
     return y.recording(inputs) { dy in
-        ConvKernel.backward(g, x: x.data, weight: weight.data, dy: dy.data,
-                            dx: x.needsGrad ? x.gradPointer() : nil,
-                            dWeight: weight.needsGrad ? weight.gradPointer() : nil,
-                            dBias: (bias?.needsGrad ?? false) ? bias?.gradPointer() : nil)
+        try ConvKernel.backward(g, x: x.data, weight: weight.data, dy: dy.data,
+                            dx: try x.needsGrad ? x.gradPointer() : nil,
+                            dWeight: try weight.needsGrad ? weight.gradPointer() : nil,
+                            dBias: try (bias?.needsGrad ?? false) ? bias?.gradPointer() : nil)
     }
 }

@@ -16,11 +16,11 @@ private func checkProbability(_ p: Double, _ name: String) throws {
 
 /// y = x · mask, where mask[i] = keep[i / group] ? scale : 0 (group consecutive elements share
 /// one decision). Records dx += dy · mask.
-private func applyMask(_ x: Tensor, keep: [UInt8], group: Int, scale: Float) -> Tensor {
-    let y = Tensor(uninitialized: x.shape)
+private func applyMask(_ x: Tensor, keep: [UInt8], group: Int, scale: Float) throws -> Tensor {
+    let y = try Tensor(uninitialized: x.shape)
     masked(x.data, keep: keep, group: group, scale: scale, y.data, accumulate: false)
     return y.recording([x]) { dy in
-        masked(dy.data, keep: keep, group: group, scale: scale, x.gradPointer(), accumulate: true)
+        masked(dy.data, keep: keep, group: group, scale: scale, try x.gradPointer(), accumulate: true)
     }
 }
 
@@ -87,9 +87,9 @@ private func drawKeepMask(_ count: Int, p: Double, generator: RandomGenerator) -
 public func dropout(_ x: Tensor, p: Double = 0.5, training: Bool = true, generator: RandomGenerator) throws -> Tensor {
     try checkProbability(p, "dropout")
     if !training || p == 0 || x.count == 0 { return x }
-    if p == 1 { return mul(x, 0) }
+    if p == 1 { return try mul(x, 0) }
     let scale = 1 / Float(1 - p)
-    return applyMask(x, keep: drawKeepMask(x.count, p: p, generator: generator), group: 1, scale: scale)
+    return try applyMask(x, keep: drawKeepMask(x.count, p: p, generator: generator), group: 1, scale: scale)
 }
 
 /// Channel-wise dropout (F.dropout2d): whole channels x[n, c] are zeroed with probability `p`,
@@ -100,8 +100,8 @@ public func dropout2d(_ x: Tensor, p: Double = 0.5, training: Bool = true, gener
     try checkProbability(p, "dropout2d")
     try require(x.rank == 3 || x.rank == 4, "dropout2d: expected an input of shape [N, C, H, W] (or [N, C, L]), got \(x.shape)")
     if !training || p == 0 || x.count == 0 { return x }
-    if p == 1 { return mul(x, 0) }
+    if p == 1 { return try mul(x, 0) }
     let scale = 1 / Float(1 - p)
     let channels = x.shape[0] * x.shape[1]
-    return applyMask(x, keep: drawKeepMask(channels, p: p, generator: generator), group: x.count / channels, scale: scale)
+    return try applyMask(x, keep: drawKeepMask(channels, p: p, generator: generator), group: x.count / channels, scale: scale)
 }

@@ -20,15 +20,15 @@ public func embedding(indices: [Int], weight: Tensor, paddingIndex: Int? = nil) 
         skip = paddingIndex < 0 ? paddingIndex + numEmbeddings : paddingIndex
     }
     try checkResultSize([indices.count, dim], "embedding")
-    let y = Tensor(uninitialized: [indices.count, dim])
+    let y = try Tensor(uninitialized: [indices.count, dim])
     indices.withUnsafeBufferPointer { ip in
         guard let base = ip.baseAddress else { return }
         CopyKernel.gatherRows(weight.data, dim: dim, indices: base, count: ip.count, y.data)
     }
     return y.recording([weight]) { dy in
-        indices.withUnsafeBufferPointer { ip in
+        try indices.withUnsafeBufferPointer { ip in
             guard let base = ip.baseAddress else { return }
-            CopyKernel.scatterAddRows(dy.data, dim: dim, indices: base, count: ip.count, skip: skip, weight.gradPointer())
+            CopyKernel.scatterAddRows(dy.data, dim: dim, indices: base, count: ip.count, skip: skip, try weight.gradPointer())
         }
     }
 }

@@ -58,7 +58,7 @@ public func crossEntropy(logits: Tensor, targets: [Int], weight: Tensor? = nil, 
     }
 
     let smoothing = labelSmoothing
-    let lse = Storage(count: rows)
+    let lse = try Storage(count: rows)
     let perRow = UnsafeMutablePointer<Float>.allocate(capacity: max(1, 2 * rows))
     defer { perRow.deallocate() }
     let nll = perRow, smooth = perRow + rows
@@ -76,7 +76,7 @@ public func crossEntropy(logits: Tensor, targets: [Int], weight: Tensor? = nil, 
     let result: Tensor
     switch reduction {
     case .none:
-        result = Tensor(uninitialized: [rows])
+        result = try Tensor(uninitialized: [rows])
         let y = result.data
         for n in 0..<rows { y[n] = smoothing > 0 ? keep * nll[n] + smooth[n] * spread : nll[n] }
     case .sum, .mean:
@@ -93,7 +93,7 @@ public func crossEntropy(logits: Tensor, targets: [Int], weight: Tensor? = nil, 
             a /= divisor
             b /= divisor
         }
-        result = Tensor(repeating: smoothing > 0 ? keep * a + b * spread : a, shape: [])
+        result = try Tensor(repeating: smoothing > 0 ? keep * a + b * spread : a, shape: [])
     }
 
     // The closure keeps the weight's storage alive (its pointer alone would dangle).
@@ -101,13 +101,13 @@ public func crossEntropy(logits: Tensor, targets: [Int], weight: Tensor? = nil, 
     return result.recording([logits]) { dy in
         guard logits.needsGrad else { return }
         let weightData = weightStorage.map { UnsafePointer($0.pointer) }
-        targets.withUnsafeBufferPointer { tp in
+        try targets.withUnsafeBufferPointer { tp in
             guard let tb = tp.baseAddress else { return }
             LossKernel.crossEntropyBackward(
                 logits: logits.data, rows: rows, classes: classes, targets: tb, weight: weightData,
                 ignoreIndex: ignoreIndex, smoothing: smoothing, lse: lse.pointer,
                 coefficient: dy.data, coefficientStride: reduction == .none ? 1 : 0, divisor: divisor,
-                dLogits: logits.gradPointer())
+                dLogits: try logits.gradPointer())
         }
     }
 }
@@ -125,17 +125,17 @@ public func mseLoss(_ input: Tensor, _ target: Tensor, reduction: LossReduction 
     let result: Tensor
     switch reduction {
     case .none:
-        result = Tensor(uninitialized: input.shape)
+        result = try Tensor(uninitialized: input.shape)
         LossKernel.squaredError(input.data, target.data, result.data, count: count)
     case .sum:
-        result = Tensor(repeating: Float(LossKernel.sumSquaredError(input.data, target.data, count: count)), shape: [])
+        result = try Tensor(repeating: Float(LossKernel.sumSquaredError(input.data, target.data, count: count)), shape: [])
     case .mean:
         let s = LossKernel.sumSquaredError(input.data, target.data, count: count)
-        result = Tensor(repeating: Float(s / Double(count)), shape: [])
+        result = try Tensor(repeating: Float(s / Double(count)), shape: [])
     }
     return result.recording([input, target]) { dy in
-        let dx = input.needsGrad ? input.gradPointer() : nil
-        let dt = target.needsGrad ? target.gradPointer() : nil
+        let dx = try input.needsGrad ? input.gradPointer() : nil
+        let dt = try target.needsGrad ? target.gradPointer() : nil
         guard dx != nil || dt != nil else { return }
         LossKernel.squaredErrorBackward(
             input.data, target.data, count: count, dy: dy.data, dyStride: reduction == .none ? 1 : 0,
@@ -160,16 +160,16 @@ public func mseLoss(_ input: Tensor, _ target: Tensor, sampleWeights: Tensor) th
     try require(sampleWeights.shape == [samples],
                 "mseLoss: sampleWeights must hold one weight per sample, shape [\(samples)], got \(sampleWeights.shape)")
     let elements = samples == 0 ? 0 : input.count / samples
-    let perSample = Storage(count: samples)
+    let perSample = try Storage(count: samples)
     LossKernel.perSampleMeanSquaredError(input.data, target.data, samples: samples, elements: elements,
                                          perSample: perSample.pointer)
     var s = 0.0
     for n in 0..<samples { s += Double(sampleWeights.data[n]) * Double(perSample.pointer[n]) }
-    let result = Tensor(repeating: Float(s / Double(samples)), shape: [])
+    let result = try Tensor(repeating: Float(s / Double(samples)), shape: [])
     return result.recording([input, target, sampleWeights]) { dy in
-        let dx = input.needsGrad ? input.gradPointer() : nil
-        let dt = target.needsGrad ? target.gradPointer() : nil
-        let dw = sampleWeights.needsGrad ? sampleWeights.gradPointer() : nil
+        let dx = try input.needsGrad ? input.gradPointer() : nil
+        let dt = try target.needsGrad ? target.gradPointer() : nil
+        let dw = try sampleWeights.needsGrad ? sampleWeights.gradPointer() : nil
         LossKernel.weightedSquaredErrorBackward(
             input.data, target.data, weights: sampleWeights.data, perSample: perSample.pointer,
             samples: samples, elements: elements, upstream: dy.data[0], dx: dx, dt: dt, dWeights: dw)
@@ -205,7 +205,7 @@ public func binaryCrossEntropyWithLogits(_ input: Tensor, _ target: Tensor, weig
                     "binaryCrossEntropyWithLogits: posWeight must hold one value per class, shape [\(classes)], got \(posWeight.shape)")
     }
     let count = input.count
-    let losses = Tensor(uninitialized: input.shape)
+    let losses = try Tensor(uninitialized: input.shape)
     let weightStorage = weight?.storage, posWeightStorage = posWeight?.storage
     LossKernel.bceWithLogits(input.data, target.data, rows: rows, classes: classes,
                              weight: weightStorage.map { UnsafePointer($0.pointer) }, weightPerClass: weightPerClass,
@@ -218,12 +218,12 @@ public func binaryCrossEntropyWithLogits(_ input: Tensor, _ target: Tensor, weig
         var s = 0.0
         for i in 0..<count { s += Double(losses.data[i]) }
         if reduction == .mean { s /= Double(count) }
-        result = Tensor(repeating: Float(s), shape: [])
+        result = try Tensor(repeating: Float(s), shape: [])
     }
     // `.none` returns `losses` itself: the closure must not capture it (it does not; it uses dy).
     return result.recording([input, target]) { dy in
-        let dx = input.needsGrad ? input.gradPointer() : nil
-        let dt = target.needsGrad ? target.gradPointer() : nil
+        let dx = try input.needsGrad ? input.gradPointer() : nil
+        let dt = try target.needsGrad ? target.gradPointer() : nil
         guard dx != nil || dt != nil else { return }
         LossKernel.bceWithLogitsBackward(
             input.data, target.data, rows: rows, classes: classes,

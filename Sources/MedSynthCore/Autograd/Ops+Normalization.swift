@@ -34,7 +34,7 @@ public func batchNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean: 
     }
 
     // saved[0..<c] = mean, saved[c..<2c] = invstd (what backward needs)
-    let saved = Storage(count: 2 * c)
+    let saved = try Storage(count: 2 * c)
     let mean = saved.pointer, invstd = saved.pointer + c
     if training {
         if m == 0 {
@@ -68,7 +68,7 @@ public func batchNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean: 
         }
     }
 
-    let y = Tensor(uninitialized: x.shape)
+    let y = try Tensor(uninitialized: x.shape)
     let (low, high) = activation.bounds
     BatchNormKernel.forward(x: x.data, n: n, c: c, s: s, mean: mean, invstd: invstd,
                             weight: weight?.data, bias: bias?.data, y: y.data, low: low, high: high)
@@ -80,7 +80,7 @@ public func batchNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean: 
         // through the activation first: its gradient from the output, as relu's and relu6's own
         var dz = dy.data, masked: Storage? = nil
         if activation != .identity {
-            let m = Storage(count: x.count)
+            let m = try Storage(count: x.count)
             ElementwiseKernel.zip(ActivationKernel.ClampGradient(high: activation == .relu6 ? 6 : .nan), dy.data, output.pointer, m.pointer, x.count,
                                   accumulate: false, grain: ElementwiseKernel.grain)
             (dz, masked) = (m.pointer, m)
@@ -89,9 +89,9 @@ public func batchNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean: 
         BatchNormKernel.backward(x: x.data, dy: dz, n: n, c: c, s: s,
                                  mean: saved.pointer, invstd: saved.pointer + c, weight: weight?.data,
                                  training: training,
-                                 dx: x.needsGrad ? x.gradPointer() : nil,
-                                 dWeight: (weight?.needsGrad ?? false) ? weight?.gradPointer() : nil,
-                                 dBias: (bias?.needsGrad ?? false) ? bias?.gradPointer() : nil)
+                                 dx: try x.needsGrad ? x.gradPointer() : nil,
+                                 dWeight: try (weight?.needsGrad ?? false) ? weight?.gradPointer() : nil,
+                                 dBias: try (bias?.needsGrad ?? false) ? bias?.gradPointer() : nil)
     }
 }
 
@@ -129,8 +129,8 @@ public func groupNorm(_ x: Tensor, groups: Int, weight: Tensor?, bias: Tensor?, 
     if let bias { try require(bias.shape == [c], "groupNorm: bias must be [\(c)] (one value per channel), got \(bias.shape)") }
 
     let blocks = n * groups
-    let saved = Storage(zeros: 2 * blocks)   // mean, then invstd, per (n, group)
-    let y = Tensor(uninitialized: x.shape)
+    let saved = try Storage(zeros: 2 * blocks)   // mean, then invstd, per (n, group)
+    let y = try Tensor(uninitialized: x.shape)
     GroupNormKernel.forward(x: x.data, n: n, c: c, s: s, groups: groups, eps: eps,
                             weight: weight?.data, bias: bias?.data, y: y.data,
                             mean: saved.pointer, invstd: saved.pointer + blocks)
@@ -140,9 +140,9 @@ public func groupNorm(_ x: Tensor, groups: Int, weight: Tensor?, bias: Tensor?, 
     return y.recording(inputs) { dy in
         GroupNormKernel.backward(x: x.data, dy: dy.data, n: n, c: c, s: s, groups: groups,
                                  mean: saved.pointer, invstd: saved.pointer + blocks, weight: weight?.data,
-                                 dx: x.needsGrad ? x.gradPointer() : nil,
-                                 dWeight: (weight?.needsGrad ?? false) ? weight?.gradPointer() : nil,
-                                 dBias: (bias?.needsGrad ?? false) ? bias?.gradPointer() : nil)
+                                 dx: try x.needsGrad ? x.gradPointer() : nil,
+                                 dWeight: try (weight?.needsGrad ?? false) ? weight?.gradPointer() : nil,
+                                 dBias: try (bias?.needsGrad ?? false) ? bias?.gradPointer() : nil)
     }
 }
 
@@ -155,18 +155,18 @@ public func groupNormSiLU(_ x: Tensor, groups: Int, weight: Tensor?, bias: Tenso
     if let weight { try require(weight.shape == [c], "groupNormSiLU: weight must be [\(c)], got \(weight.shape)") }
     if let bias { try require(bias.shape == [c], "groupNormSiLU: bias must be [\(c)], got \(bias.shape)") }
     let blocks = n * groups
-    let saved = Storage(zeros: 2 * blocks)
-    let out = Tensor(uninitialized: x.shape)
+    let saved = try Storage(zeros: 2 * blocks)
+    let out = try Tensor(uninitialized: x.shape)
     GroupNormSiLUKernel.forward(x: x.data, n: n, c: c, s: s, groups: groups, eps: eps, weight: weight?.data,
                                 bias: bias?.data, out: out.data, mean: saved.pointer, invstd: saved.pointer + blocks)
     var inputs = [x]
     if let weight { inputs.append(weight) }
     if let bias { inputs.append(bias) }
     return out.recording(inputs) { ds in
-        GroupNormSiLUKernel.backward(x: x.data, ds: ds.data, n: n, c: c, s: s, groups: groups, mean: saved.pointer,
+        try GroupNormSiLUKernel.backward(x: x.data, ds: ds.data, n: n, c: c, s: s, groups: groups, mean: saved.pointer,
                                      invstd: saved.pointer + blocks, weight: weight?.data, bias: bias?.data,
-                                     dx: x.needsGrad ? x.gradPointer() : nil,
-                                     dWeight: (weight?.needsGrad ?? false) ? weight?.gradPointer() : nil,
-                                     dBias: (bias?.needsGrad ?? false) ? bias?.gradPointer() : nil)
+                                     dx: try x.needsGrad ? x.gradPointer() : nil,
+                                     dWeight: try (weight?.needsGrad ?? false) ? weight?.gradPointer() : nil,
+                                     dBias: try (bias?.needsGrad ?? false) ? bias?.gradPointer() : nil)
     }
 }

@@ -48,14 +48,14 @@ public func maxPool2d(_ x: Tensor, kernel: (Int, Int), stride: (Int, Int)? = nil
     let g = try poolGeometry(x, "maxPool2d", kernel: kernel, stride: stride, padding: padding,
                              dilation: dilation, ceilMode: ceilMode)
     try require(g.inPlane <= Int(Int32.max), "maxPool2d: planes of more than 2^31 values are not supported, got \(x.shape)")
-    let y = Tensor(uninitialized: [x.shape[0], x.shape[1], g.outHeight, g.outWidth])
+    let y = try Tensor(uninitialized: [x.shape[0], x.shape[1], g.outHeight, g.outWidth])
     // argmax offsets (Int32) in float-sized storage, so the engine's memory accounting sees them
-    let indexStorage = Storage(count: y.count)
+    let indexStorage = try Storage(count: y.count)
     let indices = UnsafeMutableRawPointer(indexStorage.pointer).bindMemory(to: Int32.self, capacity: max(1, y.count))
     MaxPoolKernel.forward(g, x: x.data, y: y.data, indices: indices)
     return y.recording([x]) { dy in
         let indices = UnsafeMutableRawPointer(indexStorage.pointer).assumingMemoryBound(to: Int32.self)
-        MaxPoolKernel.backward(g, dy: dy.data, indices: indices, dx: x.gradPointer())
+        MaxPoolKernel.backward(g, dy: dy.data, indices: indices, dx: try x.gradPointer())
     }
 }
 
@@ -76,11 +76,11 @@ public func avgPool2d(_ x: Tensor, kernel: (Int, Int), stride: (Int, Int)? = nil
     let g = try poolGeometry(x, "avgPool2d", kernel: kernel, stride: stride, padding: padding,
                              dilation: (1, 1), ceilMode: ceilMode)
     if let divisorOverride { try require(divisorOverride != 0, "avgPool2d: divisorOverride must not be zero") }
-    let y = Tensor(uninitialized: [x.shape[0], x.shape[1], g.outHeight, g.outWidth])
+    let y = try Tensor(uninitialized: [x.shape[0], x.shape[1], g.outHeight, g.outWidth])
     AvgPoolKernel.forward(g, countIncludePad: countIncludePad, divisorOverride: divisorOverride, x: x.data, y: y.data)
     return y.recording([x]) { dy in
         AvgPoolKernel.backward(g, countIncludePad: countIncludePad, divisorOverride: divisorOverride,
-                               dy: dy.data, dx: x.gradPointer())
+                               dy: dy.data, dx: try x.gradPointer())
     }
 }
 
@@ -93,25 +93,25 @@ public func adaptiveAvgPool2d(_ x: Tensor, outputSize: (Int, Int)) throws -> Ten
     try require(outputSize.0 >= 0 && outputSize.1 >= 0,
                 "adaptiveAvgPool2d: output size must be non-negative, got \(outputSize)")
     let (ho, wo) = outputSize
-    let y = Tensor(uninitialized: [n, c, ho, wo])
+    let y = try Tensor(uninitialized: [n, c, ho, wo])
     AdaptiveAvgPoolKernel.forward(planes: n * c, height: h, width: w, outHeight: ho, outWidth: wo, x: x.data, y: y.data)
     return y.recording([x]) { dy in
         AdaptiveAvgPoolKernel.backward(planes: n * c, height: h, width: w, outHeight: ho, outWidth: wo,
-                                       dy: dy.data, dx: x.gradPointer())
+                                       dy: dy.data, dx: try x.gradPointer())
     }
 }
 
 // MARK: - nearest-neighbour upsampling
 
 private func upsampleNearest(_ x: Tensor, n: Int, c: Int, h: Int, w: Int, outH: Int, outW: Int,
-                             scale: (Int, Int)?) -> Tensor {
+                             scale: (Int, Int)?) throws -> Tensor {
     let rows = UpsampleNearestKernel.sourceIndices(inSize: h, outSize: outH, scaleFactor: scale?.0)
     let cols = UpsampleNearestKernel.sourceIndices(inSize: w, outSize: outW, scaleFactor: scale?.1)
-    let y = Tensor(uninitialized: [n, c, outH, outW])
+    let y = try Tensor(uninitialized: [n, c, outH, outW])
     UpsampleNearestKernel.forward(planes: n * c, height: h, width: w, rows: rows, cols: cols, x: x.data, y: y.data)
     return y.recording([x]) { dy in
         UpsampleNearestKernel.backward(planes: n * c, height: h, width: w, rows: rows, cols: cols,
-                                       dy: dy.data, dx: x.gradPointer())
+                                       dy: dy.data, dx: try x.gradPointer())
     }
 }
 
@@ -125,7 +125,7 @@ public func upsampleNearest2d(_ x: Tensor, scale: (Int, Int)) throws -> Tensor {
     let (outH, o1) = h.multipliedReportingOverflow(by: scale.0), (outW, o2) = w.multipliedReportingOverflow(by: scale.1)
     try require(!o1 && !o2 && checkedElementCount([n, c, outH, outW]) != nil,
                 "upsampleNearest2d: output of \(x.shape) scaled by \(scale) is too large")
-    return upsampleNearest(x, n: n, c: c, h: h, w: w, outH: outH, outW: outW, scale: scale)
+    return try upsampleNearest(x, n: n, c: c, h: h, w: w, outH: outH, outW: outW, scale: scale)
 }
 
 /// Nearest-neighbour resizing to a given size, `torch.nn.functional.interpolate(size=size,
@@ -136,5 +136,5 @@ public func upsampleNearest2d(_ x: Tensor, size: (Int, Int)) throws -> Tensor {
     let (n, c, h, w) = try planesOf(x, "upsampleNearest2d")
     try require(size.0 >= 1 && size.1 >= 1, "upsampleNearest2d: output size must be at least 1, got \(size)")
     try require(checkedElementCount([n, c, size.0, size.1]) != nil, "upsampleNearest2d: output size \(size) is too large")
-    return upsampleNearest(x, n: n, c: c, h: h, w: w, outH: size.0, outW: size.1, scale: nil)
+    return try upsampleNearest(x, n: n, c: c, h: h, w: w, outH: size.0, outW: size.1, scale: nil)
 }

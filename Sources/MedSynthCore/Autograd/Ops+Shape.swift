@@ -42,7 +42,7 @@ public func reshape(_ x: Tensor, _ shape: [Int]) throws -> Tensor {
                 "reshape: cannot reshape a tensor of shape \(x.shape) (\(x.count) elements) into \(shape)")
     let y = Tensor(shape: out, storage: x.storage)
     return y.recording([x]) { dy in
-        ElementwiseKernel.addScaled(dy.data, x.gradPointer(), x.count)
+        ElementwiseKernel.addScaled(dy.data, try x.gradPointer(), x.count)
     }
 }
 
@@ -85,7 +85,7 @@ public func concat(_ xs: [Tensor], dim: Int) throws -> Tensor {
     let outer = reference.shape[..<d].reduce(1, *)
     let inner = reference.shape[(d + 1)...].reduce(1, *)
     let rowLength = total * inner
-    let y = Tensor(uninitialized: outShape)
+    let y = try Tensor(uninitialized: outShape)
     var offset = 0
     var offsets: [Int] = []
     for t in parts {
@@ -96,7 +96,7 @@ public func concat(_ xs: [Tensor], dim: Int) throws -> Tensor {
     }
     return y.recording(parts) { dy in
         for (t, off) in zip(parts, offsets) where t.needsGrad {
-            CopyKernel.stridedRows(packed: t.gradPointer(), strided: dy.data + off, rows: outer,
+            CopyKernel.stridedRows(packed: try t.gradPointer(), strided: dy.data + off, rows: outer,
                                    length: t.shape[d] * inner, group: 1, outerStride: rowLength, groupStride: 0,
                                    gather: true, accumulate: true)
         }
@@ -117,7 +117,7 @@ public func slice(_ x: Tensor, dim: Int, start: Int = 0, end: Int? = nil, step: 
     func clamp(_ i: Int) -> Int { min(size, max(0, i < 0 ? i + size : i)) }
     let s = clamp(start), e = clamp(end ?? size)
     let length = e > s ? (e - s + step - 1) / step : 0
-    return sliceCopy(x, dim: d, start: s, length: length, step: step)
+    return try sliceCopy(x, dim: d, start: s, length: length, step: step)
 }
 
 /// Elements start..<start+length along `dim` (torch.narrow): `start` may be negative (counts
@@ -130,21 +130,21 @@ public func narrow(_ x: Tensor, dim: Int, start: Int, length: Int) throws -> Ten
     let s = start < 0 ? start + size : start
     try require(length >= 0 && s + length <= size,
                 "narrow: start (\(s)) + length (\(length)) exceeds dimension \(d) of size \(size)")
-    return sliceCopy(x, dim: d, start: s, length: length, step: 1)
+    return try sliceCopy(x, dim: d, start: s, length: length, step: 1)
 }
 
 /// The checked core of slice/narrow/split: `length` elements from `start` every `step` along `d`.
-private func sliceCopy(_ x: Tensor, dim d: Int, start: Int, length: Int, step: Int) -> Tensor {
+private func sliceCopy(_ x: Tensor, dim d: Int, start: Int, length: Int, step: Int) throws -> Tensor {
     let size = x.shape[d]
     let outer = x.shape[..<d].reduce(1, *), inner = x.shape[(d + 1)...].reduce(1, *)
     var outShape = x.shape
     outShape[d] = length
-    let y = Tensor(uninitialized: outShape)
+    let y = try Tensor(uninitialized: outShape)
     CopyKernel.stridedRows(packed: y.data, strided: x.data + start * inner, rows: outer * length, length: inner,
                            group: max(length, 1), outerStride: size * inner, groupStride: step * inner,
                            gather: true, accumulate: false)
     return y.recording([x]) { dy in
-        CopyKernel.stridedRows(packed: dy.data, strided: x.gradPointer() + start * inner, rows: outer * length,
+        CopyKernel.stridedRows(packed: dy.data, strided: try x.gradPointer() + start * inner, rows: outer * length,
                                length: inner, group: max(length, 1), outerStride: size * inner,
                                groupStride: step * inner, gather: false, accumulate: true)
     }
@@ -177,7 +177,7 @@ public func split(_ x: Tensor, sizes: [Int], dim: Int = 0) throws -> [Tensor] {
     var start = 0
     var pieces: [Tensor] = []
     for n in sizes {
-        pieces.append(sliceCopy(x, dim: d, start: start, length: n, step: 1))
+        pieces.append(try sliceCopy(x, dim: d, start: start, length: n, step: 1))
         start += n
     }
     return pieces
@@ -214,12 +214,12 @@ public func permute(_ x: Tensor, _ dims: [Int]) throws -> Tensor {
         if x.rank > 0 { seen[n] = true; perm.append(n) }
     }
     let outShape = perm.map { x.shape[$0] }
-    let y = Tensor(uninitialized: outShape)
+    let y = try Tensor(uninitialized: outShape)
     CopyKernel.permute(x.data, shape: x.shape, perm: perm, y.data, accumulate: false)
     var inverse = [Int](repeating: 0, count: perm.count)
     for (i, p) in perm.enumerated() { inverse[p] = i }
     return y.recording([x]) { dy in
-        CopyKernel.permute(dy.data, shape: outShape, perm: inverse, x.gradPointer(), accumulate: true)
+        CopyKernel.permute(dy.data, shape: outShape, perm: inverse, try x.gradPointer(), accumulate: true)
     }
 }
 

@@ -29,13 +29,13 @@ public func logSoftmax(_ x: Tensor, dim: Int) throws -> Tensor {
 
 private func softmaxOp(_ x: Tensor, dim: Int, log: Bool) throws -> Tensor {
     let (outer, n, inner) = try softmaxLayout(x.shape, dim: dim, log ? "logSoftmax" : "softmax")
-    let y = Tensor(uninitialized: x.shape)
+    let y = try Tensor(uninitialized: x.shape)
     SoftmaxKernel.forward(x.data, y.data, outer: outer, n: n, inner: inner, log: log)
     // Backward needs only the output: keep its storage, never the result tensor (cycle).
     let saved = y.storage
     return y.recording([x]) { dy in
         guard x.needsGrad else { return }
-        SoftmaxKernel.backward(y: saved.pointer, dy: dy.data, dx: x.gradPointer(),
+        SoftmaxKernel.backward(y: saved.pointer, dy: dy.data, dx: try x.gradPointer(),
                                outer: outer, n: n, inner: inner, log: log)
     }
 }

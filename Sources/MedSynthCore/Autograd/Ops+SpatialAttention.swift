@@ -11,13 +11,13 @@ public func spatialSelfAttention(qkv: Tensor, heads: Int = 1, scale: Float? = ni
     let g = SpatialAttentionGeometry(batch: qkv.shape[0], channels: channels, length: qkv.shape[2] * qkv.shape[3], heads: heads)
     try require(g.length >= 1, "spatialSelfAttention: empty feature map")
     let s = scale ?? 1 / Float(g.headChannels).squareRoot()
-    let out = Tensor(uninitialized: [g.batch, channels, qkv.shape[2], qkv.shape[3]])
+    let out = try Tensor(uninitialized: [g.batch, channels, qkv.shape[2], qkv.shape[3]])
     let needsBackward = GradMode.isEnabled && qkv.needsGrad
-    let probabilities = needsBackward ? Storage(count: g.batch * heads * g.scoreCount) : nil
-    SpatialAttentionKernel.forward(g, qkv: qkv.data, scale: s, out: out.data, probabilities: probabilities?.pointer)
+    let probabilities = try needsBackward ? Storage(count: g.batch * heads * g.scoreCount) : nil
+    try SpatialAttentionKernel.forward(g, qkv: qkv.data, scale: s, out: out.data, probabilities: probabilities?.pointer)
     guard let probabilities else { return out }
     return out.recording([qkv]) { dy in
-        SpatialAttentionKernel.backward(g, qkv: qkv.data, scale: s, probabilities: probabilities.pointer,
-                                        dOut: dy.data, dqkv: qkv.gradPointer())
+        try SpatialAttentionKernel.backward(g, qkv: qkv.data, scale: s, probabilities: probabilities.pointer,
+                                        dOut: dy.data, dqkv: try qkv.gradPointer())
     }
 }

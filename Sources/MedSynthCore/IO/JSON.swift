@@ -90,28 +90,35 @@ public indirect enum JSON: Equatable {
 
     // MARK: - reading
 
-    /// Parses `text`; throws `.invalidArgument` with the byte offset of the first error.
-    public static func parse(_ text: String) throws -> JSON {
-        var parser = Parser(bytes: Array(text.utf8))
+    /// Parses `text`; throws `.invalidArgument` with the byte offset of the first error and, when
+    /// given, `source` (what the text is: "options", "the config metadata of 'model.safetensors'").
+    public static func parse(_ text: String, source: String? = nil) throws -> JSON {
+        var parser = Parser(bytes: Array(text.utf8), source: source)
         let value = try parser.value(depth: 0)
         parser.skipSpace()
         guard parser.pos == parser.bytes.count else { throw parser.fail("unexpected trailing characters") }
         return value
     }
 
-    public static func parse(bytes: [UInt8]) throws -> JSON {
+    public static func parse(bytes: [UInt8], source: String? = nil) throws -> JSON {
         guard let text = String(validating: bytes, as: UTF8.self) else {
-            throw MedSynthError.invalidArgument("JSON is not valid UTF-8")
+            throw MedSynthError.invalidArgument("\(source.map { "\($0) is not valid JSON: " } ?? "JSON is ")not valid UTF-8")
         }
-        return try parse(text)
+        return try parse(text, source: source)
     }
 
     package struct Parser {
         package let bytes: [UInt8]
         package var pos = 0
+        package var source: String? = nil
+
+        package init(bytes: [UInt8], source: String? = nil) {
+            self.bytes = bytes
+            self.source = source
+        }
 
         package func fail(_ message: String) -> MedSynthError {
-            MedSynthError.invalidArgument("invalid JSON at byte \(pos): \(message)")
+            MedSynthError.invalidArgument("\(source.map { "\($0): " } ?? "")invalid JSON at byte \(pos): \(message)")
         }
 
         package mutating func skipSpace() {

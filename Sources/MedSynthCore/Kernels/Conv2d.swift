@@ -55,15 +55,15 @@ package enum ConvKernel {
     /// suits, columns for small output maps, the depthwise kernel for one input channel per group,
     /// the direct kernel for every other geometry (likewise for the gradients).
     package static func forward(_ g: ConvGeometry, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-                        bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>) {
+                        bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>) throws {
         if DepthwiseConv.applies(g) {
             DepthwiseConv.forward(g, x: x, weight: weight, bias: bias, y: y)
         } else if Winograd.applies(g) {
-            Winograd.forward(g, x: x, weight: weight, bias: bias, y: y)
+            try Winograd.forward(g, x: x, weight: weight, bias: bias, y: y)
         } else if ColumnConv.applies(g) {
-            ColumnConv.forward(g, x: x, weight: weight, bias: bias, y: y)
+            try ColumnConv.forward(g, x: x, weight: weight, bias: bias, y: y)
         } else {
-            DirectConv.forward(g, x: x, weight: weight, bias: bias, y: y)
+            try DirectConv.forward(g, x: x, weight: weight, bias: bias, y: y)
         }
     }
 
@@ -71,28 +71,28 @@ package enum ConvKernel {
     /// dBias += ∂L/∂b, from dy.
     package static func backward(_ g: ConvGeometry, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                          dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>?,
-                         dWeight: UnsafeMutablePointer<Float>?, dBias: UnsafeMutablePointer<Float>?) {
+                         dWeight: UnsafeMutablePointer<Float>?, dBias: UnsafeMutablePointer<Float>?) throws {
         if DepthwiseConv.applies(g) {
             DepthwiseConv.backward(g, x: x, weight: weight, dy: dy, dx: dx, dWeight: dWeight)
         } else if !Winograd.applies(g) && ColumnConv.applies(g) {
-            ColumnConv.backward(g, x: x, weight: weight, dy: dy, dx: dx, dWeight: dWeight)
+            try ColumnConv.backward(g, x: x, weight: weight, dy: dy, dx: dx, dWeight: dWeight)
         } else {
             if let dWeight {
                 if Winograd.applies(g) {
-                    Winograd.weightGradient(g, x: x, dy: dy, dWeight: dWeight)
+                    try Winograd.weightGradient(g, x: x, dy: dy, dWeight: dWeight)
                 } else {
-                    DirectConv.weightGradient(g, x: x, dy: dy, dWeight: dWeight)
+                    try DirectConv.weightGradient(g, x: x, dy: dy, dWeight: dWeight)
                 }
             }
             if let dx {
                 if let t = DirectConv.inputGradientGeometry(g) {
                     if Winograd.applies(t) {
-                        Winograd.inputGradient(g, t, weight: weight, dy: dy, dx: dx)
+                        try Winograd.inputGradient(g, t, weight: weight, dy: dy, dx: dx)
                     } else {
-                        DirectConv.inputGradient(g, t, weight: weight, dy: dy, dx: dx)
+                        try DirectConv.inputGradient(g, t, weight: weight, dy: dy, dx: dx)
                     }
                 } else {
-                    DirectConv.phasedInputGradient(g, weight: weight, dy: dy, dx: dx)
+                    try DirectConv.phasedInputGradient(g, weight: weight, dy: dy, dx: dx)
                 }
             }
         }

@@ -211,11 +211,11 @@ package enum ColumnConv {
 
     /// y = conv(x, W) + bias.
     package static func forward(_ g: ConvGeometry, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-                                bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>, chunkFloats: Int = chunkFloats) {
+                                bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>, chunkFloats: Int = chunkFloats) throws {
         let (k, p, cout) = (g.colRows, g.outPlane, g.outChannels)
         let chunkImages = imagesPerChunk(g, budget: chunkFloats)
         let maxLd = rowLength(g, images: chunkImages)
-        let scratch = Storage(count: (k + cout) * maxLd)
+        let scratch = try Storage(count: (k + cout) * maxLd)
         let col = scratch.pointer, product = col + k * maxLd
         let tapTable = tapTable(g)
         tapTable.withUnsafeBufferPointer { table in
@@ -244,13 +244,13 @@ package enum ColumnConv {
     /// Accumulates dx += ∂L/∂x and dW += ∂L/∂W (those asked for) from dy.
     package static func backward(_ g: ConvGeometry, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                                  dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>?,
-                                 dWeight: UnsafeMutablePointer<Float>?, chunkFloats: Int = chunkFloats) {
+                                 dWeight: UnsafeMutablePointer<Float>?, chunkFloats: Int = chunkFloats) throws {
         guard dx != nil || dWeight != nil else { return }
         let (k, p, cout) = (g.colRows, g.outPlane, g.outChannels)
         let chunkImages = imagesPerChunk(g, budget: chunkFloats)
         let maxLd = rowLength(g, images: chunkImages)
         // col (then dcol), dY' by rows, dY' in panels
-        let scratch = Storage(count: (k + 2 * cout) * maxLd)
+        let scratch = try Storage(count: (k + 2 * cout) * maxLd)
         let col = scratch.pointer, dyRows = col + k * maxLd, dyPanels = dyRows + cout * maxLd
         let tapTable = tapTable(g)
         tapTable.withUnsafeBufferPointer { table in

@@ -182,7 +182,7 @@ package enum DirectConv {
     /// y (+)= conv(x, W) (+ bias) for geometry g, with weights already packed by `packWeights`.
     /// Accumulating adds to y instead of overwriting it.
     package static func convolve(_ g: ConvGeometry, x: UnsafePointer<Float>, packedWeights: UnsafePointer<Float>,
-                         bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>, accumulate: Bool) {
+                         bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>, accumulate: Bool) throws {
         let layout = DirectLayout(g)
         let taps = layout.tapOffsets()
         let (ho, wo) = (g.outHeight, g.outWidth)
@@ -202,10 +202,10 @@ package enum DirectConv {
         let inImage = g.inChannels * g.height * g.width, outImage = g.outChannels * g.outPlane
         let chunks = (vectors + chunk - 1) / chunk
 
-        taps.withUnsafeBufferPointer { taps in
-        inBase.withUnsafeBufferPointer { inBase in
-        outBase.withUnsafeBufferPointer { outBase in
-        lanes.withUnsafeBufferPointer { lanes in
+        try taps.withUnsafeBufferPointer { taps in
+        try inBase.withUnsafeBufferPointer { inBase in
+        try outBase.withUnsafeBufferPointer { outBase in
+        try lanes.withUnsafeBufferPointer { lanes in
             let pass = TilePass(taps: taps.baseAddress!, k: g.colRows, inBase: inBase.baseAddress!, outBase: outBase.baseAddress!,
                                 lanes: lanes.baseAddress!, groups: g.groups, channelsPerGroup: g.outPerGroup,
                                 weights: packedWeights, inputGroupStride: g.inPerGroup * layout.plane,
@@ -228,7 +228,7 @@ package enum DirectConv {
                 }
             } else if g.batch >= threads || chunks == 1 {
                 // images over threads, each packed into its thread's buffer just before use
-                let scratch = Storage(count: layout.imageCount * min(threads, g.batch))
+                let scratch = try Storage(count: layout.imageCount * min(threads, g.batch))
                 ThreadPool.shared.run(count: g.batch) { participant, lo, hi in
                     let packed = scratch.pointer + participant * layout.imageCount
                     layout.clear(packed)
@@ -240,7 +240,7 @@ package enum DirectConv {
                 withExtendedLifetime(scratch) {}
             } else {
                 // fewer images than threads: pack them all, then share out their chunks
-                let scratch = Storage(count: layout.imageCount * g.batch)
+                let scratch = try Storage(count: layout.imageCount * g.batch)
                 layout.clear(scratch.pointer, images: g.batch)
                 for n in 0..<g.batch { layout.pack(x + n * inImage, into: scratch.pointer + n * layout.imageCount) }
                 ThreadPool.shared.run(count: g.batch * chunks) { _, lo, hi in
@@ -349,11 +349,11 @@ package enum DirectConv {
 
     /// y = conv(x, weight) + bias.
     package static func forward(_ g: ConvGeometry, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-                        bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>) {
+                        bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>) throws {
         let k = g.colRows
-        let packed = Storage(count: g.outChannels * k)
+        let packed = try Storage(count: g.outChannels * k)
         packWeights(g, weight, transposed: false, into: packed.pointer)
-        convolve(g, x: x, packedWeights: packed.pointer, bias: bias, y: y, accumulate: false)
+        try convolve(g, x: x, packedWeights: packed.pointer, bias: bias, y: y, accumulate: false)
         withExtendedLifetime(packed) {}
     }
 }

@@ -22,10 +22,10 @@ extension DirectConv {
     /// dx += ∂L/∂x for a geometry accepted by `inputGradientGeometry`:
     /// dx[ci, iy, ix] = Σ_{co, ki, kj} dy[co, iy + p − ki·d, ix + p − kj·d] · W[co, ci, ki, kj].
     package static func inputGradient(_ g: ConvGeometry, _ t: ConvGeometry, weight: UnsafePointer<Float>,
-                              dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>) {
-        let packed = Storage(count: t.outChannels * t.colRows)
+                              dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>) throws {
+        let packed = try Storage(count: t.outChannels * t.colRows)
         packWeights(g, weight, transposed: true, into: packed.pointer)
-        convolve(t, x: dy, packedWeights: packed.pointer, bias: nil, y: dx, accumulate: true)
+        try convolve(t, x: dy, packedWeights: packed.pointer, bias: nil, y: dx, accumulate: true)
         withExtendedLifetime(packed) {}
     }
 
@@ -37,7 +37,7 @@ extension DirectConv {
     /// left. The phases land in a phase-split copy of dx (the packed layout of a stride-sW image),
     /// which is then added into dx, interleaving the phases.
     package static func phasedInputGradient(_ g: ConvGeometry, weight: UnsafePointer<Float>, dy: UnsafePointer<Float>,
-                                    dx: UnsafeMutablePointer<Float>) {
+                                    dx: UnsafeMutablePointer<Float>) throws {
         let (sH, sW, dH, dW) = (g.strideH, g.strideW, g.dilationH, g.dilationW)
         let (h, w, ho, wo, kw) = (g.height, g.width, g.outHeight, g.outWidth, g.kernelW)
         let (opg, ipg, taps) = (g.outPerGroup, g.inPerGroup, g.kernelH * g.kernelW)
@@ -90,7 +90,7 @@ extension DirectConv {
                 weightCount += g.inChannels * phase.k
             }
         }
-        let packedWeights = Storage(count: max(1, weightCount))
+        let packedWeights = try Storage(count: max(1, weightCount))
         // pack: phase block of input channels (c0, mr) of a group at (group·ipg + c0)·k, [k][mr],
         // kk = (co·|ky| + i)·|kx| + j  →  W[group·opg + co, c0 + m, ki_i, kj_j]
         var phaseIndex = 0
@@ -123,7 +123,7 @@ extension DirectConv {
         let inImage = g.inChannels * h * w, outImage = g.outChannels * ho * wo
         let threads = min(ThreadPool.shared.threadCount, g.batch)
         let perThread = dyCount + tmpCount
-        let scratch = Storage(count: perThread * threads)
+        let scratch = try Storage(count: perThread * threads)
         tapOffsets.withUnsafeBufferPointer { tapOffsets in
         inBase.withUnsafeBufferPointer { inBase in
         outBase.withUnsafeBufferPointer { outBase in

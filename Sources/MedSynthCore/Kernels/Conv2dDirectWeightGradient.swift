@@ -137,7 +137,7 @@ extension DirectConv {
     /// each thread keeps 16 partial sums per weight, and the lanes are added up at the end (lanes in
     /// order, then threads in order).
     package static func pixelWeightGradient(_ g: ConvGeometry, x: UnsafePointer<Float>, dy: UnsafePointer<Float>,
-                                    dWeight: UnsafeMutablePointer<Float>) {
+                                    dWeight: UnsafeMutablePointer<Float>) throws {
         let layout = DirectLayout(g)
         let (opg, k) = (g.outPerGroup, g.colRows)
         // rows of pixels: output rows, or whole planes when the layout is flat
@@ -152,7 +152,7 @@ extension DirectConv {
         let padded = (wo + 15) / 16 * 16, dyCount = padded == wo ? 0 : g.outChannels * ho * padded
         let packedCount = layout.isIdentity ? 0 : layout.imageCount
         let perThread = packedCount + laneCount + dyCount
-        let scratch = Storage(count: perThread * threads)
+        let scratch = try Storage(count: perThread * threads)
         offsets.withUnsafeBufferPointer { offsets in
             let offsets = offsets.baseAddress!
             ThreadPool.shared.run(count: g.batch, maxParticipants: threads) { participant, lo, hi in
@@ -236,12 +236,12 @@ extension DirectConv {
 
     /// dWeight += ∂L/∂W = Σ_n Σ_p dy[n, co, p] · x_n[tap_k(p)], for any geometry.
     package static func weightGradient(_ g: ConvGeometry, x: UnsafePointer<Float>, dy: UnsafePointer<Float>,
-                               dWeight: UnsafeMutablePointer<Float>) {
+                               dWeight: UnsafeMutablePointer<Float>) throws {
         // Few channels per group, or few taps (where dyᵀ costs as much as the products): vectors
         // along pixels. Measured here: Cin = 1 → 32 channels at 64×64, 19 → 77 GFLOP/s per core.
         let (opg, k) = (g.outPerGroup, g.colRows)
         if opg < 8 || k < 48 || (k <= 144 && g.outWidth >= 32) {
-            pixelWeightGradient(g, x: x, dy: dy, dWeight: dWeight)
+            try pixelWeightGradient(g, x: x, dy: dy, dWeight: dWeight)
             return
         }
         let layout = DirectLayout(g)
@@ -267,7 +267,7 @@ extension DirectConv {
         let partialCount = g.groups * k * ldc
         let packedCount = layout.isIdentity ? 0 : layout.imageCount
         let perThread = packedCount + ho * wo * ldc + partialCount
-        let scratch = Storage(count: perThread * threads)
+        let scratch = try Storage(count: perThread * threads)
         var used = [Bool](repeating: false, count: threads)
         offsets.withUnsafeBufferPointer { offsets in
         used.withUnsafeMutableBufferPointer { usedFlags in

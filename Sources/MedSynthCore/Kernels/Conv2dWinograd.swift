@@ -96,14 +96,14 @@ package enum Winograd {
     /// `packedWeights` from `packWeights` (transposed for the input gradient, whose output dx is
     /// accumulated into).
     package static func convolve(_ g: ConvGeometry, x: UnsafePointer<Float>, packedWeights: UnsafePointer<Float>,
-                                 bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>, accumulate: Bool) {
+                                 bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>, accumulate: Bool) throws {
         let plan = WinogradPlan(g)
         let (cin, cout, s) = (g.inChannels, g.outChannels, plan.slots)
         let items = g.batch * plan.blocksPerImage
         let threads = min(ThreadPool.shared.threadCount, items)
         let vCount = 36 * cin * s, mCount = 36 * cout * s
         let perThread = plan.imageCount + vCount + mCount
-        let scratch = Storage(count: perThread * threads)
+        let scratch = try Storage(count: perThread * threads)
         let inImage = cin * g.height * g.width, outImage = cout * g.outPlane
         // GEMM operands: V[ξ] rows (input channels) s apart, vectors of 16 slots
         let taps = (0..<cin).map { $0 * s }, bases = (0..<12).map { $0 * 16 }
@@ -169,20 +169,20 @@ package enum Winograd {
 
     /// y = conv3×3(x, W) + bias.
     package static func forward(_ g: ConvGeometry, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-                                bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>) {
-        let packed = Storage(count: 36 * g.outChannels * g.inChannels)
+                                bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>) throws {
+        let packed = try Storage(count: 36 * g.outChannels * g.inChannels)
         packWeights(g, weight, transposed: false, into: packed.pointer)
-        convolve(g, x: x, packedWeights: packed.pointer, bias: bias, y: y, accumulate: false)
+        try convolve(g, x: x, packedWeights: packed.pointer, bias: bias, y: y, accumulate: false)
         withExtendedLifetime(packed) {}
     }
 
     /// dx += ∂L/∂x for geometry g, as the forward convolution `t` (`DirectConv.inputGradientGeometry`)
     /// of dy with the transposed, flipped kernel.
     package static func inputGradient(_ g: ConvGeometry, _ t: ConvGeometry, weight: UnsafePointer<Float>,
-                                      dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>) {
-        let packed = Storage(count: 36 * g.outChannels * g.inChannels)
+                                      dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>) throws {
+        let packed = try Storage(count: 36 * g.outChannels * g.inChannels)
         packWeights(g, weight, transposed: true, into: packed.pointer)
-        convolve(t, x: dy, packedWeights: packed.pointer, bias: nil, y: dx, accumulate: true)
+        try convolve(t, x: dy, packedWeights: packed.pointer, bias: nil, y: dx, accumulate: true)
         withExtendedLifetime(packed) {}
     }
 

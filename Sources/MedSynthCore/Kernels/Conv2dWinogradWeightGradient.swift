@@ -11,7 +11,7 @@
 extension Winograd {
     /// dWeight += ∂L/∂W for a geometry `applies` accepts.
     package static func weightGradient(_ g: ConvGeometry, x: UnsafePointer<Float>, dy: UnsafePointer<Float>,
-                                       dWeight: UnsafeMutablePointer<Float>) {
+                                       dWeight: UnsafeMutablePointer<Float>) throws {
         let plan = WinogradPlan(g)
         let (cin, cout) = (g.inChannels, g.outChannels)
         let ldi = (cin + 15) / 16 * 16, ldo = (cout + 15) / 16 * 16
@@ -30,7 +30,7 @@ extension Winograd {
         let threads = min(ThreadPool.shared.threadCount, items)
         let stageCount = 36 * 16 * 16, vtCount = 36 * s * ldi, dmtCount = 36 * s * ldo, duCount = 36 * cout * ldi
         let perThread = plan.imageCount + dyCount + stageCount + vtCount + dmtCount + duCount
-        let scratch = Storage(count: perThread * threads)
+        let scratch = try Storage(count: perThread * threads)
         let inImage = cin * g.height * g.width, outImage = cout * g.outPlane
         let taps = (0..<s).map { $0 * ldi }, bases = (0..<12).map { $0 * 16 }
         var used = [Bool](repeating: false, count: threads)

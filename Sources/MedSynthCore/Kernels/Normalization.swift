@@ -431,10 +431,10 @@ package enum GroupNormSiLUKernel {
     package static func backward(x: UnsafePointer<Float>, ds: UnsafePointer<Float>, n: Int, c: Int, s: Int, groups: Int,
                          mean: UnsafePointer<Float>, invstd: UnsafePointer<Float>, weight: UnsafePointer<Float>?,
                          bias: UnsafePointer<Float>?, dx: UnsafeMutablePointer<Float>?,
-                         dWeight: UnsafeMutablePointer<Float>?, dBias: UnsafeMutablePointer<Float>?) {
+                         dWeight: UnsafeMutablePointer<Float>?, dBias: UnsafeMutablePointer<Float>?) throws {
         let perGroup = c / groups
         // dy = ds · SiLU'(y), y = (x − μ)·σ̂·γ + β recomputed per channel
-        let dyStorage = Storage(count: max(1, n * c * s))
+        let dyStorage = try Storage(count: max(1, n * c * s))
         let dy = dyStorage.pointer
         let gradient = ActivationKernel.SiLUGradient()
         parallelRanges(n * c, grain: max(1, (1 << 15) / max(s, 1))) { lo, hi in

@@ -19,9 +19,9 @@ package enum SpatialAttentionKernel {
     /// Runs `body(b, h, scratch)` for every (image, head), spread over the thread pool; each
     /// participant gets its own `scratchCount` floats.
     package static func forEachHead(_ g: SpatialAttentionGeometry, scratchCount: Int,
-                            _ body: (Int, Int, UnsafeMutablePointer<Float>) -> Void) {
+                            _ body: (Int, Int, UnsafeMutablePointer<Float>) -> Void) throws {
         let items = g.batch * g.heads
-        let scratch = Storage(count: max(1, scratchCount * min(items, ThreadPool.shared.threadCount)))
+        let scratch = try Storage(count: max(1, scratchCount * min(items, ThreadPool.shared.threadCount)))
         ThreadPool.shared.run(count: items) { participant, lo, hi in
             let s = scratch.pointer + participant * scratchCount
             for item in lo..<hi { body(item / g.heads, item % g.heads, s) }
@@ -32,9 +32,9 @@ package enum SpatialAttentionKernel {
     /// out [B, C, L] from qkv [B, 3C, L]; the probabilities go to `probabilities` [B, heads, L, L]
     /// when given (for backward).
     package static func forward(_ g: SpatialAttentionGeometry, qkv: UnsafePointer<Float>, scale: Float,
-                        out: UnsafeMutablePointer<Float>, probabilities: UnsafeMutablePointer<Float>?) {
+                        out: UnsafeMutablePointer<Float>, probabilities: UnsafeMutablePointer<Float>?) throws {
         let (d, l) = (g.headChannels, g.length)
-        forEachHead(g, scratchCount: probabilities == nil ? g.scoreCount : 0) { b, h, scratch in
+        try forEachHead(g, scratchCount: probabilities == nil ? g.scoreCount : 0) { b, h, scratch in
             let base = qkv + b * g.qkvImage
             let q = base + h * d * l, k = base + (g.channels + h * d) * l, v = base + (2 * g.channels + h * d) * l
             let p = probabilities.map { $0 + (b * g.heads + h) * g.scoreCount } ?? scratch
@@ -48,9 +48,9 @@ package enum SpatialAttentionKernel {
     /// dqkv += gradient of out with respect to qkv.
     package static func backward(_ g: SpatialAttentionGeometry, qkv: UnsafePointer<Float>, scale: Float,
                          probabilities: UnsafePointer<Float>, dOut: UnsafePointer<Float>,
-                         dqkv: UnsafeMutablePointer<Float>) {
+                         dqkv: UnsafeMutablePointer<Float>) throws {
         let (d, l) = (g.headChannels, g.length)
-        forEachHead(g, scratchCount: g.scoreCount) { b, h, dp in
+        try forEachHead(g, scratchCount: g.scoreCount) { b, h, dp in
             let base = qkv + b * g.qkvImage, dbase = dqkv + b * g.qkvImage
             let q = base + h * d * l, k = base + (g.channels + h * d) * l, v = base + (2 * g.channels + h * d) * l
             let dq = dbase + h * d * l, dk = dbase + (g.channels + h * d) * l, dv = dbase + (2 * g.channels + h * d) * l

@@ -7,17 +7,17 @@ public final class Conv2d: Layer {
 
     public init(_ inChannels: Int, _ outChannels: Int, kernelSize: (Int, Int), stride: (Int, Int) = (1, 1),
                 padding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1), groups: Int = 1, bias: Bool = true,
-                rng: RandomGenerator) {
+                rng: RandomGenerator) throws {
         self.stride = stride
         self.padding = padding
         self.dilation = dilation
         self.groups = groups
         let perGroup = inChannels / max(groups, 1)
-        weight = Tensor(uninitialized: [outChannels, perGroup, kernelSize.0, kernelSize.1])
+        weight = try Tensor(uninitialized: [outChannels, perGroup, kernelSize.0, kernelSize.1])
         let fanIn = perGroup * kernelSize.0 * kernelSize.1
         Initializer.torchDefault(weight, fanIn: fanIn, rng)
         if bias {
-            let b = Tensor(uninitialized: [outChannels])
+            let b = try Tensor(uninitialized: [outChannels])
             Initializer.torchDefault(b, fanIn: fanIn, rng)
             self.bias = b
         } else {
@@ -30,8 +30,8 @@ public final class Conv2d: Layer {
 
     /// Square kernel, stride, padding and dilation.
     public convenience init(_ inChannels: Int, _ outChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
-                            dilation: Int = 1, groups: Int = 1, bias: Bool = true, rng: RandomGenerator) {
-        self.init(inChannels, outChannels, kernelSize: (kernelSize, kernelSize), stride: (stride, stride),
+                            dilation: Int = 1, groups: Int = 1, bias: Bool = true, rng: RandomGenerator) throws {
+        try self.init(inChannels, outChannels, kernelSize: (kernelSize, kernelSize), stride: (stride, stride),
                   padding: (padding, padding), dilation: (dilation, dilation), groups: groups, bias: bias, rng: rng)
     }
 

@@ -4,11 +4,11 @@ public final class Linear: Layer {
     public let weight: Tensor
     public let bias: Tensor?
 
-    public init(_ inFeatures: Int, _ outFeatures: Int, bias: Bool = true, rng: RandomGenerator) {
-        weight = Tensor(uninitialized: [outFeatures, inFeatures])
+    public init(_ inFeatures: Int, _ outFeatures: Int, bias: Bool = true, rng: RandomGenerator) throws {
+        weight = try Tensor(uninitialized: [outFeatures, inFeatures])
         Initializer.torchDefault(weight, fanIn: inFeatures, rng)
         if bias {
-            let b = Tensor(uninitialized: [outFeatures])
+            let b = try Tensor(uninitialized: [outFeatures])
             Initializer.torchDefault(b, fanIn: inFeatures, rng)
             self.bias = b
         } else {
@@ -26,8 +26,8 @@ public final class Linear: Layer {
 public final class Embedding: Module {
     public let weight: Tensor
 
-    public init(_ count: Int, _ dim: Int, rng: RandomGenerator) {
-        weight = Tensor(uninitialized: [count, dim])
+    public init(_ count: Int, _ dim: Int, rng: RandomGenerator) throws {
+        weight = try Tensor(uninitialized: [count, dim])
         Initializer.normal(weight, std: 1, rng)
         super.init()
         registerParameter("weight", weight)

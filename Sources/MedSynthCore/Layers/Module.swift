@@ -86,9 +86,8 @@ open class Module {
         for (name, t) in localParameters + localBuffers {
             let key = prefix + name
             guard let e = lookup(key) else { throw ModuleError.missing(key) }
-            try require(e.shape == t.shape, "checkpoint tensor '\(key)' has shape \(e.shape), the model expects \(t.shape)")
-            let values = e.floats()
-            t.data.update(fromArray: values)
+            // F32 of the model's shape, every value finite: anything else is not this model's
+            t.data.update(fromArray: try e.finiteFloats(shape: t.shape))
         }
     }
 
@@ -107,15 +106,55 @@ open class Module {
     }
 
     /// Loads a state dict. With `strict`, names the model does not have are an error too.
+    /// Every tensor is checked (dtype, shape, finite values); when one fails, the model gets its
+    /// previous state back, so a bad checkpoint leaves it as it was.
     public func loadState(_ entries: [SafetensorsEntry], strict: Bool = true) throws {
         var byName: [String: SafetensorsEntry] = [:]
-        for e in entries { byName[e.name] = e }
-        let expected = Set(stateEntries().map { $0.name })
+        for e in entries {
+            try require(byName.updateValue(e, forKey: e.name) == nil, "checkpoint has tensor '\(e.name)' twice")
+        }
         if strict {
+            let expected = Set(stateLayout().map { $0.name })
             let unexpected = byName.keys.filter { !expected.contains($0) }.sorted()
             try require(unexpected.isEmpty, "checkpoint has tensors the model does not: \(unexpected.prefix(5).joined(separator: ", "))")
         }
-        try loadTree(prefix: "") { byName[$0] }
+        try loadTreeOrRestore { byName[$0] }
+    }
+
+    /// Loads every tensor `lookup` gives; when one fails its checks, the model gets its previous
+    /// state back, so a bad checkpoint leaves it as it was.
+    package func loadTreeOrRestore(_ lookup: (String) -> SafetensorsEntry?) throws {
+        var backup: [String: SafetensorsEntry] = [:]
+        for e in stateEntries() { backup[e.name] = e }
+        do {
+            try loadTree(prefix: "", lookup)
+        } catch {
+            try? loadTree(prefix: "") { backup[$0] }
+            throw error
+        }
+    }
+
+    /// Checks that `entries` form a complete state of this model (every name, no other, each of
+    /// the right dtype and shape, floats finite) without assigning anything.
+    public func checkState(_ entries: [SafetensorsEntry], what: String) throws {
+        let expected = stateEntries()
+        var byName: [String: SafetensorsEntry] = [:]
+        for e in entries { try require(byName.updateValue(e, forKey: e.name) == nil, "\(what) has tensor '\(e.name)' twice") }
+        let names = Set(expected.map { $0.name })
+        let unexpected = byName.keys.filter { !names.contains($0) }.sorted()
+        try require(unexpected.isEmpty, "\(what) has tensors the model does not: \(unexpected.prefix(5).joined(separator: ", "))")
+        for e in expected {
+            guard let got = byName[e.name] else { throw MedSynthError.invalidArgument("\(what) has no tensor '\(e.name)'") }
+            if e.dtype == .I64 {
+                guard got.int64Scalar().map({ $0 >= 0 }) == true else {
+                    throw MedSynthError.invalidArgument("\(what) tensor '\(e.name)' must hold one non-negative I64 integer")
+                }
+            } else {
+                do { _ = try got.finiteFloats(shape: e.shape) } catch MedSynthError.invalidArgument(let m) {
+                    throw MedSynthError.invalidArgument("\(what): \(m)")
+                }
+            }
+        }
     }
 
     package func loadTree(prefix: String, _ lookup: (String) -> SafetensorsEntry?) throws {

@@ -6,11 +6,11 @@ public final class BatchNorm: Layer {
     public let momentum: Float, eps: Float
     public private(set) var batchesTracked: Int64 = 0
 
-    public init(_ channels: Int, momentum: Float = 0.1, eps: Float = 1e-5) {
-        weight = Tensor(repeating: 1, shape: [channels])
-        bias = Tensor(zeros: [channels])
-        runningMean = Tensor(zeros: [channels])
-        runningVar = Tensor(repeating: 1, shape: [channels])
+    public init(_ channels: Int, momentum: Float = 0.1, eps: Float = 1e-5) throws {
+        weight = try Tensor(repeating: 1, shape: [channels])
+        bias = try Tensor(zeros: [channels])
+        runningMean = try Tensor(zeros: [channels])
+        runningVar = try Tensor(repeating: 1, shape: [channels])
         self.momentum = momentum
         self.eps = eps
         super.init()
@@ -42,8 +42,9 @@ public final class BatchNorm: Layer {
         try super.loadLocalState(prefix: prefix, from: lookup)
         // torch tolerates a missing counter (old checkpoints); so do we
         if let e = lookup(prefix + "num_batches_tracked") {
-            guard let v = e.int64Scalar() else {
-                throw MedSynthError.invalidArgument("checkpoint tensor '\(prefix)num_batches_tracked' must hold one integer")
+            guard let v = e.int64Scalar(), v >= 0 else {
+                throw MedSynthError.invalidArgument(
+                    "checkpoint tensor '\(prefix)num_batches_tracked' must hold one non-negative I64 integer, got \(e.dtype.rawValue) of shape \(e.shape)")
             }
             batchesTracked = v
         }
@@ -56,11 +57,11 @@ public final class GroupNorm: Layer {
     public let groups: Int, eps: Float
     public let weight: Tensor, bias: Tensor
 
-    public init(groups: Int, channels: Int, eps: Float = 1e-5) {
+    public init(groups: Int, channels: Int, eps: Float = 1e-5) throws {
         self.groups = groups
         self.eps = eps
-        weight = Tensor(repeating: 1, shape: [channels])
-        bias = Tensor(zeros: [channels])
+        weight = try Tensor(repeating: 1, shape: [channels])
+        bias = try Tensor(zeros: [channels])
         super.init()
         registerParameter("weight", weight)
         registerParameter("bias", bias)

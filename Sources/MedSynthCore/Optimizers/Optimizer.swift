@@ -12,7 +12,7 @@ public protocol Optimizer: AnyObject {
     /// Number of steps taken.
     var stepCount: Int { get }
     /// Applies one update from the current gradients (parameters without a gradient are skipped).
-    func step()
+    func step() throws
     /// The optimiser's state as named tensors, for checkpoints.
     func stateEntries() -> [SafetensorsEntry]
     func loadState(_ lookup: (String) -> SafetensorsEntry?) throws
@@ -32,15 +32,16 @@ package enum OptimizerState {
                      _ lookup: (String) -> SafetensorsEntry?) throws {
         for i in parameters.indices {
             guard let e = lookup("\(prefix).\(i)") else { tensors[i] = nil; continue }
-            try require(e.shape == parameters[i].shape, "optimizer state '\(prefix).\(i)' has shape \(e.shape), expected \(parameters[i].shape)")
-            tensors[i] = Tensor(e.floats(), shape: e.shape)
+            tensors[i] = try Tensor(try e.finiteFloats(shape: parameters[i].shape), shape: e.shape)
         }
     }
 
     /// A saved step counter, exactly (0 when absent).
     package static func step(_ lookup: (String) -> SafetensorsEntry?, _ name: String) throws -> Int {
         guard let e = lookup(name) else { return 0 }
-        guard let v = e.int64Scalar(), v >= 0 else { throw MedSynthError.invalidArgument("'\(name)' must be a non-negative integer") }
+        guard let v = e.int64Scalar(), v >= 0 else {
+            throw MedSynthError.invalidArgument("checkpoint tensor '\(name)' must hold one non-negative I64 integer, got \(e.dtype.rawValue) of shape \(e.shape)")
+        }
         return Int(v)
     }
 }
@@ -70,7 +71,7 @@ public final class AdamW: Optimizer {
         learningRateScales = Array(repeating: 1, count: parameters.count)
     }
 
-    public func step() {
+    public func step() throws {
         stepCount += 1
         let t = Float(stepCount)
         let correction1 = 1 - Float.pow(beta1, t), correction2 = 1 - Float.pow(beta2, t)
@@ -80,7 +81,7 @@ public final class AdamW: Optimizer {
             guard let g = p.grad else { continue }
             let lr = learningRate * (i < learningRateScales.count ? learningRateScales[i] : 1)
             let stepSize = lr / correction1, decay = 1 - lr * weightDecay
-            let mi = m[i] ?? Tensor(zeros: p.shape), vi = v[i] ?? Tensor(zeros: p.shape)
+            let mi = try m[i] ?? Tensor(zeros: p.shape), vi = try v[i] ?? Tensor(zeros: p.shape)
             m[i] = mi; v[i] = vi
             let (w, gp, mp, vp) = (p.data, g.data, mi.data, vi.data)
             parallelRanges(p.count, grain: 1 << 15) { lo, hi in
@@ -130,7 +131,7 @@ public final class SGD: Optimizer {
         learningRateScales = Array(repeating: 1, count: parameters.count)
     }
 
-    public func step() {
+    public func step() throws {
         stepCount += 1
         let (mu, tau, wd, nesterov) = (momentum, dampening, weightDecay, self.nesterov)
         for (i, p) in parameters.enumerated() {
@@ -144,7 +145,7 @@ public final class SGD: Optimizer {
                 continue
             }
             let first = buffers[i] == nil
-            let b = buffers[i] ?? Tensor(zeros: p.shape)
+            let b = try buffers[i] ?? Tensor(zeros: p.shape)
             buffers[i] = b
             let bp = b.data
             parallelRanges(p.count, grain: 1 << 15) { lo, hi in

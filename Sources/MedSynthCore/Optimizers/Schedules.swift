@@ -56,10 +56,10 @@ public final class ExponentialMovingAverage {
     public let shadow: [Tensor]
     package let parameters: [Tensor]
 
-    public init(_ parameters: [Tensor], decay: Float = 0.999) {
+    public init(_ parameters: [Tensor], decay: Float = 0.999) throws {
         self.parameters = parameters
         self.decay = decay
-        shadow = parameters.map { $0.copy() }
+        shadow = try parameters.map { try $0.copy() }
     }
 
     public var currentDecay: Float { min(decay, Float(1 + updates) / Float(10 + updates)) }
@@ -91,9 +91,7 @@ public final class ExponentialMovingAverage {
     public func loadState(prefix: String = "ema", _ lookup: (String) -> SafetensorsEntry?) throws {
         for (i, s) in shadow.enumerated() {
             guard let e = lookup("\(prefix).\(i)") else { throw ModuleError.missing("\(prefix).\(i)") }
-            try require(e.shape == s.shape, "EMA tensor \(i) has shape \(e.shape), expected \(s.shape)")
-            let values = e.floats()
-            s.data.update(fromArray: values)
+            s.data.update(fromArray: try e.finiteFloats(shape: s.shape))
         }
         updates = try OptimizerState.step(lookup, "\(prefix).updates")
     }

@@ -12,13 +12,16 @@ public final class Storage {
     package static let liveBytes = Atomic<Int>(0)
     package static let peakBytes = Atomic<Int>(0)
 
-    /// Uninitialised storage for `count` floats, 64-byte aligned for AVX-512 loads.
-    /// Callers check sizes before asking (see `MemoryBudget`); a failed allocation of a size that
-    /// passed those checks is an unrecoverable condition of the machine.
-    public init(count: Int) {
+    /// Uninitialised storage for `count` floats, 64-byte aligned for AVX-512 loads. Throws
+    /// `.outOfMemory` naming the request when the system refuses it, so that Python gets a
+    /// MemoryError and the process lives on.
+    public init(count: Int) throws {
+        guard count >= 0, count <= (Int.max >> 3) else {
+            throw MedSynthError.outOfMemory("cannot allocate a tensor of \(count) floats")
+        }
         self.count = count
         let bytes = BufferCache.roundedSize(max(count, 1) * MemoryLayout<Float>.stride)
-        pointer = BufferCache.shared.take(bytes: bytes).bindMemory(to: Float.self, capacity: max(count, 1))
+        pointer = try BufferCache.shared.take(bytes: bytes).bindMemory(to: Float.self, capacity: max(count, 1))
         let live = Storage.liveBytes.wrappingAdd(bytes, ordering: .relaxed).newValue
         var peak = Storage.peakBytes.load(ordering: .relaxed)
         while live > peak {
@@ -28,8 +31,8 @@ public final class Storage {
         }
     }
 
-    public convenience init(zeros count: Int) {
-        self.init(count: count)
+    public convenience init(zeros count: Int) throws {
+        try self.init(count: count)
         pointer.initialize(repeating: 0, count: count)
     }
 
@@ -107,7 +110,7 @@ package final class BufferCache {
         bytes < minimumCachedBytes ? bytes : (bytes + 0xFFFF) & ~0xFFFF
     }
 
-    package func take(bytes: Int) -> UnsafeMutableRawPointer {
+    package func take(bytes: Int) throws -> UnsafeMutableRawPointer {
         if bytes >= Self.minimumCachedBytes {
             pthread_mutex_lock(&mutex)
             if let p = free[bytes]?.popLast() {
@@ -122,8 +125,12 @@ package final class BufferCache {
             release()      // give the cache back and try once more
             _ = posix_memalign(&raw, 64, bytes)
         }
-        guard let raw else { fatalError("medsynth: out of memory allocating \(bytes) bytes") }
+        guard let raw else { throw MedSynthError.outOfMemory(Self.refusal(bytes, "the system refused it")) }
         return raw
+    }
+
+    package static func refusal(_ bytes: Int, _ why: String) -> String {
+        "out of memory: cannot allocate \(bytes) bytes (\(bytes >> 20) MiB) for a tensor; \(why)"
     }
 
     package func give(_ p: UnsafeMutableRawPointer, bytes: Int) {

@@ -19,35 +19,41 @@ public final class Tensor {
         self.requiresGrad = requiresGrad
     }
 
-    /// Uninitialised contents.
-    public convenience init(uninitialized shape: [Int]) {
-        self.init(shape: shape, storage: Storage(count: shape.reduce(1, *)))
+    /// Uninitialised contents. Every initialiser that allocates throws `.outOfMemory` when the
+    /// memory cannot be had, and `.invalidArgument` for a shape whose element count overflows.
+    public convenience init(uninitialized shape: [Int]) throws {
+        self.init(shape: shape, storage: try Storage(count: try Tensor.elementCount(shape)))
     }
 
-    public convenience init(zeros shape: [Int], requiresGrad: Bool = false) {
-        self.init(shape: shape, storage: Storage(zeros: shape.reduce(1, *)), requiresGrad: requiresGrad)
+    public convenience init(zeros shape: [Int], requiresGrad: Bool = false) throws {
+        self.init(shape: shape, storage: try Storage(zeros: try Tensor.elementCount(shape)), requiresGrad: requiresGrad)
     }
 
-    public convenience init(repeating value: Float, shape: [Int]) {
-        let s = Storage(count: shape.reduce(1, *))
+    public convenience init(repeating value: Float, shape: [Int]) throws {
+        let s = try Storage(count: try Tensor.elementCount(shape))
         s.pointer.initialize(repeating: value, count: s.count)
         self.init(shape: shape, storage: s)
     }
 
     /// A tensor holding `values` (row-major); `values.count` must equal the product of `shape`.
-    public convenience init(_ values: [Float], shape: [Int], requiresGrad: Bool = false) {
-        // internal callers build `values` for `shape`; a mismatch is a bug in the engine
-        precondition(values.count == shape.reduce(1, *), "tensor of shape \(shape) needs \(shape.reduce(1, *)) values, got \(values.count)")
-        let s = Storage(count: values.count)
+    public convenience init(_ values: [Float], shape: [Int], requiresGrad: Bool = false) throws {
+        try require(checkedElementCount(shape) == values.count, "tensor of shape \(shape) needs \(checkedElementCount(shape) ?? -1) values, got \(values.count)")
+        let s = try Storage(count: values.count)
         s.pointer.update(fromArray: values)
         self.init(shape: shape, storage: s, requiresGrad: requiresGrad)
     }
 
     /// A copy of `count` floats at `pointer`.
-    public convenience init(copying pointer: UnsafePointer<Float>, shape: [Int]) {
-        let s = Storage(count: shape.reduce(1, *))
+    public convenience init(copying pointer: UnsafePointer<Float>, shape: [Int]) throws {
+        let s = try Storage(count: try Tensor.elementCount(shape))
         s.pointer.initialize(from: pointer, count: s.count)
         self.init(shape: shape, storage: s)
+    }
+
+    /// The element count of `shape`, or `.invalidArgument` when it is negative or overflows.
+    package static func elementCount(_ shape: [Int]) throws -> Int {
+        guard let n = checkedElementCount(shape) else { throw MedSynthError.invalidArgument("tensor shape \(shape) has a negative extent or too many elements") }
+        return n
     }
 
     @inline(__always) public var count: Int { storage.count }
@@ -61,7 +67,7 @@ public final class Tensor {
     @inline(__always) public var needsGrad: Bool { requiresGrad || node != nil }
 
     /// A detached copy of the data (no graph).
-    public func copy() -> Tensor { Tensor(copying: data, shape: shape) }
+    public func copy() throws -> Tensor { try Tensor(copying: data, shape: shape) }
 
     /// The same data without the graph.
     public func detached() -> Tensor { Tensor(shape: shape, storage: storage) }
@@ -69,9 +75,9 @@ public final class Tensor {
     /// Zero-filled gradient of this tensor's shape, created on first use; backward kernels
     /// accumulate (+=) into it.
     @inline(__always)
-    package func gradPointer() -> UnsafeMutablePointer<Float> {
+    package func gradPointer() throws -> UnsafeMutablePointer<Float> {
         if let g = grad { return g.data }
-        let g = Tensor(zeros: shape)
+        let g = try Tensor(zeros: shape)
         grad = g
         return g.data
     }
