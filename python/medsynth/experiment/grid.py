@@ -129,7 +129,9 @@ def select(run, results: dict) -> dict:
     key = FOLD_SCORE_KEYS[scoring]
     sign = -1 if scoring == "val_loss" else 1
     grouped = {}
-    for task, result in results.items():
+    # results arrive in completion order, which differs between backends: folds are taken in
+    # their own order so that every backend gives the same table
+    for task, result in sorted(results.items(), key=lambda item: item[0].meta.get("fold", 0)):
         if task.variant != MAIN or not task.tag.startswith("cv-"):
             continue
         tag = _params_tag(task.meta["params"])
