@@ -218,13 +218,13 @@ PRESETS = {
     # U-Net trained briefly and sampled in few steps, a tenth of the paper's synthetic counts,
     # small CNNs, 3 folds of a few epochs.
     "quick": {
-        "data": {"image_size": 32, "count_scale": 0.25},
+        "data": {"image_size": 32, "count_scale": 0.5},
         "diffusion": {"model": {"base_channels": 16},
-                      "train": {"steps": 500, "batch_size": 32, "lr": 1e-3, "ema_decay": 0.995},
+                      "train": {"steps": 1000, "batch_size": 32, "lr": 1e-3, "ema_decay": 0.995},
                       "sample": {"steps": 20}},
         "synthetic": {"scale": 0.1},
         "classifiers": {"architectures": ["simple_cnn"], "folds": 3,
-                        "fit": {"epochs": 6, "early_stopping_patience": 2, "lr": 2e-3},
+                        "fit": {"epochs": 12, "early_stopping_patience": 3, "lr": 2e-3},
                         "grid": {"weight_decay": [0.01, 0.05]}},
         "baselines": {"learning_curve": [25, 50]},
         "fidelity": {"fit": {"epochs": 6}, "kid_subsets": 20, "kid_subset_size": 200},
