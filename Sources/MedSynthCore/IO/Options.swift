@@ -58,6 +58,13 @@ extension Option {
         }, write: { $0[keyPath: path].map(encode) ?? .null })
     }
 
+    /// A Float as the Double of its shortest decimal form (0.001, not 0.0010000000474974513), so
+    /// resolved configurations and docstrings show the value the user wrote; it reads back to the
+    /// same Float.
+    static func decimal(_ value: Float) -> Double {
+        Double(value.description) ?? Double(value)
+    }
+
     public static func int(_ key: String, _ path: WritableKeyPath<Root, Int>, _ doc: String) -> Option {
         typed(key, doc, path, kind: "an integer", { $0.int }, { .number(Double($0)) })
     }
@@ -75,11 +82,11 @@ extension Option {
     }
 
     public static func float(_ key: String, _ path: WritableKeyPath<Root, Float>, _ doc: String) -> Option {
-        typed(key, doc, path, kind: "a number", { $0.double.map(Float.init) }, { .number(Double($0)) })
+        typed(key, doc, path, kind: "a number", { $0.double.map(Float.init) }, { .number(decimal($0)) })
     }
 
     public static func float(_ key: String, _ path: WritableKeyPath<Root, Float?>, _ doc: String) -> Option {
-        optional(key, doc, path, kind: "a number", { $0.double.map(Float.init) }, { .number(Double($0)) })
+        optional(key, doc, path, kind: "a number", { $0.double.map(Float.init) }, { .number(decimal($0)) })
     }
 
     public static func bool(_ key: String, _ path: WritableKeyPath<Root, Bool>, _ doc: String) -> Option {
@@ -125,12 +132,12 @@ extension Option {
 
     public static func floats(_ key: String, _ path: WritableKeyPath<Root, [Float]?>, _ doc: String) -> Option {
         optional(key, doc, path, kind: "a list of numbers", { JSON.numbers($0)?.map(Float.init) },
-                 { .array($0.map { .number(Double($0)) }) })
+                 { .array($0.map { .number(decimal($0)) }) })
     }
 
     public static func floats(_ key: String, _ path: WritableKeyPath<Root, [Float]>, _ doc: String) -> Option {
         typed(key, doc, path, kind: "a list of numbers", { JSON.numbers($0)?.map(Float.init) },
-              { .array($0.map { .number(Double($0)) }) })
+              { .array($0.map { .number(decimal($0)) }) })
     }
 
     public static func strings(_ key: String, _ path: WritableKeyPath<Root, [String]>, _ doc: String) -> Option {
