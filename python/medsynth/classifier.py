@@ -17,7 +17,7 @@ from .model_selection import stratified_split
 
 #: The training options ``Classifier.fit`` passes to the engine (documented from its table).
 _FIT_OPTIONS = ("epochs", "batch_size", "lr", "weight_decay", "optimizer", "momentum", "schedule", "warmup_epochs",
-                "step_size_epochs", "gamma", "label_smoothing", "early_stopping_patience", "restore_best", "grad_clip",
+                "step_size_epochs", "gamma", "label_smoothing", "early_stopping_patience", "early_stopping_monitor", "restore_best", "grad_clip",
                 "freeze_backbone", "backbone_lr_scale", "hflip", "vflip", "translate", "rotate", "crop_scale", "brightness", "contrast", "checkpoint", "resume",
                 "seed")
 
@@ -163,7 +163,7 @@ class Classifier:
             schedule: Optional[str] = None, warmup_epochs: Optional[int] = None, step_size_epochs: Optional[int] = None,
             gamma: Optional[float] = None, label_smoothing: Optional[float] = None, class_weight=None,
             validation_data=None, validation_split: float = 0.0, early_stopping_patience: Optional[int] = None,
-            restore_best: Optional[bool] = None, grad_clip: Optional[float] = None,
+            early_stopping_monitor: Optional[str] = None, restore_best: Optional[bool] = None, grad_clip: Optional[float] = None,
             freeze_backbone: Optional[bool] = None, backbone_lr_scale: Optional[float] = None, hflip: Optional[bool] = None,
             vflip: Optional[bool] = None, translate: Optional[float] = None, rotate: Optional[float] = None,
             crop_scale: Optional[float] = None, brightness: Optional[float] = None, contrast: Optional[float] = None,
@@ -177,7 +177,7 @@ class Classifier:
         class_weight : None, "balanced" (n / (k · count), scikit-learn's rule), a dict {class: weight}
             or one weight per class.
         validation_data : (X_val, y_val), or use ``validation_split`` (a stratified fraction of X);
-            with either, early stopping monitors the validation loss.
+            with either, early stopping monitors the validation loss (or ``early_stopping_monitor``).
         checkpoint : path written atomically after every epoch (weights, optimiser, history);
             with ``resume=True`` training continues from it exactly.
         freeze_backbone, backbone_lr_scale : fine-tuning a pretrained model: train only the head
@@ -210,7 +210,8 @@ class Classifier:
                           momentum=momentum, schedule=schedule, warmup_epochs=warmup_epochs,
                           step_size_epochs=step_size_epochs, gamma=gamma, label_smoothing=label_smoothing,
                           class_weights=self._class_weights(class_weight, labels),
-                          early_stopping_patience=early_stopping_patience, restore_best=restore_best,
+                          early_stopping_patience=early_stopping_patience,
+                          early_stopping_monitor=early_stopping_monitor, restore_best=restore_best,
                           grad_clip=grad_clip, freeze_backbone=freeze_backbone,
                           backbone_lr_scale=backbone_lr_scale, hflip=hflip, vflip=vflip, translate=translate, rotate=rotate,
                           crop_scale=crop_scale, brightness=brightness, contrast=contrast,

@@ -194,7 +194,7 @@ def cross_validate(estimator, X, y, *, n_splits: int = 5, seed: int = 0, progres
 
     For each fold a fresh copy of ``estimator`` (``estimator.clone()``) is trained on the other
     folds with ``fit_params``, monitoring the held-out fold as its validation set (so early
-    stopping, when ``early_stopping_patience`` is given, stops on the fold's validation loss and
+    stopping, when ``early_stopping_patience`` is given, stops on the fold's validation loss (or ``early_stopping_monitor``) and
     restores the best epoch), then scored on that fold. ``estimator`` itself is not changed.
 
     Returns {"folds": [{scores, "best_epoch", "history"}, ...], "mean": {...}, "std": {...}} with

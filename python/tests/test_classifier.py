@@ -130,3 +130,38 @@ def test_cross_validation_and_grid_search_are_stratified_and_reproducible(shapes
     assert search["model"] is not None and search["model"].classes_.tolist() == sorted(set(y.tolist()))
     with pytest.raises(ValueError, match="given both in param_grid"):
         medsynth.Classifier(seed=0).grid_search(X, y, {"lr": [1e-3]}, lr=1e-3)
+
+
+def test_float_defaults_read_as_written():
+    # Float options travel as the Double of their shortest decimal form: 0.001, not
+    # 0.0010000000474974513, in docstrings, registries and resolved configurations.
+    from medsynth import _options
+    training = _options.defaults("classifier_training")
+    assert training["lr"] == 0.001 and training["weight_decay"] == 0.01
+    assert "default 0.001\n" in medsynth.Classifier.fit.__doc__
+    assert training["gamma"] == 0.1
+
+
+@pytest.mark.parametrize("monitor", ["val_loss", "val_accuracy"])
+def test_early_stopping_restores_the_best_epoch_of_the_monitored_value(shapes_small, monitor):
+    X, y = shapes_small
+    # shuffled validation labels: the loss rises from the first epoch on (overconfidence) while
+    # the accuracy wanders, so the two monitors pick different epochs
+    X_val, y_val = X[150:210], np.random.default_rng(0).permutation(y[150:210])
+    clf = medsynth.Classifier(seed=0)
+    clf.fit(X[:150], y[:150], epochs=8, batch_size=30, lr=3e-3, validation_data=(X_val, y_val),
+            early_stopping_patience=8, early_stopping_monitor=monitor, progress=False)
+    epochs = clf.history_["epochs"]
+    losses, accuracies = [e["val_loss"] for e in epochs], [e["val_accuracy"] for e in epochs]
+    assert np.argmin(losses) != np.argmax(accuracies)
+    # the first epoch with the lowest loss, or the highest accuracy (strict improvement, as Keras)
+    best = int(np.argmin(losses) if monitor == "val_loss" else np.argmax(accuracies)) + 1
+    assert clf.history_["best_epoch"] == best
+    # the restored weights are that epoch's: the validation set scores as it did then
+    assert float((clf.predict(X_val) == y_val).mean()) == pytest.approx(accuracies[best - 1], abs=1e-9)
+
+
+def test_unknown_early_stopping_monitor_is_a_clear_error(shapes_small):
+    X, y = shapes_small
+    with pytest.raises(ValueError, match="early_stopping_monitor.*val_loss.*val_accuracy"):
+        medsynth.Classifier(seed=0).fit(X[:60], y[:60], epochs=1, early_stopping_monitor="auc", progress=False)

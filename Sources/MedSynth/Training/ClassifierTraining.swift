@@ -48,7 +48,9 @@ final class ClassificationTask: TrainingTask {
     func evaluateEpoch() throws -> (metrics: [(String, JSON)], monitored: Double?) {
         guard let validation else { return ([], nil) }
         let (loss, accuracy) = try classifier.evaluate(validation, weights: classWeights)
-        return ([("val_loss", .number(loss)), ("val_accuracy", .number(accuracy))], loss)
+        // the trainer minimises the monitored value: accuracy enters negated
+        let monitored = options.earlyStoppingMonitor == .validationAccuracy ? -accuracy : loss
+        return ([("val_loss", .number(loss)), ("val_accuracy", .number(accuracy))], monitored)
     }
 
     func checkpointMetadata() -> [(String, String)] { classifier.metadata() }

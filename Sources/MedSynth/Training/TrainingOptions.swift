@@ -3,6 +3,11 @@
 
 import MedSynthCore
 
+public enum EarlyStoppingMonitor: String, CaseIterable {
+    case validationLoss = "val_loss"
+    case validationAccuracy = "val_accuracy"
+}
+
 public struct ClassifierTrainingOptions: Configurable {
     public var epochs = 10
     public var batchSize = 32
@@ -19,6 +24,8 @@ public struct ClassifierTrainingOptions: Configurable {
     public var classWeights: [Float]? = nil
     /// Stop when the monitored loss has not improved for this many epochs (0: never).
     public var earlyStoppingPatience = 0
+    /// What early stopping and restore_best watch on the validation set (Keras' `monitor`).
+    public var earlyStoppingMonitor = EarlyStoppingMonitor.validationLoss
     public var restoreBest = true
     public var gradClip: Float = 0
     /// Fine-tuning: train only the head (torchvision's classifier layers; see
@@ -49,6 +56,7 @@ public struct ClassifierTrainingOptions: Configurable {
         .float("label_smoothing", \.labelSmoothing, "Label smoothing of the cross-entropy (torch's definition)."),
         .floats("class_weights", \.classWeights, "One cross-entropy weight per class (for imbalance)."),
         .int("early_stopping_patience", \.earlyStoppingPatience, "Epochs without improvement of the monitored loss (validation loss when there is a validation set) before stopping; 0 never stops early."),
+        .choice("early_stopping_monitor", \.earlyStoppingMonitor, "What early stopping and restore_best watch on the validation set: 'val_loss' (Keras' default; the lowest wins) or 'val_accuracy' (the highest wins; steadier on small validation sets, where the loss can rise from overconfidence while accuracy still improves). Without a validation set, the training loss."),
         .bool("restore_best", \.restoreBest, "With early stopping, end with the weights of the best epoch."),
         .bool("freeze_backbone", \.freezeBackbone, "Fine-tuning: train only the head; the backbone keeps its weights (its batch-norm statistics still update in training, as in torch's train mode)."),
         .float("backbone_lr_scale", \.backboneLRScale, "Fine-tuning: the backbone's learning rate as a fraction of lr (torch's parameter groups), e.g. 0.1."),
