@@ -308,6 +308,7 @@ def fidelity_workload(domains=("gray", "rgb"), size: int = 28, n_per_class: int 
         model = medsynth.DiffusionModel(seed=seed)
         model.fit(X[sample], y[sample], steps=train_steps, progress=False)
         row["train_seconds"] = round(time.perf_counter() - start, 1)
+        row["prediction"] = model.config["prediction"]
         row["sampling"] = {}
         for name, options in (samplers or FIDELITY_SAMPLERS):
             start = time.perf_counter()
@@ -342,11 +343,12 @@ ERROR_TIMESTEPS = (0, 5, 10, 20, 50, 100, 200, 400, 700, 950)
 
 
 def sampling_workload(domain: str = "gray", size: int = 28, n_per_class: int = 1583, train_steps: int = 1200,
-                      per_class: int = 16, prediction: str = "epsilon", samplers=None, seed: int = 0) -> dict:
+                      per_class: int = 16, prediction=None, fit_options=None, samplers=None, seed: int = 0) -> dict:
     """Issue 13's measurement (docs/sampling.md): a model trained as in the fidelity workload;
     its error against t (the MSE of the predicted noise, and the high-frequency energy of the
     one-shot x0 prediction over the real images') and each sampler's shares of noisy and smooth
-    images by the quality gate. Tens of minutes with DDPM in the list."""
+    images by the quality gate. Tens of minutes with DDPM in the list. ``prediction`` and
+    ``fit_options`` (keyword arguments of fit) override the library's defaults."""
     from . import quality
     from ._core import to_nchw
     from .model_selection import stratified_split
@@ -356,9 +358,10 @@ def sampling_workload(domain: str = "gray", size: int = 28, n_per_class: int = 1
     X, y = X[sample], y[sample]
     model = medsynth.DiffusionModel(seed=seed, prediction=prediction)
     start = time.perf_counter()
-    model.fit(X, y, steps=train_steps, progress=False)
+    model.fit(X, y, steps=train_steps, progress=False, **(fit_options or {}))
     out = {"workload": "sampling", "domain": domain, "data": source, "image_size": size, "train_images": len(X),
-           "train_steps": train_steps, "prediction": prediction, "train_seconds": round(time.perf_counter() - start, 1),
+           "train_steps": train_steps, "prediction": model.config["prediction"], "fit_options": fit_options or {},
+           "train_seconds": round(time.perf_counter() - start, 1),
            "error_vs_t": {}, "sampling": {}}
     rng = np.random.default_rng(seed + 1)
     pick = rng.choice(len(X), min(64, len(X)), replace=False)
