@@ -77,7 +77,7 @@ def conv_workload(batch: int = 16) -> dict:
 def _reference_unet():
     """torch_ref.py's U-Net: 64x64 gray, base 32, multipliers (1, 2, 4), attention at 16, 4 classes."""
     return medsynth.DiffusionModel(64, in_channels=1, num_classes=4, base_channels=32, channel_multipliers=(1, 2, 4),
-                                   attention_resolutions=(16,), seed=0)
+                                   attention_resolutions=(16,), prediction="epsilon", seed=0)   # torch_ref.py's target
 
 
 def unet_train_workload(batch: int = 16, steps: int = 12, warm: int = 2) -> dict:
@@ -90,7 +90,7 @@ def unet_train_workload(batch: int = 16, steps: int = 12, warm: int = 2) -> dict
     stamps = []
     medsynth._engine.memory_reset_peak()
     model.fit(x, y, steps=warm + steps, batch_size=batch, lr=2e-4, warmup_steps=0, lr_schedule="constant", ema_decay=0,
-              grad_clip=0, p_uncond=0, progress=False, callback=lambda info: stamps.append(time.perf_counter()))
+              grad_clip=0, p_uncond=0, min_snr_gamma=0, progress=False, callback=lambda info: stamps.append(time.perf_counter()))
     per_step = np.diff(stamps[warm:])
     return {"workload": "unet_train", "ms_per_step": round(float(np.median(per_step)) * 1e3, 1),
             "ms_per_step_mean": round(float(np.mean(per_step)) * 1e3, 1), "params": model.n_parameters,
