@@ -293,3 +293,10 @@ def test_resume_without_a_checkpoint_and_labels_for_an_unconditional_model_are_e
         unconditional.fit(X[:8], y[:8], steps=1, batch_size=8, progress=False)
     with pytest.raises(ValueError, match="lr must be a finite number"):
         medsynth.DiffusionModel(**TINY).fit(X[:8], y[:8], steps=1, lr=float("nan"), progress=False)
+    with pytest.raises(ValueError, match="min_snr_gamma must be non-negative"):
+        medsynth.DiffusionModel(**TINY).fit(X[:8], y[:8], steps=1, min_snr_gamma=-1, progress=False)
+    # 0 turns the default min-SNR-gamma weighting off: the same step, another loss
+    loss = {g: medsynth.DiffusionModel(**TINY).fit(X[:8], y[:8], steps=1, batch_size=8, min_snr_gamma=g, progress=False)
+            .history_["log"][0]["loss"] for g in (0, 5)}
+    assert loss[0] != loss[5] and loss[5] == medsynth.DiffusionModel(**TINY).fit(
+        X[:8], y[:8], steps=1, batch_size=8, progress=False).history_["log"][0]["loss"]
