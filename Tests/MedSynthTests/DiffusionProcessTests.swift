@@ -240,6 +240,7 @@ import Glibc
         var config = DiffusionConfig(unet: UNetConfig(imageSize: 8, baseChannels: 4, channelMultipliers: [1], normGroups: 2))
         config.timesteps = 200
         config.dataRange = (0, 1)
+        config.prediction = .epsilon          // the denoiser below returns ε
         let model = try DiffusionModel(config: config)
         let target = (0..<64).map { Float($0 % 8) / 7 * 1.6 - 0.8 }   // x* in [−0.8, 0.8]
         var options = SamplingOptions()

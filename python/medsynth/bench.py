@@ -77,7 +77,7 @@ def conv_workload(batch: int = 16) -> dict:
 def _reference_unet():
     """torch_ref.py's U-Net: 64x64 gray, base 32, multipliers (1, 2, 4), attention at 16, 4 classes."""
     return medsynth.DiffusionModel(64, in_channels=1, num_classes=4, base_channels=32, channel_multipliers=(1, 2, 4),
-                                   attention_resolutions=(16,), seed=0)
+                                   attention_resolutions=(16,), prediction="epsilon", seed=0)   # torch_ref.py's target
 
 
 def unet_train_workload(batch: int = 16, steps: int = 12, warm: int = 2) -> dict:
@@ -90,7 +90,7 @@ def unet_train_workload(batch: int = 16, steps: int = 12, warm: int = 2) -> dict
     stamps = []
     medsynth._engine.memory_reset_peak()
     model.fit(x, y, steps=warm + steps, batch_size=batch, lr=2e-4, warmup_steps=0, lr_schedule="constant", ema_decay=0,
-              grad_clip=0, p_uncond=0, progress=False, callback=lambda info: stamps.append(time.perf_counter()))
+              grad_clip=0, p_uncond=0, min_snr_gamma=0, progress=False, callback=lambda info: stamps.append(time.perf_counter()))
     per_step = np.diff(stamps[warm:])
     return {"workload": "unet_train", "ms_per_step": round(float(np.median(per_step)) * 1e3, 1),
             "ms_per_step_mean": round(float(np.mean(per_step)) * 1e3, 1), "params": model.n_parameters,
@@ -308,6 +308,7 @@ def fidelity_workload(domains=("gray", "rgb"), size: int = 28, n_per_class: int 
         model = medsynth.DiffusionModel(seed=seed)
         model.fit(X[sample], y[sample], steps=train_steps, progress=False)
         row["train_seconds"] = round(time.perf_counter() - start, 1)
+        row["prediction"] = model.config["prediction"]
         row["sampling"] = {}
         for name, options in (samplers or FIDELITY_SAMPLERS):
             start = time.perf_counter()
@@ -342,11 +343,12 @@ ERROR_TIMESTEPS = (0, 5, 10, 20, 50, 100, 200, 400, 700, 950)
 
 
 def sampling_workload(domain: str = "gray", size: int = 28, n_per_class: int = 1583, train_steps: int = 1200,
-                      per_class: int = 16, prediction: str = "epsilon", samplers=None, seed: int = 0) -> dict:
+                      per_class: int = 16, prediction=None, fit_options=None, samplers=None, seed: int = 0) -> dict:
     """Issue 13's measurement (docs/sampling.md): a model trained as in the fidelity workload;
     its error against t (the MSE of the predicted noise, and the high-frequency energy of the
     one-shot x0 prediction over the real images') and each sampler's shares of noisy and smooth
-    images by the quality gate. Tens of minutes with DDPM in the list."""
+    images by the quality gate. Tens of minutes with DDPM in the list. ``prediction`` and
+    ``fit_options`` (keyword arguments of fit) override the library's defaults."""
     from . import quality
     from ._core import to_nchw
     from .model_selection import stratified_split
@@ -356,9 +358,10 @@ def sampling_workload(domain: str = "gray", size: int = 28, n_per_class: int = 1
     X, y = X[sample], y[sample]
     model = medsynth.DiffusionModel(seed=seed, prediction=prediction)
     start = time.perf_counter()
-    model.fit(X, y, steps=train_steps, progress=False)
+    model.fit(X, y, steps=train_steps, progress=False, **(fit_options or {}))
     out = {"workload": "sampling", "domain": domain, "data": source, "image_size": size, "train_images": len(X),
-           "train_steps": train_steps, "prediction": prediction, "train_seconds": round(time.perf_counter() - start, 1),
+           "train_steps": train_steps, "prediction": model.config["prediction"], "fit_options": fit_options or {},
+           "train_seconds": round(time.perf_counter() - start, 1),
            "error_vs_t": {}, "sampling": {}}
     rng = np.random.default_rng(seed + 1)
     pick = rng.choice(len(X), min(64, len(X)), replace=False)

@@ -106,7 +106,8 @@ def check(real, synthetic, real_labels=None, synthetic_labels=None, *, data_rang
                         f"Laplacian above {hi:.4f}, the real images' 99th percentile; synthetic mean "
                         f"{lap_s.mean():.4f}, real {lap_r.mean():.4f}): sample with a stochastic sampler "
                         f"(sampler='dpm_solver++_sde', the default, or 'ddpm'; more steps do not help the "
-                        f"deterministic 'ddim' and 'dpm_solver++'), or train longer")
+                        f"deterministic 'ddim' and 'dpm_solver++' of an epsilon-prediction model), train with "
+                        f"prediction='v' (the default; min_snr_gamma=5), or train longer")
     if smooth > max(noisy_limit, 0.5):
         messages.append(f"{smooth:.0%} of the synthetic images are smoother than 99% of the real ones (mean absolute "
                         f"Laplacian below {lo:.4f}, the real images' 1st percentile): train longer or lower guidance_scale")

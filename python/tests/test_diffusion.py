@@ -109,6 +109,39 @@ def test_resume_equals_an_uninterrupted_run(two_shapes, tmp_path):
     stopped.sample(labels=[0], steps=2, progress=False)
 
 
+def _rewrite_config(src, dst, edit):
+    """Copies the safetensors file src to dst with its "config" metadata passed through edit."""
+    import json, struct
+    raw = open(src, "rb").read()
+    (size,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8:8 + size])
+    config = json.loads(header["__metadata__"]["config"])
+    header["__metadata__"]["config"] = json.dumps(edit(config), separators=(",", ":"))
+    text = json.dumps(header, separators=(",", ":")).encode()
+    open(dst, "wb").write(struct.pack("<Q", len(text)) + text + raw[8 + size:])
+
+
+def test_prediction_of_older_files_and_checkpoints(two_shapes, tmp_path):
+    X, y = two_shapes
+    eps = medsynth.DiffusionModel(**TINY, prediction="epsilon").fit(X[:16], y[:16], steps=2, batch_size=8, progress=False)
+    assert medsynth.DiffusionModel(16, in_channels=1, num_classes=2, **TINY).config["prediction"] == "v"   # the default
+    eps.save(tmp_path / "eps.safetensors")
+    # a file without the key (none is written so, but older formats may be read): epsilon, its old meaning
+    _rewrite_config(tmp_path / "eps.safetensors", tmp_path / "old.safetensors",
+                    lambda c: {k: v for k, v in c.items() if k != "prediction"})
+    old = medsynth.DiffusionModel.load(tmp_path / "old.safetensors")
+    assert old.config["prediction"] == "epsilon"
+    x = np.random.default_rng(0).standard_normal((2, 1, 16, 16)).astype(np.float32)
+    np.testing.assert_array_equal(old.model_output(x, 500, labels=[0, 1]), eps.model_output(x, 500, labels=[0, 1]))
+    # resuming an epsilon checkpoint into a model of the new default is refused, naming both
+    options = dict(steps=4, batch_size=8, checkpoint_every=2, progress=False)
+    ckpt = tmp_path / "eps_run.safetensors"
+    medsynth.DiffusionModel(**TINY, prediction="epsilon").fit(X[:16], y[:16], checkpoint=ckpt, **options)
+    with pytest.raises(Exception, match="prediction 'epsilon', this model predicts 'v'"):
+        medsynth.DiffusionModel(**TINY).fit(X[:16], y[:16], checkpoint=ckpt, resume=True, **options)
+    medsynth.DiffusionModel(**TINY, prediction="epsilon").fit(X[:16], y[:16], checkpoint=ckpt, resume=True, **options)
+
+
 def test_unconditional_model(two_shapes):
     X, _ = two_shapes
     model = medsynth.DiffusionModel(**TINY).fit(X[:32], steps=3, batch_size=8, progress=False)
@@ -260,3 +293,10 @@ def test_resume_without_a_checkpoint_and_labels_for_an_unconditional_model_are_e
         unconditional.fit(X[:8], y[:8], steps=1, batch_size=8, progress=False)
     with pytest.raises(ValueError, match="lr must be a finite number"):
         medsynth.DiffusionModel(**TINY).fit(X[:8], y[:8], steps=1, lr=float("nan"), progress=False)
+    with pytest.raises(ValueError, match="min_snr_gamma must be non-negative"):
+        medsynth.DiffusionModel(**TINY).fit(X[:8], y[:8], steps=1, min_snr_gamma=-1, progress=False)
+    # 0 turns the default min-SNR-gamma weighting off: the same step, another loss
+    loss = {g: medsynth.DiffusionModel(**TINY).fit(X[:8], y[:8], steps=1, batch_size=8, min_snr_gamma=g, progress=False)
+            .history_["log"][0]["loss"] for g in (0, 5)}
+    assert loss[0] != loss[5] and loss[5] == medsynth.DiffusionModel(**TINY).fit(
+        X[:8], y[:8], steps=1, batch_size=8, progress=False).history_["log"][0]["loss"]

@@ -120,6 +120,11 @@ public final class DiffusionModel {
             json = .object(pairs.filter { !legacy.contains($0.0) })
             state = .object(pairs.filter { legacy.contains($0.0) } + [("ema_decay", .number(Double(file.metadata("ema_decay") ?? "0") ?? 0))])
         }
+        // files written before v prediction became the default hold ε-prediction weights; every
+        // medsynth file names its prediction, but one without the key keeps that old meaning
+        if case .object(let pairs) = json, !pairs.contains(where: { $0.0 == "prediction" }) {
+            json = .object(pairs + [("prediction", .string(PredictionType.epsilon.rawValue))])
+        }
         let config: DiffusionConfig
         do { config = try DiffusionConfig(json: json) } catch let e as MedSynthError { throw MedSynthError.io("'\(path)': \(e)") }
         return try TrainerCheckpoint.naming(path) {

@@ -61,7 +61,8 @@ final class DiffusionTask: TrainingTask {
             schedule.target(config.prediction, x0: x0.data + o, noise: noise.data + o, t: timesteps[b], into: target.data + o, count: count)
         }
         let prediction = try model.unet.forward(noisy, timesteps: timesteps.map { Float($0) }, labels: classLabels)
-        if let gamma = options.minSNRGamma {
+        if options.minSNRGamma > 0 {
+            let gamma = options.minSNRGamma
             let w = try Tensor(timesteps.map { schedule.minSNRWeight($0, gamma: gamma, prediction: config.prediction) }, shape: [batch])
             return BatchLoss(loss: try mseLoss(prediction, target, sampleWeights: w), count: batch)
         }
@@ -80,6 +81,10 @@ final class DiffusionTask: TrainingTask {
         let saved = try DiffusionModel.savedConfig(file, path: path)
         try require(saved.config.unet.json == model.config.unet.json && saved.config.timesteps == model.config.timesteps,
                     "checkpoint '\(path)' holds a different diffusion model")
+        // the same weights mean another thing under another parametrisation (the default changed
+        // from epsilon to v): resuming across it would train on without error, silently wrong
+        try require(saved.config.prediction == model.config.prediction,
+                    "checkpoint '\(path)' was trained with prediction '\(saved.config.prediction.rawValue)', this model predicts '\(model.config.prediction.rawValue)': create it with prediction=\"\(saved.config.prediction.rawValue)\" (or load the checkpoint with DiffusionModel.load)")
         model.config.dataRange = saved.config.dataRange
         model.config.dataDType = saved.config.dataDType
         model.trainedSteps = saved.trainedSteps

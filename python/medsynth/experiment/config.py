@@ -237,7 +237,7 @@ PRESETS = {
     # weight decay. Meant for a cluster (backend = "ray").
     "paper": {
         "data": {"image_size": 128},
-        "diffusion": {"train": {"steps": 20000}},
+        "diffusion": {"train": {"steps": 20000, "lr": 2e-4}},   # torch_ref.py's rate for long runs
         "classifiers": {"architectures": list(PAPER_ARCHITECTURES), "folds": 5,
                         "fit": {"epochs": 50, "early_stopping_patience": 5},
                         "grid": {"lr": [1e-3, 1e-4], "weight_decay": [0.01, 0.05]}},
