@@ -47,8 +47,9 @@ extension ColumnConv {
         let (k, p, cout) = (g.colRows, g.outPlane, g.outChannels)
         let chunkImages = imagesPerChunk(g, budget: chunkFloats)
         let maxLd = rowLength(g, images: chunkImages)
-        let scratch = try Storage(count: (k + cout) * maxLd + cout * k)
-        let col = scratch.pointer, product = col + k * maxLd, packed = product + cout * maxLd
+        let inPlane = g.height * g.width
+        let scratch = try Storage(count: (k + cout) * maxLd + cout * k + g.inChannels * chunkImages * inPlane)
+        let col = scratch.pointer, product = col + k * maxLd, packed = product + cout * maxLd, planes = packed + cout * k
         packTapMajor(g, weight, into: packed)
         let tapTable = tapTable(g)
         let classes = pixelClasses(g, table: tapTable)
@@ -57,13 +58,22 @@ extension ColumnConv {
         var n0 = 0
         while n0 < g.batch {
             let images = min(chunkImages, g.batch - n0)
+            // the chunk's planes channel by channel, [Cin][images][H·W]: every class then gathers a
+            // channel from one contiguous block instead of planes Cin·H·W floats apart
+            parallelRanges(g.inChannels, grain: max(1, 16_384 / max(1, images * inPlane))) { lo, hi in
+                for c in lo..<hi {
+                    for n in 0..<images {
+                        (planes + (c * images + n) * inPlane).update(from: x + ((n0 + n) * g.inChannels + c) * inPlane, count: inPlane)
+                    }
+                }
+            }
             for cls in classes {
                 cls.pixels.withUnsafeBufferPointer { pixels in
                 cls.columns.withUnsafeBufferPointer { columns in
                     let (pc, kc) = (pixels.count, columns.count), ld = (images * pc + 15) / 16 * 16
                     let pixels = pixels.baseAddress!
                     if kc > 0, let columns = columns.baseAddress {
-                        im2colClass(g, table: table, x: x, n0: n0, images: images, pixels: pixels, count: pc,
+                        im2colClass(g, table: table, planes: planes, images: images, pixels: pixels, count: pc,
                                     columns: columns, rows: kc, into: col, ld: ld)
                         classProduct(m: cout, k: k, rows: kc, positions: columns, ld: ld, packed: packed, b: col, c: product)
                     }
@@ -92,11 +102,11 @@ extension ColumnConv {
         withExtendedLifetime(scratch) {}
     }
 
-    /// col_c[r][j] = x[n0 + n, ci, the pixel tap t of pixel i reads] for row r = (u, ci) of the
+    /// col_c[r][j] = planes[ci, n, the pixel tap t of pixel i reads] for row r = (u, ci) of the
     /// class's u-th valid tap t = positions[u·Cin] / Cin, and j = n·count + i, in panels
     /// (`storePanelRow`) of `rows` rows `ld` wide (the columns past the images' zeroed). Channels
     /// over the threads.
-    static func im2colClass(_ g: ConvGeometry, table: UnsafePointer<Int32>, x: UnsafePointer<Float>, n0: Int, images: Int,
+    static func im2colClass(_ g: ConvGeometry, table: UnsafePointer<Int32>, planes: UnsafePointer<Float>, images: Int,
                             pixels: UnsafePointer<Int32>, count pc: Int, columns: UnsafePointer<Int>, rows: Int,
                             into col: UnsafeMutablePointer<Float>, ld: Int) {
         let (plane, p, cin) = (g.height * g.width, g.outPlane, g.inChannels)
@@ -110,14 +120,13 @@ extension ColumnConv {
         offsets.withUnsafeBufferPointer { offsets in
         let offsets = offsets.baseAddress!
         ThreadPool.shared.run(count: cin, maxParticipants: max(1, rows * ld / 8192)) { _, lo, hi in
-            // one row per valid tap: a plane is read for all its taps at once (the planes of one
-            // channel sit Cin·plane floats apart, often a multiple of 4 KiB: a handful of L1 sets)
+            // one row per valid tap: a plane is read for all its taps at once
             withUnsafeTemporaryAllocation(of: Float.self, capacity: validTaps * ld) { tmp in
                 let tmp = tmp.baseAddress!
                 for u in 0..<validTaps { for j in (images * pc)..<ld { tmp[u * ld + j] = 0 } }
                 for c in lo..<hi {
                     for n in 0..<images {
-                        let src = x + ((n0 + n) * cin + c) * plane
+                        let src = planes + (c * images + n) * plane
                         for u in 0..<validTaps {
                             let off = offsets + u * pc, d = tmp + u * ld + n * pc
                             for i in 0..<pc { d[i] = src[off[i]] }
