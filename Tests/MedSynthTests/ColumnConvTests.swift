@@ -38,6 +38,11 @@ import Testing
         Case(n: 40, cin: 16, cout: 8, h: 4, w: 4, bias: false),                     // wide: 14 panels over threads
         Case(n: 2, cin: 6, cout: 10, h: 6, w: 6, kh: 1, kw: 1, stride: (2, 2), pad: (0, 0)), // strided 1×1 (ResNet shortcut)
         Case(n: 3, cin: 5, cout: 7, h: 2, w: 2, pad: (2, 2)),                       // padding 2 around a 2×2 map: taps that read only padding
+        // the forward's pixel classes (Conv2dColumnClasses.swift): odd sizes, one image, many classes
+        Case(n: 1, cin: 7, cout: 13, h: 5, w: 3, stride: (2, 2)),                   // one image, 3×2 output, odd everything
+        Case(n: 7, cin: 19, cout: 11, h: 3, w: 4),                                  // 3×4: corners, edges, two interior pixels
+        Case(n: 3, cin: 24, cout: 72, h: 8, w: 8),                                  // 8×8, 9 classes, K = 216 in two slices
+        Case(n: 5, cin: 3, cout: 9, h: 2, w: 2, kh: 1, kw: 2, pad: (1, 1)),         // 1×2 with padding: rows that read no tap (bias only)
     ]
 
     /// max |a − b| / max |b|.
@@ -75,6 +80,18 @@ import Testing
         try ColumnConv.backward(g, x: x.data, weight: w.data, dy: dy.data, dx: nil, dWeight: dwOnly.data)
         #expect(relativeError(dxOnly.scalars, expectedDx) < 1e-5)
         #expect(relativeError(dwOnly.scalars, expectedDw) < 1e-5)
+    }
+
+    /// Pixels grouped by the taps that read the image: a 3×3 (padding 1) over 3×4 has corners,
+    /// edges and an interior, each with its own taps, and every pixel in exactly one class.
+    @Test func pixelClassesHoldTheValidTaps() {
+        let g = Case(n: 1, cin: 2, cout: 1, h: 3, w: 4).geometry
+        let classes = ColumnConv.pixelClasses(g, table: ColumnConv.tapTable(g))
+        #expect(classes.count == 9)
+        #expect(classes.flatMap { $0.pixels }.sorted() == (0..<12).map { Int32($0) })
+        #expect(classes[0].pixels == [0] && classes[0].columns == [8, 9, 10, 11, 14, 15, 16, 17])  // top-left corner: taps 4, 5, 7, 8, tap-major
+        #expect(classes[1].pixels == [1, 2] && classes[1].columns.count == 2 * 6)                // top edge
+        #expect(classes.first { $0.pixels == [5, 6] }?.columns == Array(0..<18))                 // interior: all taps
     }
 
     @Test func layerTakesTheColumnPathBitIdenticallyRunToRun() throws {

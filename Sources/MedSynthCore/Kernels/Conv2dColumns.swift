@@ -7,6 +7,7 @@
 //   col[k][j],   k = (ci, ki, kj),   j = (n, oy, ox),
 // and the three products of the convolution are matrix products whose width is images × pixels:
 //   forward       Y'[co][j] = Σ_k W[co][k] · col[k][j],     y[n, co, p] = Y'[co][j] + b[co]
+//                 (by classes of output pixels, without the padding's taps: Conv2dColumnClasses.swift)
 //   weight grad   dW[co][k] += Σ_j dY'[co][j] · col[k][j]
 //   input grad    dcol[k][j] = Σ_co W[co][k] · dY'[co][j],   dx += col2im(dcol)
 // Rows of col, Y' and dY' are `ld` floats: the chunk's columns rounded up to 16, the extra ones zero.
@@ -121,19 +122,32 @@ package enum ColumnConv {
 
     /// Columns of an operand B [rows][ld] are stored in panels of `panelWidth` (three vectors, one
     /// forward tile): panel p holds columns [48p, 48p + w) as [rows][w] from 48p·rows, w = 48 but for
-    /// the last panel. A tile then reads its 48 columns of row after row from one contiguous block
+    /// the last panel (`panelSpan`). A tile then reads its 48 columns of row after row from one contiguous block
     /// (rows `ld` apart would map to a few L1 sets when ld is a power of two, and thrash).
     package static let panelWidth = 48
+
+    /// Panels of a row `ld` floats long: 48 columns each, but a last 16 joins the panel before it
+    /// (64 columns: two tiles of two vectors instead of 3 + 1, whose one-vector tile loads a
+    /// broadcast weight per multiply-add).
+    @inline(__always)
+    package static func panelCount(_ ld: Int) -> Int {
+        let n = (ld + panelWidth - 1) / panelWidth
+        return ld % panelWidth == 16 && n > 1 ? n - 1 : n
+    }
+
+    /// Columns of panel p (which starts at p·48) of a row `ld` floats long.
+    @inline(__always)
+    package static func panelSpan(_ p: Int, ld: Int) -> Int {
+        p == panelCount(ld) - 1 ? ld - p * panelWidth : panelWidth
+    }
 
     /// Writes row r (`ld` floats at `src`) of a panelled operand of `rows` rows.
     @inline(__always)
     package static func storePanelRow(_ src: UnsafePointer<Float>, row r: Int, rows: Int, ld: Int,
                                       into b: UnsafeMutablePointer<Float>) {
-        var j0 = 0
-        while j0 < ld {
-            let w = min(panelWidth, ld - j0)
+        for p in 0..<panelCount(ld) {
+            let j0 = p * panelWidth, w = panelSpan(p, ld: ld)
             (b + j0 * rows + r * w).update(from: src + j0, count: w)
-            j0 += w
         }
     }
 
@@ -145,11 +159,11 @@ package enum ColumnConv {
     /// slice after the first adds to C. Row blocks (or, for wide products, panels) over the threads.
     package static func tileProduct(m: Int, k: Int, ld: Int, a: UnsafePointer<Float>, lda: Int, aRows: Bool,
                                     b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>) {
-        let panels = (ld + panelWidth - 1) / panelWidth
+        let panels = panelCount(ld)
         let slice = min(k, kSlice)
-        // tap offsets for panels of 3, 2 and 1 vectors
-        var taps = [Int](repeating: 0, count: 3 * slice)
-        for w in 1...3 { for kk in 0..<slice { taps[(w - 1) * slice + kk] = kk * w * 16 } }
+        // tap offsets for panels of 4, 3, 2 and 1 vectors
+        var taps = [Int](repeating: 0, count: 4 * slice)
+        for w in 1...4 { for kk in 0..<slice { taps[(w - 1) * slice + kk] = kk * w * 16 } }
         let bases = (0..<12).map { $0 * 16 }
         let blocks = (m + 7) / 8
         let byRows = blocks >= panels
@@ -180,7 +194,7 @@ package enum ColumnConv {
                                 weights = a + k0 * lda + row
                             }
                             for p in p0..<p1 {
-                                let j0 = p * panelWidth, nv = min(panelWidth, ld - j0) / 16
+                                let j0 = p * panelWidth, nv = panelSpan(p, ld: ld) / 16
                                 let panel = b + j0 * k + k0 * nv * 16
                                 let out = c + row * ld + j0
                                 var args = FwdTileArgs(weights: weights, input: panel, taps: taps.baseAddress! + (nv - 1) * slice,
@@ -208,38 +222,6 @@ package enum ColumnConv {
 
     /// Length of the slices of K in `tileProduct`.
     package static let kSlice = 128
-
-    /// y = conv(x, W) + bias.
-    package static func forward(_ g: ConvGeometry, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-                                bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>, chunkFloats: Int = chunkFloats) throws {
-        let (k, p, cout) = (g.colRows, g.outPlane, g.outChannels)
-        let chunkImages = imagesPerChunk(g, budget: chunkFloats)
-        let maxLd = rowLength(g, images: chunkImages)
-        let scratch = try Storage(count: (k + cout) * maxLd)
-        let col = scratch.pointer, product = col + k * maxLd
-        let tapTable = tapTable(g)
-        tapTable.withUnsafeBufferPointer { table in
-        let table = table.baseAddress!
-        var n0 = 0
-        while n0 < g.batch {
-            let images = min(chunkImages, g.batch - n0), ld = rowLength(g, images: images)
-            im2col(g, table: table, x: x, n0: n0, images: images, into: col, ld: ld, panelled: true)
-            tileProduct(m: cout, k: k, ld: ld, a: weight, lda: k, aRows: true, b: col, c: product)
-            // Y' → y, adding the bias
-            parallelRanges(cout, grain: max(1, 16_384 / max(1, images * p))) { lo, hi in
-                for co in lo..<hi {
-                    let b = bias?[co] ?? 0
-                    for n in 0..<images {
-                        let src = product + co * ld + n * p, dst = y + ((n0 + n) * cout + co) * p
-                        for i in 0..<p { dst[i] = src[i] + b }
-                    }
-                }
-            }
-            n0 += images
-        }
-        }
-        withExtendedLifetime(scratch) {}
-    }
 
     /// Accumulates dx += ∂L/∂x and dW += ∂L/∂W (those asked for) from dy.
     package static func backward(_ g: ConvGeometry, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
