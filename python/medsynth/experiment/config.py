@@ -222,7 +222,7 @@ PRESETS = {
         "data": {"image_size": 32, "count_scale": 0.5},
         "diffusion": {"model": {"base_channels": 16},
                       "train": {"steps": 1000, "batch_size": 32, "lr": 1e-3, "ema_decay": 0.995},
-                      "sample": {"steps": 20}},
+                      "sample": {"steps": 20, "guidance_scale": 2.0}},
         "synthetic": {"scale": 0.1},
         "classifiers": {"architectures": ["simple_cnn"], "folds": 3,
                         "fit": {"epochs": 30, "early_stopping_patience": 6, "early_stopping_monitor": "val_accuracy",
