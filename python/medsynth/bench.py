@@ -103,7 +103,7 @@ def ddim_sample_workload(batch: int = 16, steps: int = 50) -> dict:
     model = _reference_unet()
     model.fit(np.random.default_rng(0).random((4, 64, 64), dtype=np.float32), np.arange(4), steps=1, batch_size=4,
               ema_decay=0, progress=False)   # a model that has seen one step (sampling cost does not depend on weights)
-    run = lambda: model.sample(labels=np.arange(batch) % 4, steps=steps, guidance_scale=1.0, clip=False,
+    run = lambda: model.sample(labels=np.arange(batch) % 4, sampler="ddim", eta=0.0, steps=steps, guidance_scale=1.0, clip=False,
                                batch_size=batch, use_ema=False, progress=False)
     seconds = timeit(run, warm=1, min_seconds=1.0, min_runs=2)
     return {"workload": "ddim_sample", "s_per_batch": round(seconds, 2), "images_per_s": round(batch / seconds, 3)}
