@@ -215,7 +215,7 @@ def schema() -> Section:
 PRESETS = {
     "none": {},
     # All three phantom domains end to end in minutes on a 2-core laptop: small images, a small
-    # U-Net trained briefly and sampled in few steps, a tenth of the paper's synthetic counts,
+    # U-Net trained briefly and sampled in few steps, a quarter of the paper's synthetic counts,
     # small CNNs, 3 folds of up to 30 epochs (early stopping on validation accuracy, steadier than
     # the loss on these small validation sets).
     "quick": {
@@ -223,7 +223,7 @@ PRESETS = {
         "diffusion": {"model": {"base_channels": 16},
                       "train": {"steps": 1000, "batch_size": 32, "lr": 1e-3, "ema_decay": 0.995},
                       "sample": {"steps": 20, "guidance_scale": 2.0}},
-        "synthetic": {"scale": 0.1},
+        "synthetic": {"scale": 0.25},
         "classifiers": {"architectures": ["simple_cnn"], "folds": 3,
                         "fit": {"epochs": 30, "early_stopping_patience": 6, "early_stopping_monitor": "val_accuracy",
                                 "lr": 2e-3},
