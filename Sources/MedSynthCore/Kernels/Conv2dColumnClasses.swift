@@ -180,9 +180,7 @@ extension ColumnConv {
             r = e
         }
         let panels = panelCount(ld)
-        var taps = [Int](repeating: 0, count: 4 * kSlice)
-        for w in 1...4 { for kk in 0..<kSlice { taps[(w - 1) * kSlice + kk] = kk * w * 16 } }
-        let bases = (0..<12).map { $0 * 16 }
+        let (taps, bases) = panelOffsets(slice: kSlice)
         let blocks = (m + 7) / 8
         let byRows = blocks >= panels
         taps.withUnsafeBufferPointer { taps in

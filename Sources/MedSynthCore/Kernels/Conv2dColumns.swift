@@ -162,9 +162,7 @@ package enum ColumnConv {
         let panels = panelCount(ld)
         let slice = min(k, kSlice)
         // tap offsets for panels of 4, 3, 2 and 1 vectors
-        var taps = [Int](repeating: 0, count: 4 * slice)
-        for w in 1...4 { for kk in 0..<slice { taps[(w - 1) * slice + kk] = kk * w * 16 } }
-        let bases = (0..<12).map { $0 * 16 }
+        let (taps, bases) = panelOffsets(slice: slice)
         let blocks = (m + 7) / 8
         let byRows = blocks >= panels
         taps.withUnsafeBufferPointer { taps in
@@ -222,6 +220,14 @@ package enum ColumnConv {
 
     /// Length of the slices of K in `tileProduct`.
     package static let kSlice = 128
+
+    /// The micro-kernel's offsets into a packed panel: for panels of 4, 3, 2 and 1 vectors
+    /// (`(w - 1) * slice + kk`: row kk of a panel w vectors wide), and the 12 vector bases.
+    static func panelOffsets(slice: Int) -> (taps: [Int], bases: [Int]) {
+        var taps = [Int](repeating: 0, count: 4 * slice)
+        for w in 1...4 { for kk in 0..<slice { taps[(w - 1) * slice + kk] = kk * w * 16 } }
+        return (taps, (0..<12).map { $0 * 16 })
+    }
 
     /// Accumulates dx += ∂L/∂x and dW += ∂L/∂W (those asked for) from dy.
     package static func backward(_ g: ConvGeometry, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
