@@ -221,7 +221,7 @@ PRESETS = {
     "quick": {
         "data": {"image_size": 32, "count_scale": 0.5},
         "diffusion": {"model": {"base_channels": 16},
-                      "train": {"steps": 1000, "batch_size": 32, "lr": 1e-3, "ema_decay": 0.995},
+                      "train": {"steps": 1000, "batch_size": 32, "ema_decay": 0.995},
                       "sample": {"steps": 20, "guidance_scale": 2.0}},
         "synthetic": {"scale": 0.25},
         "classifiers": {"architectures": ["simple_cnn"], "folds": 3,
