@@ -204,15 +204,7 @@ extension ColumnConv {
                                                    k: kk, inBase: bases, outBase: bases, output: out, outStride: ld,
                                                    initial: TileConstants.zeros, initialStride: 0,
                                                    initialBase: TileConstants.zeroOffsets)
-                            var v = 0
-                            while v < nv {
-                                let width = DirectConv.tileWidth(mr: mr, remaining: nv - v)
-                                args.input = panel + v * 16
-                                args.output = out + v * 16
-                                if s0 > 0 { (args.initial, args.initialStride, args.initialBase) = (UnsafePointer(args.output), ld, bases) }
-                                DirectConv.forwardTile(mr: mr, nv: width, args)
-                                v += width
-                            }
+                            sweepPanel(&args, mr: mr, nv: nv, panel: panel, out: out, accumulate: s0 > 0, ld: ld, bases: bases)
                         }
                         row += mr
                     }

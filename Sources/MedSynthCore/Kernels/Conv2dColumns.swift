@@ -199,15 +199,7 @@ package enum ColumnConv {
                                                        k: kk, inBase: bases, outBase: bases, output: out, outStride: ld,
                                                        initial: TileConstants.zeros, initialStride: 0,
                                                        initialBase: TileConstants.zeroOffsets, weightStride: aRows ? 0 : lda)
-                                var v = 0
-                                while v < nv {
-                                    let width = DirectConv.tileWidth(mr: mr, remaining: nv - v)
-                                    args.input = panel + v * 16
-                                    args.output = out + v * 16
-                                    if k0 > 0 { (args.initial, args.initialStride, args.initialBase) = (UnsafePointer(args.output), ld, bases) }
-                                    DirectConv.forwardTile(mr: mr, nv: width, args)
-                                    v += width
-                                }
+                                sweepPanel(&args, mr: mr, nv: nv, panel: panel, out: out, accumulate: k0 > 0, ld: ld, bases: bases)
                             }
                             row += mr
                         }
@@ -216,6 +208,23 @@ package enum ColumnConv {
                 }
             }
         }}
+    }
+
+    /// Runs the micro-kernel across one packed panel of `nv` vectors, `mr` output rows: the
+    /// widest tiles first; with `accumulate`, each tile adds to what `out` already holds (the
+    /// later slices of K).
+    @inline(__always)
+    static func sweepPanel(_ args: inout FwdTileArgs, mr: Int, nv: Int, panel: UnsafePointer<Float>,
+                           out: UnsafeMutablePointer<Float>, accumulate: Bool, ld: Int, bases: UnsafePointer<Int>) {
+        var v = 0
+        while v < nv {
+            let width = DirectConv.tileWidth(mr: mr, remaining: nv - v)
+            args.input = panel + v * 16
+            args.output = out + v * 16
+            if accumulate { (args.initial, args.initialStride, args.initialBase) = (UnsafePointer(args.output), ld, bases) }
+            DirectConv.forwardTile(mr: mr, nv: width, args)
+            v += width
+        }
     }
 
     /// Length of the slices of K in `tileProduct`.
