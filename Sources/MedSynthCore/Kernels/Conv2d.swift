@@ -5,7 +5,8 @@
 // The products run on the direct kernels of Conv2dDirect*.swift (no im2col matrix): forward, weight
 // gradient, and the input gradient either as a stride-1 convolution of dy with the flipped kernel
 // or, for strides and wide padding, phase by phase. 3×3 stride-1 convolutions with enough channels
-// run all three products through Winograd F(4×4, 3×3) (Conv2dWinograd*.swift), and convolutions
+// run all three products through Winograd F(4×4, 3×3) (Conv2dWinograd*.swift; on small maps the
+// forward runs it across the batch, Conv2dWinogradBatched.swift), and convolutions
 // with small output maps as matrix products over the whole batch (Conv2dColumns.swift); depthwise
 // convolutions run over whole planes (Conv2dDepthwise.swift).
 
@@ -52,7 +53,7 @@ public struct ConvGeometry: Equatable {
 
 package enum ConvKernel {
     /// y = conv(x, weight) + bias: Winograd F(4×4, 3×3) for the 3×3 stride-1 convolutions it
-    /// suits, columns for small output maps, the depthwise kernel for one input channel per group,
+    /// suits (per image, or across the batch for small maps), columns for small output maps, the depthwise kernel for one input channel per group,
     /// the direct kernel for every other geometry (likewise for the gradients).
     package static func forward(_ g: ConvGeometry, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                         bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>) throws {
@@ -60,6 +61,8 @@ package enum ConvKernel {
             DepthwiseConv.forward(g, x: x, weight: weight, bias: bias, y: y)
         } else if Winograd.applies(g) {
             try Winograd.forward(g, x: x, weight: weight, bias: bias, y: y)
+        } else if BatchedWinograd.applies(g) {
+            try BatchedWinograd.forward(g, x: x, weight: weight, bias: bias, y: y)
         } else if ColumnConv.applies(g) {
             try ColumnConv.forward(g, x: x, weight: weight, bias: bias, y: y)
         } else {

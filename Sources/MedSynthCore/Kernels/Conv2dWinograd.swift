@@ -8,7 +8,7 @@
 // (FwdTile) as a 1×1 convolution over tiles.
 // Points 0, ±1, ±2 (the matrices below). Accuracy: the largest error over a layer's outputs is
 // 2–6e-6 of the largest output, against 2–9e-7 for the direct sum (WinogradTests), far inside the
-// engine's 1e-4 tolerances; the weights are transformed in Double, so U is rounded once.
+// engine's 1e-4 tolerances; the weights are transformed in Float, eight kernels per vector.
 //
 // Layout. Tiles are handled in "chunks" of four horizontally adjacent tiles (16 output columns of
 // 4 rows), and lane l of a vector is tile l mod 4 of chunk l / 4 of the vector's four chunks: the
@@ -42,24 +42,27 @@ package enum Winograd {
         [1.0 / 24, 1.0 / 12, 1.0 / 6], [1.0 / 24, -1.0 / 12, 1.0 / 6], [0, 0, 1],
     ]
 
-    /// The 36 values of G g Gᵀ for the 3×3 kernel read as g[ki, kj] = kernel[ki·3 + kj] (or, when
-    /// `flipped`, kernel[8 − ki·3 − kj]), in Double, into u[ξ·stride] for ξ = a·6 + b.
+    /// The six values of G v for one column (or row) v of three: G's rows applied lane by lane.
     @inline(__always)
-    package static func transformKernel(_ kernel: UnsafePointer<Float>, flipped: Bool, into u: UnsafeMutablePointer<Float>, stride: Int) {
-        var t = InlineArray<18, Double>(repeating: 0)   // G·g, [6][3]
-        for a in 0..<6 {
-            for j in 0..<3 {
-                var s = 0.0
-                for i in 0..<3 { s += gMatrix[a][i] * Double(kernel[flipped ? 8 - (i * 3 + j) : i * 3 + j]) }
-                t[a * 3 + j] = s
-            }
+    static func gColumn(_ v0: SIMD8<Float>, _ v1: SIMD8<Float>, _ v2: SIMD8<Float>)
+        -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) {
+        let even = v0 + v2, outer = v0 * (1.0 / 24) + v2 * (1.0 / 6), middle = v1 * (1.0 / 12)
+        return (v0 * 0.25, (even + v1) * (-1.0 / 6), (even - v1) * (-1.0 / 6), outer + middle, outer - middle, v2)
+    }
+
+    /// U = G g Gᵀ for eight 3×3 kernels at once (lane l: kernel l, g[i][j] = k[i·3 + j]), in
+    /// Float: U[ξ] lane l into out(ξ), ξ = a·6 + b.
+    @inline(__always)
+    static func transformKernels(_ k: InlineArray<9, SIMD8<Float>>, _ out: (Int, SIMD8<Float>) -> Void) {
+        var t = InlineArray<18, SIMD8<Float>>(repeating: SIMD8())   // G·g, [6][3]
+        for j in 0..<3 {
+            let c = gColumn(k[j], k[3 + j], k[6 + j])
+            t[j] = c.0; t[3 + j] = c.1; t[6 + j] = c.2; t[9 + j] = c.3; t[12 + j] = c.4; t[15 + j] = c.5
         }
         for a in 0..<6 {
-            for b in 0..<6 {
-                var s = 0.0
-                for j in 0..<3 { s += t[a * 3 + j] * gMatrix[b][j] }
-                u[(a * 6 + b) * stride] = Float(s)
-            }
+            let r = gColumn(t[a * 3], t[a * 3 + 1], t[a * 3 + 2])
+            out(a * 6, r.0); out(a * 6 + 1, r.1); out(a * 6 + 2, r.2)
+            out(a * 6 + 3, r.3); out(a * 6 + 4, r.4); out(a * 6 + 5, r.5)
         }
     }
 
@@ -78,12 +81,21 @@ package enum Winograd {
                 var b0 = r0
                 while b0 < r1 {
                     let mr = DirectConv.blockHeight(r1 - b0)
-                    for m in 0..<mr {
-                        for c in 0..<cols {
-                            // kernel of (row b0 + m, column c): W[co, ci] with co, ci by orientation
+                    for c in 0..<cols {
+                        // lane m: the kernel of (row b0 + m, column c), W[co, ci] by orientation
+                        var k = InlineArray<9, SIMD8<Float>>(repeating: SIMD8())
+                        for m in 0..<mr {
                             let (co, ci) = transposed ? (c, b0 + m) : (b0 + m, c)
                             let kernel = weight + (co * g.inChannels + ci) * 9
-                            transformKernel(kernel, flipped: transposed, into: dst + b0 * cols + c * mr + m, stride: perXi)
+                            for tap in 0..<9 { k[tap][m] = kernel[transposed ? 8 - tap : tap] }
+                        }
+                        let block = dst + b0 * cols + c * mr
+                        transformKernels(k) { xi, u in
+                            if mr == 8 {
+                                UnsafeMutableRawPointer(block + xi * perXi).storeBytes(of: u, as: SIMD8<Float>.self)
+                            } else {
+                                for m in 0..<mr { block[xi * perXi + m] = u[m] }
+                            }
                         }
                     }
                     b0 += mr
