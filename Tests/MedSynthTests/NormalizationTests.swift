@@ -188,6 +188,47 @@ func referenceGroupNorm(_ x: Tensor, groups: Int, weight: Tensor?, bias: Tensor?
         }
     }
 
+    @Test(arguments: [NormActivation.identity, .relu])
+    func batchNormResidualEqualsAddThenActivation(_ activation: NormActivation) throws {
+        // a ResNet block's end: small (2×2) and large (20×20) planes, training and evaluation
+        for (shape, training) in [([4, 3, 2, 2], true), ([2, 3, 20, 20], true), ([4, 3, 2, 2], false), ([2, 3, 20, 20], false)] {
+            func run(_ fused: Bool) throws -> [[Float]] {
+                let x = try randomTensor(shape, seed: 47, scale: 3), r = try randomTensor(shape, seed: 48, scale: 2)
+                let w = try Tensor([1, 3, 5], shape: [3], requiresGrad: true), b = try Tensor([0.5, 2, -1], shape: [3], requiresGrad: true)
+                let rm = try Tensor([0.1, -0.2, 0.3], shape: [3]), rv = try Tensor([0.5, 1, 2], shape: [3])
+                let y: Tensor
+                if fused {
+                    y = try batchNorm(x, weight: w, bias: b, runningMean: rm, runningVar: rv, training: training,
+                                      activation: activation, residual: r)
+                } else {
+                    let z = try add(try batchNorm(x, weight: w, bias: b, runningMean: rm, runningVar: rv, training: training), r)
+                    y = activation == .relu ? try relu(z) : z
+                }
+                try y.backward(seed: randomTensor(shape, seed: 49, requiresGrad: false))
+                return [y.scalars, x.grad?.scalars ?? [], r.grad?.scalars ?? [], w.grad?.scalars ?? [], b.grad?.scalars ?? []]
+            }
+            let (fused, separate) = (try run(true), try run(false))
+            #expect(fused == separate, "\(shape), training \(training)")
+            #expect(!fused[2].isEmpty && (activation == .identity || fused[0].contains(0)))
+        }
+        // finite differences, residual included (values kept 0.1 away from the ReLU's kink)
+        let x = try Tensor((0..<20).map { i in Float(i % 5 - 2) + Float(i) * 0.003 }, shape: [2, 2, 1, 5], requiresGrad: true)
+        let r = try Tensor((0..<20).map { i in Float(i % 3) * 0.7 - 0.45 + Float(i) * 0.002 }, shape: [2, 2, 1, 5], requiresGrad: true)
+        let inputs = [x, r, try Tensor([3, 2.5], shape: [2], requiresGrad: true), try Tensor([1.6, 3], shape: [2], requiresGrad: true)]
+        let y = try withoutGrad {
+            try batchNorm(x, weight: inputs[2], bias: inputs[3], runningMean: nil, runningVar: nil, training: true, residual: r)
+        }
+        #expect(y.scalars.allSatisfy { abs($0) > 0.1 } && y.scalars.contains { $0 < 0 })
+        try expectGradientsMatch(inputs) { t in
+            try batchNorm(t[0], weight: t[2], bias: t[3], runningMean: nil, runningVar: nil, training: true,
+                          activation: activation, residual: t[1])
+        }
+        #expect(throws: MedSynthError.self) {
+            try batchNorm(x, weight: nil, bias: nil, runningMean: nil, runningVar: nil, training: true,
+                          residual: try Tensor(zeros: [2, 2, 5, 1]))
+        }
+    }
+
     @Test func sequentialFusesBatchNormAndActivation() throws {
         let x = try randomTensor([2, 4, 3, 3], seed: 46)
         let fused = Sequential([try BatchNorm(4), ReLU6(), try BatchNorm(4), ReLU()])

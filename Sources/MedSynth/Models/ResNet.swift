@@ -29,8 +29,8 @@ final class BasicBlock: Layer {
     }
 
     override func forward(_ x: Tensor) throws -> Tensor {
-        let out = try bn2(try conv2(try bn1.forward(try conv1(x), activation: .relu)))
-        return try relu(try add(out, try downsample.map { try $0(x) } ?? x))
+        let out = try conv2(try bn1.forward(try conv1(x), activation: .relu))
+        return try bn2.forward(out, activation: .relu, residual: try downsample.map { try $0(x) } ?? x)
     }
 }
 
@@ -61,8 +61,7 @@ final class Bottleneck: Layer {
     override func forward(_ x: Tensor) throws -> Tensor {
         var out = try bn1.forward(try conv1(x), activation: .relu)
         out = try bn2.forward(try conv2(out), activation: .relu)
-        out = try bn3(try conv3(out))
-        return try relu(try add(out, try downsample.map { try $0(x) } ?? x))
+        return try bn3.forward(try conv3(out), activation: .relu, residual: try downsample.map { try $0(x) } ?? x)
     }
 }
 

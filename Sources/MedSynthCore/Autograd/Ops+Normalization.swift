@@ -16,10 +16,16 @@
 /// `weight`, `bias`, `runningMean`, `runningVar` are [C]; weight = 1 and bias = 0 when nil.
 /// Defaults as torch: momentum 0.1, eps 1e-5. Gradients flow to x, weight and bias (in eval mode
 /// the x-gradient is dy·weight/√(runningVar + eps)); the running statistics get none.
+/// `activation` is applied in the same pass; a `residual` of x's shape is added before it:
+/// activation(bn(x) + residual), the end of a ResNet block, with no tensor for the sum (the
+/// separate add and relu would keep two more block-sized tensors until the backward pass).
 public func batchNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean: Tensor?, runningVar: Tensor?,
                       training: Bool, momentum: Float = 0.1, eps: Float = 1e-5,
-                      activation: NormActivation = .identity) throws -> Tensor {
+                      activation: NormActivation = .identity, residual: Tensor? = nil) throws -> Tensor {
     try require(x.rank >= 2, "batchNorm: input must be [N, C, *] (rank 2 or more), got \(x.shape)")
+    if let residual {
+        try require(residual.shape == x.shape, "batchNorm: the residual must have the input's shape \(x.shape), got \(residual.shape)")
+    }
     let n = x.shape[0], c = x.shape[1], s = x.shape[2...].reduce(1, *)
     for (name, t) in [("weight", weight), ("bias", bias), ("runningMean", runningMean), ("runningVar", runningVar)] {
         if let t { try require(t.shape == [c], "batchNorm: \(name) must be [\(c)] (one value per channel), got \(t.shape)") }
@@ -71,21 +77,25 @@ public func batchNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean: 
     let y = try Tensor(uninitialized: x.shape)
     let (low, high) = activation.bounds
     BatchNormKernel.forward(x: x.data, n: n, c: c, s: s, mean: mean, invstd: invstd,
-                            weight: weight?.data, bias: bias?.data, y: y.data, low: low, high: high)
+                            weight: weight?.data, bias: bias?.data, y: y.data, low: low, high: high,
+                            residual: residual?.data)
     var inputs = [x]
     if let weight { inputs.append(weight) }
     if let bias { inputs.append(bias) }
-    let output = y.storage
+    if let residual { inputs.append(residual) }
+    // the output only for the activation's gradient
+    let output = activation == .identity ? nil : y.storage
     return y.recording(inputs) { dy in
         // through the activation first: its gradient from the output, as relu's and relu6's own
         var dz = dy.data, masked: Storage? = nil
-        if activation != .identity {
+        if let output {
             let m = try Storage(count: x.count)
             ElementwiseKernel.zip(ActivationKernel.ClampGradient(high: activation == .relu6 ? 6 : .nan), dy.data, output.pointer, m.pointer, x.count,
                                   accumulate: false, grain: ElementwiseKernel.grain)
             (dz, masked) = (m.pointer, m)
         }
         defer { withExtendedLifetime(masked) {} }
+        if let residual, residual.needsGrad { try accumulateBroadcastGradient(dz, shape: x.shape, into: residual) }
         BatchNormKernel.backward(x: x.data, dy: dz, n: n, c: c, s: s,
                                  mean: saved.pointer, invstd: saved.pointer + c, weight: weight?.data,
                                  training: training,

@@ -67,6 +67,14 @@ package enum NormKernel {
         for i in 0..<n { y[i] = clamp(x[i] * scale + shift, low, high) }
     }
 
+    /// y[i] = clamp(x[i]·scale + shift + r[i], low, high): the affine map with a residual added
+    /// before the activation.
+    @inline(__always)
+    package static func affineAdding(_ x: UnsafePointer<Float>, _ r: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                                     _ n: Int, scale: Float, shift: Float, low: Float, high: Float) {
+        for i in 0..<n { y[i] = clamp(x[i] * scale + shift + r[i], low, high) }
+    }
+
     /// v < low ? low : (v > high ? high : v): ReLU (0, ∞) and ReLU6 (0, 6) exactly as their own
     /// kernels, the identity for (−∞, ∞); NaN stays NaN.
     @inline(__always)
@@ -121,7 +129,7 @@ package enum BatchNormKernel {
     package static func forward(x: UnsafePointer<Float>, n: Int, c: Int, s: Int,
                         mean: UnsafePointer<Float>, invstd: UnsafePointer<Float>,
                         weight: UnsafePointer<Float>?, bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>,
-                        low: Float = -.infinity, high: Float = .infinity) {
+                        low: Float = -.infinity, high: Float = .infinity, residual: UnsafePointer<Float>? = nil) {
         if s < smallPlane {
             // small planes: per channel block, the coefficients spread over the block's values
             // once, then every image's block in one contiguous sweep
@@ -137,13 +145,17 @@ package enum BatchNormKernel {
                     for b in 0..<n {
                         let o = (b * c + lo) * s
                         let (src, dst) = (x + o, y + o)
-                        for i in 0..<len { dst[i] = NormKernel.clamp(src[i] * scale[i] + shift[i], low, high) }
+                        if let r = residual.map({ $0 + o }) {
+                            for i in 0..<len { dst[i] = NormKernel.clamp(src[i] * scale[i] + shift[i] + r[i], low, high) }
+                        } else {
+                            for i in 0..<len { dst[i] = NormKernel.clamp(src[i] * scale[i] + shift[i], low, high) }
+                        }
                     }
                 }
             }
         } else {
             planeForward(x: x, n: n, c: c, s: s, mean: mean, invstd: invstd, weight: weight, bias: bias, y: y,
-                         low: low, high: high)
+                         low: low, high: high, residual: residual)
         }
     }
 
@@ -151,14 +163,18 @@ package enum BatchNormKernel {
     static func planeForward(x: UnsafePointer<Float>, n: Int, c: Int, s: Int,
                              mean: UnsafePointer<Float>, invstd: UnsafePointer<Float>,
                              weight: UnsafePointer<Float>?, bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>,
-                             low: Float = -.infinity, high: Float = .infinity) {
+                             low: Float = -.infinity, high: Float = .infinity, residual: UnsafePointer<Float>? = nil) {
         parallelRanges(c, grain: NormKernel.channelGrain(valuesPerChannel: n * s)) { lo, hi in
             for ch in lo..<hi {
                 let alpha = invstd[ch] * (weight?[ch] ?? 1)
                 let shift = (bias?[ch] ?? 0) - mean[ch] * alpha
                 for b in 0..<n {
                     let o = (b * c + ch) * s
-                    NormKernel.affine(x + o, y + o, s, scale: alpha, shift: shift, low: low, high: high)
+                    if let residual {
+                        NormKernel.affineAdding(x + o, residual + o, y + o, s, scale: alpha, shift: shift, low: low, high: high)
+                    } else {
+                        NormKernel.affine(x + o, y + o, s, scale: alpha, shift: shift, low: low, high: high)
+                    }
                 }
             }
         }

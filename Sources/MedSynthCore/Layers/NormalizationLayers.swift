@@ -22,12 +22,12 @@ public final class BatchNorm: Layer {
 
     public override func forward(_ x: Tensor) throws -> Tensor { try forward(x, activation: .identity) }
 
-    /// The activation applied to the output in the same pass: `forward(x, activation: .relu)`
-    /// equals `relu(forward(x))`.
-    public func forward(_ x: Tensor, activation: NormActivation) throws -> Tensor {
+    /// The activation applied to the output in the same pass, after adding `residual` when one is
+    /// given: `forward(x, activation: .relu, residual: r)` equals `relu(add(forward(x), r))`.
+    public func forward(_ x: Tensor, activation: NormActivation, residual: Tensor? = nil) throws -> Tensor {
         if isTraining { batchesTracked += 1 }
         return try batchNorm(x, weight: weight, bias: bias, runningMean: runningMean, runningVar: runningVar,
-                             training: isTraining, momentum: momentum, eps: eps, activation: activation)
+                             training: isTraining, momentum: momentum, eps: eps, activation: activation, residual: residual)
     }
 
     public override func localStateEntries(prefix: String) -> [SafetensorsEntry] {
