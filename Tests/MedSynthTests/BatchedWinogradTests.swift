@@ -59,3 +59,64 @@ import Testing
         #expect(!BatchedWinograd.applies(g(100, 8, 8)))      // too few channels for the transforms
     }
 }
+
+/// Transformed weights kept between inference calls: reused only while the values are the same.
+@Suite struct WinogradWeightCacheTests {
+    func geometry(_ cin: Int, _ cout: Int) -> ConvGeometry {
+        ConvGeometry(batch: 32, inChannels: cin, height: 4, width: 4, outChannels: cout, kernelH: 3, kernelW: 3,
+                     strideH: 1, strideW: 1, padH: 1, padW: 1, dilationH: 1, dilationW: 1, groups: 1)
+    }
+
+    @Test func reusesOnlyUnchangedWeights() throws {
+        let cache = WinogradWeightCache(capacityBytes: 1 << 20)
+        let g = geometry(16, 24)
+        let w = try randomTensor([24, 16, 3, 3], seed: 91)
+        let fresh = try Storage(count: 36 * 24 * 16)
+        Winograd.packWeights(g, w.data, transposed: false, into: fresh.pointer)
+        let first = try cache.packedWeights(g, w.data)
+        #expect(Array(UnsafeBufferPointer(start: first.pointer, count: first.count)) == Array(UnsafeBufferPointer(start: fresh.pointer, count: fresh.count)))
+        #expect(try cache.packedWeights(g, w.data) === first)
+        // one value changed in place (an optimiser step): packed again, and correctly
+        w.data[100] += 0.25
+        let second = try cache.packedWeights(g, w.data)
+        #expect(second !== first)
+        Winograd.packWeights(g, w.data, transposed: false, into: fresh.pointer)
+        #expect(Array(UnsafeBufferPointer(start: second.pointer, count: second.count)) == Array(UnsafeBufferPointer(start: fresh.pointer, count: fresh.count)))
+        #expect(cache.heldBytes == second.count * 4)
+        // a bit flip anywhere changes the fingerprint
+        let before = WinogradWeightCache.fingerprint(w.data, w.count)
+        for i in [0, 17, w.count - 1] {
+            let saved = w.data[i]
+            w.data[i] = Float(bitPattern: saved.bitPattern ^ 1)
+            #expect(WinogradWeightCache.fingerprint(w.data, w.count) != before)
+            w.data[i] = saved
+        }
+        #expect(WinogradWeightCache.fingerprint(w.data, w.count) == before)
+    }
+
+    @Test func evictsTheLeastRecentlyUsedBeyondItsCapacity() throws {
+        let g = geometry(16, 16)
+        let entryBytes = 36 * 16 * 16 * 4
+        let cache = WinogradWeightCache(capacityBytes: 5 * entryBytes)
+        let weights = try (0..<3).map { try randomTensor([16, 16, 3, 3], seed: 92 + UInt64($0)) }
+        let packed = try weights.map { try cache.packedWeights(g, $0.data) }
+        #expect(cache.heldBytes == 3 * entryBytes)
+        _ = try cache.packedWeights(g, weights[0].data)                      // 0 used most recently
+        let more = try (0..<3).map { try randomTensor([16, 16, 3, 3], seed: 95 + UInt64($0)) }
+        for w in more { _ = try cache.packedWeights(g, w.data) }
+        #expect(cache.heldBytes <= 5 * entryBytes)
+        #expect(try cache.packedWeights(g, weights[0].data) === packed[0])   // kept
+        #expect(try cache.packedWeights(g, weights[1].data) !== packed[1])   // evicted first
+        withExtendedLifetime((weights, more)) {}
+    }
+
+    @Test func inferenceWithTheCacheEqualsTraining() throws {
+        // the same convolution with a graph (no cache) and without (cache), twice
+        let x = try randomTensor([32, 16, 4, 4], seed: 98), w = try randomTensor([16, 16, 3, 3], seed: 99)
+        let withGraph = try conv2d(x, w, nil, padding: (1, 1))
+        for _ in 0..<2 {
+            let inference = try withoutGrad { try conv2d(x, w, nil, padding: (1, 1)) }
+            #expect(inference.scalars == withGraph.scalars)
+        }
+    }
+}

@@ -16,7 +16,8 @@ public func conv2d(_ x: Tensor, _ weight: Tensor, _ bias: Tensor? = nil,
     if let bias { try require(bias.shape == [g.outChannels], "conv2d: bias must be [\(g.outChannels)], got \(bias.shape)") }
 
     let y = try Tensor(uninitialized: [g.batch, g.outChannels, g.outHeight, g.outWidth])
-    try ConvKernel.forward(g, x: x.data, weight: weight.data, bias: bias?.data, y: y.data)
+    // without a graph (inference), Winograd keeps its transformed weights between calls
+    try ConvKernel.forward(g, x: x.data, weight: weight.data, bias: bias?.data, y: y.data, cacheWeights: !GradMode.isEnabled)
     let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
     return y.recording(inputs) { dy in
         try ConvKernel.backward(g, x: x.data, weight: weight.data, dy: dy.data,

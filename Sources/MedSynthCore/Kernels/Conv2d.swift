@@ -55,14 +55,16 @@ package enum ConvKernel {
     /// y = conv(x, weight) + bias: Winograd F(4×4, 3×3) for the 3×3 stride-1 convolutions it
     /// suits (per image, or across the batch for small maps), columns for small output maps, the depthwise kernel for one input channel per group,
     /// the direct kernel for every other geometry (likewise for the gradients).
+    /// With `cacheWeights` (inference: the weights do not change between calls), the Winograd
+    /// paths keep their transformed weights (`WinogradWeightCache`).
     package static func forward(_ g: ConvGeometry, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-                        bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>) throws {
+                        bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>, cacheWeights: Bool = false) throws {
         if DepthwiseConv.applies(g) {
             DepthwiseConv.forward(g, x: x, weight: weight, bias: bias, y: y)
         } else if Winograd.applies(g) {
-            try Winograd.forward(g, x: x, weight: weight, bias: bias, y: y)
+            try Winograd.forward(g, x: x, weight: weight, bias: bias, y: y, cacheWeights: cacheWeights)
         } else if BatchedWinograd.applies(g) {
-            try BatchedWinograd.forward(g, x: x, weight: weight, bias: bias, y: y)
+            try BatchedWinograd.forward(g, x: x, weight: weight, bias: bias, y: y, cacheWeights: cacheWeights)
         } else if ColumnConv.applies(g) {
             try ColumnConv.forward(g, x: x, weight: weight, bias: bias, y: y)
         } else {

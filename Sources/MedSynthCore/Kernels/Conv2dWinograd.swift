@@ -181,11 +181,18 @@ package enum Winograd {
 
     /// y = conv3×3(x, W) + bias.
     package static func forward(_ g: ConvGeometry, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-                                bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>) throws {
-        let packed = try Storage(count: 36 * g.outChannels * g.inChannels)
-        packWeights(g, weight, transposed: false, into: packed.pointer)
+                                bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>, cacheWeights: Bool = false) throws {
+        let packed = try forwardWeights(g, weight, cached: cacheWeights)
         try convolve(g, x: x, packedWeights: packed.pointer, bias: bias, y: y, accumulate: false)
         withExtendedLifetime(packed) {}
+    }
+
+    /// The forward weights packed by `packWeights`, from `WinogradWeightCache` when `cached`.
+    package static func forwardWeights(_ g: ConvGeometry, _ weight: UnsafePointer<Float>, cached: Bool) throws -> Storage {
+        if cached { return try WinogradWeightCache.shared.packedWeights(g, weight) }
+        let packed = try Storage(count: 36 * g.outChannels * g.inChannels)
+        packWeights(g, weight, transposed: false, into: packed.pointer)
+        return packed
     }
 
     /// dx += ∂L/∂x for geometry g, as the forward convolution `t` (`DirectConv.inputGradientGeometry`)

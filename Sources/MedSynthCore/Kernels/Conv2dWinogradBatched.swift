@@ -17,8 +17,9 @@
 
 package enum BatchedWinograd {
     /// Whether this path runs the convolution: 3×3, stride 1, padding 1, one group, at least 16
-    /// channels each way, a map the per-image Winograd path does not take, and at most half the
-    /// multiply-adds of the live taps once tiles past the edge and empty lanes are counted.
+    /// channels each way, a map the per-image Winograd path does not take, and no more
+    /// multiply-adds than the live taps once tiles past the edge and empty lanes are counted (its
+    /// products run near the micro-kernel's peak, the column kernels' on small maps at about half).
     package static func applies(_ g: ConvGeometry) -> Bool {
         guard g.kernelH == 3, g.kernelW == 3, g.strideH == 1, g.strideW == 1, g.dilationH == 1, g.dilationW == 1,
               g.groups == 1, g.padH == 1, g.padW == 1, g.inChannels >= 16, g.outChannels >= 16,
@@ -26,18 +27,17 @@ package enum BatchedWinograd {
         let plan = BatchedWinogradPlan(g)
         let lanes = (g.batch + 15) / 16 * 16
         let liveTaps = (3 * g.height - 2) * (3 * g.width - 2)
-        return 2 * 36 * plan.tiles * lanes <= liveTaps * g.batch
+        return 36 * plan.tiles * lanes <= liveTaps * g.batch
     }
 
     /// y = conv3×3(x, W) + bias, for a geometry `applies` accepts.
     /// `passFloats` bounds the scratch of a pass (V, M and the transposed input), in floats.
     package static func forward(_ g: ConvGeometry, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                                 bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>,
-                                passFloats: Int = 4_000_000) throws {
+                                cacheWeights: Bool = false, passFloats: Int = 4_000_000) throws {
         let plan = BatchedWinogradPlan(g)
         let (cin, cout) = (g.inChannels, g.outChannels)
-        let packed = try Storage(count: 36 * cout * cin)
-        Winograd.packWeights(g, weight, transposed: false, into: packed.pointer)
+        let packed = try Winograd.forwardWeights(g, weight, cached: cacheWeights)
         // images per pass: whole vectors of 16
         let perImage = 36 * plan.tiles * (cin + cout) + cin * plan.paddedPlane
         let vectorsPerPass = max(1, min((g.batch + 15) / 16, passFloats / (16 * perImage)))
