@@ -1,5 +1,5 @@
 // Pooled features (Training/ClassifierFeatures.swift): the head applied to them gives exactly the
-// model's probabilities, batching does not change them, and bad buffers are errors.
+// model's probabilities, batching does not change them (beyond rounding), and bad buffers are errors.
 
 import Testing
 @testable import MedSynth
@@ -22,7 +22,10 @@ import Testing
             try again.withUnsafeMutableBufferPointer { try classifier.features(set, batchSize: 64, into: $0.baseAddress!) }
             try probs.withUnsafeMutableBufferPointer { try classifier.predictProbabilities(set, into: $0.baseAddress!) }
         }
-        #expect(features == again, "features depend on the batch they were computed in")
+        // small maps choose their convolution by batch size (Winograd across the batch wants enough
+        // images), so batches agree to rounding, not bit for bit
+        let scale = features.map { abs($0) }.max() ?? 1
+        #expect(zip(features, again).allSatisfy { abs($0 - $1) <= 1e-5 * scale }, "features depend on the batch they were computed in")
         #expect(features.contains { $0 > 0 } && features.allSatisfy { $0 >= 0 }, "simple_cnn's pooled ReLU features are non-negative and not all zero")
         let head = try #require(classifier.head)
         let fromFeatures = try withoutGrad { try softmax(try linear(Tensor(features, shape: [n, d]), head.weight, head.bias), dim: 1) }
