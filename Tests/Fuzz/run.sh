@@ -20,16 +20,12 @@ build() {
     swift build --package-path "$HERE" --scratch-path "$SCRATCH" "${FLAGS[@]}" > "$SCRATCH/build.log" 2>&1
 }
 # SwiftPM keeps the build plan of the engine (a path dependency here) when one of its source files
-# is removed or renamed, and then fails with "missing inputs": drop the plan and build again
+# is added, removed or renamed, and then fails ("missing inputs", or "cannot find 'NewType' in
+# scope" for a type in an added file): on any failure, drop the plan and build once more
 if ! build; then
-    if grep -q "because of missing inputs" "$SCRATCH/build.log"; then
-        echo "fuzz build: SwiftPM's cached build plan named a removed source file; planning again"
-        rm -f "$SCRATCH/debug.yaml" "$SCRATCH/build.db"
-        build || { grep -v "Cannot export local symbol" "$SCRATCH/build.log" | tail -20; exit 1; }
-    else
-        grep -v "Cannot export local symbol" "$SCRATCH/build.log" | tail -20
-        exit 1
-    fi
+    echo "fuzz build failed; planning again in case SwiftPM's cached plan of the engine is stale"
+    rm -f "$SCRATCH/debug.yaml" "$SCRATCH/build.db"
+    build || { grep -v "Cannot export local symbol" "$SCRATCH/build.log" | tail -20; exit 1; }
 fi
 grep -v "Cannot export local symbol" "$SCRATCH/build.log" | tail -1
 BIN="$(swift build --package-path "$HERE" --scratch-path "$SCRATCH" "${FLAGS[@]}" --show-bin-path)"
