@@ -42,7 +42,8 @@ package enum Winograd {
         [1.0 / 24, 1.0 / 12, 1.0 / 6], [1.0 / 24, -1.0 / 12, 1.0 / 6], [0, 0, 1],
     ]
 
-    /// The six values of G v for one column (or row) v of three: G's rows applied lane by lane.
+    /// The six values of G v for one column (or row) v of three: the rows of `gMatrix` (which the
+    /// weight gradient reads) written out, lane by lane.
     @inline(__always)
     static func gColumn(_ v0: SIMD8<Float>, _ v1: SIMD8<Float>, _ v2: SIMD8<Float>)
         -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) {

@@ -58,7 +58,6 @@ package enum BatchedWinograd {
         }
         withExtendedLifetime(packed) {}
         withExtendedLifetime(scratch) {}
-
     }
 
     /// Phase 1: V[ξ][ci][t·lanes + n] = (Bᵀ d B)[ξ] of tile t of image n.
